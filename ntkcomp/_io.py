@@ -1,0 +1,118 @@
+"""Atomic result writing and run metadata (config, versions, git revision, seeds).
+
+Every file ntkcomp writes goes through these helpers: data is written to a
+temporary file in the destination directory, flushed, fsync'ed, then renamed
+over the target (``os.replace`` is atomic on POSIX), so a killed run never
+leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):
+        return _to_jsonable(np.asarray(obj).tolist())
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        if f != f or f in (float("inf"), float("-inf")):
+            return str(f)  # JSON has no NaN/Inf: write them as strings, visibly
+        return f
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (NumPy/JAX arrays become lists)."""
+    text = json.dumps(_to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
+    return _atomic_write_bytes(path, (text + "\n").encode())
+
+
+def atomic_write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """Write arrays to an ``.npz`` atomically (no pickle: object arrays are refused)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return _atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return _atomic_write_bytes(path, text.encode())
+
+
+def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
+    """The current git commit (with ``-dirty`` if the tree has changes), or None."""
+    try:
+        cwd = cwd or Path(__file__).resolve().parent
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True,
+                               text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except Exception:
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of ntkcomp and its numerical stack, plus the platform."""
+    import jax
+    import jaxlib
+    import scipy
+
+    import ntkcomp
+
+    return {
+        "ntkcomp": ntkcomp.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "devices": ", ".join(str(d) for d in jax.devices()),
+        "x64": str(bool(jax.config.jax_enable_x64)),
+    }
+
+
+def run_metadata(config: dict, seeds: dict | None = None) -> dict:
+    """Everything a result file must record: config, seeds, versions, git revision."""
+    return {"config": config, "seeds": seeds or {}, "versions": versions(),
+            "git_revision": git_revision()}
