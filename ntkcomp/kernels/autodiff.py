@@ -1,0 +1,36 @@
+"""Autodiff reference for the empirical NTK (tests only: forms the full Jacobian).
+
+``ntk_autodiff(net, params, X, X2)`` flattens all parameters ``theta = (W_1..W_L, w)``,
+builds the Jacobians ``J = df(X)/dtheta: (n1, P)`` and ``J2: (n2, P)`` with
+``jax.jacrev`` and returns ``J J2^T``. Memory ``O((n1 + n2) P)``: small networks only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+__all__ = ["jacobian", "ntk_autodiff"]
+
+
+def jacobian(net, params: dict, X: Any) -> jax.Array:
+    """``df(X)/dtheta`` of shape ``(n, P)``, theta = ravel_pytree(params) (jax.jacrev)."""
+    net.check_params(params)
+    net.check_input(params, X)
+    theta, unravel = ravel_pytree(params)
+    X = jnp.asarray(X, theta.dtype)
+
+    def f(th):
+        prm = unravel(th)
+        return net.preactivations_and_features(prm, X)[1][-1] @ prm["w"]
+
+    return jax.jacrev(f)(theta)
+
+
+def ntk_autodiff(net, params: dict, X: Any, X2: Any = None) -> jax.Array:
+    """Reference empirical NTK ``J(X) J(X2)^T``, ``(n1, n2)`` (via the full Jacobian)."""
+    J1 = jacobian(net, params, X)
+    J2 = J1 if X2 is None else jacobian(net, params, X2)
+    return jnp.matmul(J1, J2.T, precision=jax.lax.Precision.HIGHEST)

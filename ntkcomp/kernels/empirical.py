@@ -1,0 +1,228 @@
+"""Empirical kernels of one network: conjugate kernels per layer and the exact NTK.
+
+Conventions (THEORY.md section 2, batch first): ``g_l = h_{l-1} @ W_l``,
+``h_l = (sigma_l(g_l) - m_l)/sqrt(d_l)``, ``f = h_L @ w``. Kernels between the rows of
+``X: (n1, p)`` and ``X2: (n2, p)`` (``X2 = X`` by default):
+
+    CK_0 = X X2^T,  CK_l = H_l H2_l^T                                  (n1, n2)
+    NTK  = CK_L + sum_{l=1..L} CK_{l-1} o (Delta_l Delta2_l^T)
+
+where ``o`` is the Hadamard product and ``Delta_l = df/dg_l: (n, d_l)`` comes from one
+backward pass:
+
+    Delta_L     = w o sigma_L'(g_L) / sqrt(d_L)
+    Delta_{l-1} = (Delta_l @ W_l^T) o sigma_{l-1}'(g_{l-1}) / sqrt(d_{l-1}).
+
+(The ``w`` term of the NTK is ``h_L . h2_L = CK_L``; the ``W_l`` term is
+``sum_{a,b} h_{l-1,a} Delta_{l,b} h2_{l-1,a} Delta2_{l,b}``.) No Jacobian is formed.
+For piecewise-constant activations ``sigma' = 0`` a.e. (the autodiff convention), so
+the NTK equals ``CK_L``.
+
+The output is computed in tiles of ``block_size`` rows (and columns) inside a single
+``jax.jit``: every tile computes all its Gram products and the Hadamard sum in one fused
+step and is written in place into the output; when ``X2`` is omitted the kernel is
+symmetric and only the tiles on and above the diagonal are computed (then mirrored).
+Peak memory is about ``n1*n2`` (output) + ``(n1 + n2) * (p + 2 sum_l d_l)`` (forward and
+backward signals) + ``O(block_size^2 * L)`` elements.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ntkcomp._validate import check_positive_int
+
+__all__ = ["DEFAULT_BLOCK_SIZE", "conjugate_kernels", "empirical_ntk", "forward_backward"]
+
+#: default tile size (rows) of the tiled kernels; kernels with both sides <= this are one tile
+DEFAULT_BLOCK_SIZE = 2048
+
+_PRECISION = lax.Precision.HIGHEST  # true float32 on accelerators (no TF32); no-op on CPU
+
+
+def _dot_t(A: jax.Array, B: jax.Array) -> jax.Array:
+    """``A @ B.T`` for ``A: (m, k)``, ``B: (n, k)`` without materialising ``B.T``."""
+    return lax.dot_general(A, B, (((1,), (1,)), ((), ())), precision=_PRECISION)
+
+
+def forward_backward(net, params: dict, X: jax.Array):
+    """Forward and backward signals of ``net`` on ``X: (n, p)``.
+
+    Returns:
+      ``(hs, deltas)``: ``hs = [h_0 = X, h_1, ..., h_L]`` with ``h_l: (n, d_l)``, and
+      ``deltas = [Delta_1, ..., Delta_L]`` with ``Delta_l = df/dg_l: (n, d_l)``.
+    """
+    gs, hs = net.preactivations_and_features(params, X)
+    L = net.depth
+    dtype = gs[-1].dtype
+    deltas = [None] * L
+    d = params["w"] * net.activations[L - 1].derivative(gs[L - 1]) / jnp.sqrt(
+        jnp.asarray(net.widths[L - 1], dtype))
+    deltas[L - 1] = d
+    for l in range(L - 1, 0, -1):  # python index l is layer l+1; W[l] = W_{l+1}
+        back = lax.dot_general(d, params["W"][l], (((1,), (1,)), ((), ())), precision=_PRECISION)
+        d = back * net.activations[l - 1].derivative(gs[l - 1]) / jnp.sqrt(
+            jnp.asarray(net.widths[l - 1], dtype))
+        deltas[l - 1] = d
+    return hs, deltas
+
+
+# --------------------------------------------------------------------------- tile engine
+def _pad_rows(A: jax.Array, multiple: int) -> jax.Array:
+    r = (-A.shape[0]) % multiple
+    return A if r == 0 else jnp.pad(A, ((0, r), (0, 0)))
+
+
+def _tiled(tile_fn: Callable, FA: Sequence[jax.Array], FB: Sequence[jax.Array] | None,
+           b1: int, b2: int, n_out: int):
+    """Evaluate ``tile_fn(A_rows, B_rows) -> tuple of (b1, b2) tiles`` over all tiles.
+
+    ``FA``/``FB``: tuples of row-aligned feature arrays (rows = samples) of ``n1``/``n2``
+    rows. ``FB is None`` means the symmetric case ``FB = FA``: only tiles ``j >= i`` are
+    computed and mirrored; diagonal tiles are symmetrised. Returns a tuple of ``n_out``
+    ``(n1, n2)`` arrays.
+    """
+    symmetric = FB is None
+    n1 = FA[0].shape[0]
+    if symmetric:
+        FB, b2 = FA, b1
+    n2 = FB[0].shape[0]
+    nb1, nb2 = -(-n1 // b1), -(-n2 // b2)
+    if nb1 == 1 and nb2 == 1:  # a single tile: no loop
+        tiles = tile_fn(FA, FB)
+        if symmetric:
+            tiles = tuple(0.5 * (t + t.T) for t in tiles)
+        return tuple(tiles)
+    FA = tuple(_pad_rows(F, b1) for F in FA)
+    FB = FA if symmetric else tuple(_pad_rows(F, b2) for F in FB)
+    pairs = [(i, j) for i in range(nb1) for j in range(nb2) if not symmetric or j >= i]
+    I = jnp.asarray([p[0] for p in pairs], jnp.int32)
+    J = jnp.asarray([p[1] for p in pairs], jnp.int32)
+    dtype = jnp.result_type(*FA)
+    outs0 = tuple(jnp.zeros((nb1 * b1, nb2 * b2), dtype) for _ in range(n_out))
+
+    def body(k, outs):
+        i, j = I[k], J[k]
+        A = tuple(lax.dynamic_slice_in_dim(F, i * b1, b1, 0) for F in FA)
+        B = tuple(lax.dynamic_slice_in_dim(F, j * b2, b2, 0) for F in FB)
+        tiles = tile_fn(A, B)
+        new = []
+        for o, t in zip(outs, tiles):
+            if symmetric:
+                t = jnp.where(i == j, 0.5 * (t + t.T), t)
+                o = lax.dynamic_update_slice(o, t, (i * b1, j * b2))
+                o = lax.dynamic_update_slice(o, t.T, (j * b2, i * b1))
+            else:
+                o = lax.dynamic_update_slice(o, t, (i * b1, j * b2))
+            new.append(o)
+        return tuple(new)
+
+    outs = lax.fori_loop(0, len(pairs), body, outs0)
+    return tuple(o[:n1, :n2] for o in outs)
+
+
+def _ntk_tile(L: int):
+    def tile(A, B):
+        hA, dA = A[: L + 1], A[L + 1:]
+        hB, dB = B[: L + 1], B[L + 1:]
+        K = _dot_t(hA[L], hB[L])
+        for l in range(L):  # CK_{l} o (Delta_{l+1} Delta2_{l+1}^T)
+            K = K + _dot_t(hA[l], hB[l]) * _dot_t(dA[l], dB[l])
+        return (K,)
+
+    return tile
+
+
+def _ck_tile(L: int):
+    def tile(A, B):
+        return tuple(_dot_t(A[l], B[l]) for l in range(1, L + 1))
+
+    return tile
+
+
+@partial(jax.jit, static_argnames=("net", "b1", "b2", "symmetric"))
+def _ntk_jit(net, params, X, X2, b1, b2, symmetric):
+    hs, ds = forward_backward(net, params, X)
+    FA = tuple(hs) + tuple(ds)
+    FB = None
+    if not symmetric:
+        hs2, ds2 = forward_backward(net, params, X2)
+        FB = tuple(hs2) + tuple(ds2)
+    return _tiled(_ntk_tile(net.depth), FA, FB, b1, b2, 1)[0]
+
+
+@partial(jax.jit, static_argnames=("net", "b1", "b2", "symmetric"))
+def _ck_jit(net, params, X, X2, b1, b2, symmetric):
+    _, hs = net.preactivations_and_features(params, X)
+    FB = None
+    if not symmetric:
+        _, hs2 = net.preactivations_and_features(params, X2)
+        FB = tuple(hs2)
+    return list(_tiled(_ck_tile(net.depth), tuple(hs), FB, b1, b2, net.depth))
+
+
+# --------------------------------------------------------------------------- public API
+def _prepare(net, params, X, X2, block_size):
+    net.check_params(params)
+    net.check_input(params, X, "X")
+    dtype = jnp.asarray(params["W"][0]).dtype
+    X = jnp.asarray(X, dtype)
+    symmetric = X2 is None
+    if not symmetric:
+        net.check_input(params, X2, "X2")
+        X2 = jnp.asarray(X2, dtype)
+    if block_size is None:
+        block_size = DEFAULT_BLOCK_SIZE
+    block_size = check_positive_int("block_size", block_size)
+    n1 = X.shape[0]
+    n2 = n1 if symmetric else X2.shape[0]
+    if symmetric:
+        b1 = b2 = min(block_size, n1)
+    else:
+        b1, b2 = min(block_size, n1), min(block_size, n2)
+    return X, X2, b1, b2, symmetric
+
+
+def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int | None = None,
+                  sharded: bool = False) -> jax.Array:
+    """Exact empirical NTK ``sum_theta df(x_i)/dtheta df(x2_j)/dtheta`` of one network.
+
+    Args:
+      net: an ``ntkcomp.networks.MLP``.
+      params: ``net.init``'s pytree ``{"W": [...], "w": w}``; its dtype (float32 or
+        float64) is the computation dtype.
+      X: ``(n1, p)`` inputs; X2: ``(n2, p)`` or None (then ``X2 = X`` and the symmetric
+        structure is used: only tiles on and above the diagonal are computed).
+      block_size: tile size in rows/columns (default ``DEFAULT_BLOCK_SIZE`` = 2048); peak
+        memory beyond the output and the signals is ``O(block_size^2 * L)``.
+      sharded: distribute output rows over ``jax.devices()`` (see ``kernels.sharding``).
+    Returns:
+      ``(n1, n2)`` array ``CK_L + sum_l CK_{l-1} o (Delta_l Delta2_l^T)``.
+    Raises:
+      ValueError: wrong feature dimension, NaN/Inf in X, block_size < 1, bad params.
+    """
+    if sharded:
+        from ntkcomp.kernels.sharding import sharded_empirical_ntk
+
+        return sharded_empirical_ntk(net, params, X, X2, block_size=block_size)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
+    return _ntk_jit(net, params, X, X2, b1, b2, symmetric)
+
+
+def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
+                      block_size: int | None = None, sharded: bool = False) -> list:
+    """Conjugate kernels ``[CK_1, ..., CK_L]``, ``CK_l = H_l H2_l^T`` each ``(n1, n2)``.
+
+    Same arguments as :func:`empirical_ntk` (tiled, jit-compiled, optional sharding).
+    """
+    if sharded:
+        from ntkcomp.kernels.sharding import sharded_conjugate_kernels
+
+        return sharded_conjugate_kernels(net, params, X, X2, block_size=block_size)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
+    return _ck_jit(net, params, X, X2, b1, b2, symmetric)

@@ -1,0 +1,153 @@
+"""Weight laws: i.i.d. entries of mean 0 and variance 1 (THEORY.md section 2, 7).
+
+Every law is standardised (E[w] = 0, E[w^2] = 1); what distinguishes them in the
+high-dimensional equivalents is the fourth cumulant ``kappa4 = E[w^4] - 3``:
+
+=================  =====================================================  =================
+name               law                                                    kappa4
+=================  =====================================================  =================
+gaussian           N(0, 1)                                                0
+rademacher         +-1 with probability 1/2 each                          -2
+sparse_ternary     0 w.p. eps, +-1/sqrt(1-eps) w.p. (1-eps)/2 each        1/(1-eps) - 3
+sparse_gaussian    0 w.p. eps, N(0, 1/(1-eps)) w.p. 1-eps                 3/(1-eps) - 3
+student_t          t_nu * sqrt((nu-2)/nu)  (nu > 4 for a finite kappa4)   6/(nu-4)
+=================  =====================================================  =================
+
+A :class:`WeightLaw` is a frozen, hashable description (usable as a static argument
+of ``jax.jit``); ``law.sample(key, shape, dtype)`` draws an array.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ntkcomp._validate import check_choice, check_in_range
+
+__all__ = ["WeightLaw", "available_weight_laws", "weight_law"]
+
+_LAWS = ("gaussian", "rademacher", "sparse_ternary", "sparse_gaussian", "student_t")
+_PARAMS = {
+    "gaussian": (),
+    "rademacher": (),
+    "sparse_ternary": ("eps",),
+    "sparse_gaussian": ("eps",),
+    "student_t": ("nu",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightLaw:
+    """A standardised (mean 0, variance 1) i.i.d. weight distribution.
+
+    Attributes:
+      name: one of ``available_weight_laws()``.
+      params: tuple of ``(parameter name, float value)`` pairs (hashable), e.g.
+        ``(("eps", 0.9),)`` for ``sparse_ternary``.
+    """
+
+    name: str
+    params: tuple = ()
+
+    def param(self, key: str) -> float:
+        return dict(self.params)[key]
+
+    @property
+    def kappa4(self) -> float:
+        """Fourth cumulant ``E[w^4] - 3`` of the standardised law."""
+        if self.name == "gaussian":
+            return 0.0
+        if self.name == "rademacher":
+            return -2.0
+        if self.name == "sparse_ternary":
+            return 1.0 / (1.0 - self.param("eps")) - 3.0
+        if self.name == "sparse_gaussian":
+            return 3.0 / (1.0 - self.param("eps")) - 3.0
+        if self.name == "student_t":
+            return 6.0 / (self.param("nu") - 4.0)
+        raise AssertionError(self.name)  # pragma: no cover
+
+    @property
+    def density(self) -> float:
+        """Fraction of non-zero entries (1 - eps for the sparse laws, 1 otherwise)."""
+        if self.name in ("sparse_ternary", "sparse_gaussian"):
+            return 1.0 - self.param("eps")
+        return 1.0
+
+    def sample(self, key: jax.Array, shape: tuple, dtype: Any = None) -> jax.Array:
+        """Draw an array of i.i.d. entries of this law.
+
+        Args:
+          key: a ``jax.random`` key.
+          shape: output shape, e.g. ``(d_in, d_out)``.
+          dtype: floating dtype (default: JAX's default float).
+        Returns:
+          array of ``shape`` with entries of mean 0 and variance 1.
+        """
+        if dtype is None:
+            dtype = jnp.zeros(()).dtype
+        shape = tuple(shape)
+        if self.name == "gaussian":
+            return jax.random.normal(key, shape, dtype)
+        if self.name == "rademacher":
+            return jax.random.rademacher(key, shape, dtype)
+        if self.name in ("sparse_ternary", "sparse_gaussian"):
+            eps = self.param("eps")
+            k_mask, k_val = jax.random.split(key)
+            keep = jax.random.bernoulli(k_mask, 1.0 - eps, shape)
+            if self.name == "sparse_ternary":
+                val = jax.random.rademacher(k_val, shape, dtype)
+            else:
+                val = jax.random.normal(k_val, shape, dtype)
+            return jnp.where(keep, val / jnp.asarray(math.sqrt(1.0 - eps), dtype),
+                             jnp.zeros((), dtype))
+        if self.name == "student_t":
+            nu = self.param("nu")
+            t = jax.random.t(key, nu, shape, dtype)
+            return t * jnp.asarray(math.sqrt((nu - 2.0) / nu), dtype)
+        raise AssertionError(self.name)  # pragma: no cover
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params)
+        return f"weight_law({self.name!r}{', ' if args else ''}{args})"
+
+
+def available_weight_laws() -> tuple[str, ...]:
+    """Names accepted by :func:`weight_law`."""
+    return _LAWS
+
+
+def weight_law(name: str | WeightLaw, **params: float) -> WeightLaw:
+    """Build a standardised weight law by name.
+
+    Args:
+      name: ``"gaussian"``, ``"rademacher"``, ``"sparse_ternary"`` (needs ``eps``),
+        ``"sparse_gaussian"`` (needs ``eps``) or ``"student_t"`` (needs ``nu``);
+        a :class:`WeightLaw` is returned unchanged.
+      eps: sparsity, probability of a zero entry, in [0, 1).
+      nu: Student-t degrees of freedom, > 4 (a finite fourth cumulant).
+    Raises:
+      ValueError: unknown name, missing/unknown parameter, eps outside [0, 1), nu <= 4.
+    """
+    if isinstance(name, WeightLaw):
+        if params:
+            raise ValueError("weight_law: parameters cannot be given with a WeightLaw object")
+        return name
+    check_choice("weight law name", name, _LAWS)
+    expected = _PARAMS[name]
+    unknown = set(params) - set(expected)
+    if unknown:
+        raise ValueError(f"weight law {name!r} takes parameters {list(expected)}, "
+                         f"got unknown {sorted(unknown)}")
+    missing = [k for k in expected if k not in params]
+    if missing:
+        raise ValueError(f"weight law {name!r} needs parameter(s) {missing}")
+    if "eps" in params:
+        check_in_range("eps", params["eps"], 0.0, 1.0)
+    if "nu" in params:
+        nu = params["nu"]
+        check_in_range("nu", nu, 4.0, math.inf, low_open=True, high_open=True)
+    return WeightLaw(name, tuple((k, float(params[k])) for k in expected))
