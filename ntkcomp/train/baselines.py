@@ -1,0 +1,142 @@
+"""Sparsification baselines at the same sparsity eps as NTK-LC, and their memory in bits.
+
+- :func:`magnitude_prune`: per hidden layer, keep the ``k = round((1 - eps) * size)`` entries
+  of largest ``|W|`` (ties broken by position, so exactly k survive) and zero the rest.
+- :func:`random_sparsify`: per hidden layer, keep exactly k entries chosen uniformly at random.
+
+Both act on the hidden weights ``W_1..W_L`` only (the output vector ``w`` is trained /
+kept dense, as in the NTK-LC setting). With ``rescale=True`` the surviving weights of each
+layer are multiplied by one scalar so that the layer's mean squared weight stays 1 (the
+network's variance convention), which keeps the centred layer scales comparable; the scalar
+is stored with the layer.
+
+Memory (:func:`sparse_float_bits`): the surviving values as float32 plus their positions,
+counted honestly as the cheaper of a bitmask (1 bit per entry) and 32-bit indices, capped
+by the dense float32 size.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkcomp._validate import check_in_range
+
+__all__ = ["keep_count", "magnitude_prune", "random_sparsify", "sparse_float_bits",
+           "dense_bits", "network_bits"]
+
+FLOAT_BITS = 32
+
+
+def keep_count(size: int, eps: float) -> int:
+    """Number of entries kept at sparsity eps: ``round((1 - eps) * size)`` (at least 1)."""
+    check_in_range("eps", eps, 0.0, 1.0)
+    return max(1, int(round((1.0 - float(eps)) * size)))
+
+
+def _eps_list(eps, L):
+    if np.ndim(eps) == 0:
+        return [float(eps)] * L
+    eps = [float(e) for e in eps]
+    if len(eps) != L:
+        raise ValueError(f"eps must be a scalar or a list of {L} (one per layer), got {len(eps)}")
+    return eps
+
+
+def _apply_mask(W, mask, rescale):
+    Wm = W * mask
+    if rescale:
+        k = jnp.sum(mask)
+        ms = jnp.sum(Wm * Wm) / k
+        Wm = Wm / jnp.sqrt(ms)
+    return Wm
+
+
+def _mask_from_order(order, size, k, shape, dtype):
+    mask = np.zeros(size, dtype=bool)
+    mask[order[:k]] = True
+    return jnp.asarray(mask.reshape(shape), dtype)
+
+
+def magnitude_prune(params: dict, eps, *, rescale: bool = True) -> tuple[dict, dict]:
+    """Keep the largest-|W| fraction ``1 - eps`` of each hidden layer.
+
+    Args:
+      params: ``{"W": [W_1..W_L], "w": w}``.
+      eps: sparsity in [0, 1) (fraction of zeros), scalar or per layer.
+      rescale: renormalise the kept weights to mean square 1 per layer.
+
+    Returns:
+      ``(pruned_params, masks)``; masks has the same structure with 0/1 entries
+      (``w``'s mask is all ones).
+    """
+    Ws = params["W"]
+    eps = _eps_list(eps, len(Ws))
+    newW, masks = [], []
+    for W, e in zip(Ws, eps):
+        a = np.abs(np.asarray(W)).ravel()
+        k = keep_count(a.size, e)
+        # stable sort on -|W|: ties keep the earlier position -> exactly k entries survive
+        order = np.argsort(-a, kind="stable")
+        mask = _mask_from_order(order, a.size, k, W.shape, W.dtype)
+        newW.append(_apply_mask(W, mask, rescale))
+        masks.append(mask)
+    return ({"W": newW, "w": params["w"]},
+            {"W": masks, "w": jnp.ones_like(params["w"])})
+
+
+def random_sparsify(key: jax.Array, params: dict, eps, *, rescale: bool = True
+                    ) -> tuple[dict, dict]:
+    """Keep a uniformly random subset of exactly ``round((1 - eps) * size)`` entries per layer.
+
+    Same arguments and returns as :func:`magnitude_prune`, plus a PRNG ``key``.
+    """
+    Ws = params["W"]
+    eps = _eps_list(eps, len(Ws))
+    keys = jax.random.split(key, len(Ws))
+    newW, masks = [], []
+    for kk, W, e in zip(keys, Ws, eps):
+        size = int(np.prod(W.shape))
+        k = keep_count(size, e)
+        order = np.asarray(jax.random.permutation(kk, size))
+        mask = _mask_from_order(order, size, k, W.shape, W.dtype)
+        newW.append(_apply_mask(W, mask, rescale))
+        masks.append(mask)
+    return ({"W": newW, "w": params["w"]},
+            {"W": masks, "w": jnp.ones_like(params["w"])})
+
+
+def dense_bits(shape) -> int:
+    """float32 storage of a dense array: 32 bits per entry."""
+    return FLOAT_BITS * int(np.prod(shape))
+
+
+def sparse_float_bits(shape, nnz: int) -> int:
+    """Bits to store a sparse float32 array with ``nnz`` non-zeros and its positions.
+
+    ``min(bitmask, index list) + 32 nnz + 32`` (one float32 scale), capped by the dense
+    size: bitmask = one bit per entry; index list = ``ceil(log2(size))`` bits per non-zero.
+    """
+    size = int(np.prod(shape))
+    idx_bits = max(1, math.ceil(math.log2(max(size, 2))))
+    pos = min(size, idx_bits * int(nnz))
+    return min(dense_bits(shape), pos + FLOAT_BITS * int(nnz) + FLOAT_BITS)
+
+
+def network_bits(params: dict, masks: dict | None = None, *, include_output: bool = True) -> int:
+    """Memory of a (possibly masked) network's weights in bits (float32 values).
+
+    Hidden layers: dense 32 bits/entry without a mask, :func:`sparse_float_bits` with one.
+    The output vector ``w`` is counted dense if ``include_output``.
+    """
+    total = 0
+    for l, W in enumerate(params["W"]):
+        if masks is None:
+            total += dense_bits(W.shape)
+        else:
+            total += sparse_float_bits(W.shape, int(np.count_nonzero(np.asarray(masks["W"][l]))))
+    if include_output:
+        total += dense_bits(np.shape(params["w"]))
+    return total
