@@ -1,0 +1,20 @@
+"""High-dimensional equivalents of the conjugate kernel and the NTK (THEORY.md sections 4-7).
+
+``coefficients(net, tau0)`` gives the layer-wise alpha/beta/tau/kappa recursions;
+``ck_equivalent`` / ``ntk_equivalent`` build the (n, n) equivalents from GMM statistics;
+``ck_equivalent_matvec`` / ``ntk_equivalent_matvec`` apply them matrix-free in O(n (p + K)).
+"""
+from ntkcomp.equivalents.coefficients import STEP_CONVENTIONS, Coefficients, coefficients
+from ntkcomp.equivalents.matrices import (
+    ck_equivalent,
+    ck_equivalent_matvec,
+    equivalent_parts,
+    ntk_equivalent,
+    ntk_equivalent_matvec,
+    small_matrix,
+)
+
+__all__ = [
+    "Coefficients", "coefficients", "STEP_CONVENTIONS", "ck_equivalent", "ntk_equivalent",
+    "ck_equivalent_matvec", "ntk_equivalent_matvec", "equivalent_parts", "small_matrix",
+]

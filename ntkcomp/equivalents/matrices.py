@@ -1,0 +1,199 @@
+"""The equivalent kernel matrices K~_l (CK) and Theta~ (NTK), dense and matrix-free.
+
+Batch-first (THEORY's ``X^T X`` is ``X @ X.T``)::
+
+    K~_l   = alpha_{l,1} X X^T + V A_l V^T + (tau_l^2   - alpha_{l,1} tau_0^2) I_n
+    Theta~ = beta_{L,1}  X X^T + V B   V^T + (kappa_L^2 - beta_{L,1}  tau_0^2) I_n
+
+with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
+
+    A_l = [[alpha_{l,2} t t^T + alpha_{l,3} T (+ alpha_diag_l T_diag),  alpha_{l,2} t],
+           [alpha_{l,2} t^T,                                            alpha_{l,2}  ]]
+
+(``B`` likewise from beta_{L,2}, beta_{L,3}, beta_diag_L). Optional corrections:
+
+* ``kurtosis=True`` (THEORY section 7): adds the ``alpha_diag T_diag`` block, i.e.
+  ``alpha_{1,3} T -> (a2^2/4)(2T + kappa4(W_1) T_diag)`` propagated through ``a1^2``.
+  It is zero for Gaussian first-layer weights.
+* ``finite_width=True`` (THEORY section 6, CK only): adds ``b_L (1 1^T - I)``, the mean
+  off-diagonal shift of ``E_W[CK_L]`` at finite widths ``d_1..d_{L-1}`` (0 for L = 1).
+  Not derived for the NTK: ``ntk_equivalent(..., finite_width=True)`` raises.
+
+``stats`` is a ``GMMSample`` (``.X`` and ``.stats``) or a ``GMMStats`` with ``X=``.
+The coefficients are evaluated at ``tau_0 = stats.tau0`` (the data scale); the network is
+assumed to be centred at that scale (``net.tau0 == stats.tau0``; otherwise the mean
+``E[sigma(tau xi)]`` shifts are not centred out and a rank-one error appears).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from ntkcomp.equivalents.coefficients import Coefficients, coefficients
+
+__all__ = [
+    "ck_equivalent", "ntk_equivalent", "ck_equivalent_matvec", "ntk_equivalent_matvec",
+    "equivalent_parts", "small_matrix",
+]
+
+
+def _unpack(stats, X):
+    """Return (X (n,p), GMMStats) from a GMMSample or a GMMStats + X."""
+    if hasattr(stats, "stats") and hasattr(stats, "X"):
+        X_s, st = stats.X, stats.stats
+        X = X_s if X is None else X
+    else:
+        st = stats
+        if X is None:
+            raise ValueError("X must be given (an (n, p) array) when stats is a GMMStats; "
+                             "or pass the GMMSample itself as stats")
+    X = jnp.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n, p), got {tuple(X.shape)}")
+    n = X.shape[0]
+    if np.shape(st.J)[0] != n or np.shape(st.phi)[0] != n:
+        raise ValueError(f"stats (J, phi) describe {np.shape(st.J)[0]} samples but X has n={n}")
+    return X, st
+
+
+def _V(st, p):
+    V = getattr(st, "V", None)
+    if V is not None:
+        return jnp.asarray(V)
+    return jnp.concatenate([jnp.asarray(st.J) / jnp.sqrt(p), jnp.asarray(st.phi)[:, None]], 1)
+
+
+def small_matrix(c2, c3, st, *, c_diag=0.0, kurtosis=False):
+    """The (K+1, K+1) middle matrix ``[[c2 t t^T + c3 T (+ c_diag T_diag), c2 t], [c2 t^T, c2]]``."""
+    t = jnp.asarray(st.t)
+    T = jnp.asarray(st.T)
+    top = c2 * jnp.outer(t, t) + c3 * T
+    if kurtosis:
+        T_diag = getattr(st, "T_diag", None)
+        if T_diag is None:
+            raise ValueError("kurtosis=True needs stats.T_diag (sum_k (C_a)_kk (C_b)_kk / p)")
+        top = top + c_diag * jnp.asarray(T_diag)
+    col = (c2 * t)[:, None]
+    return jnp.block([[top, col], [col.T, jnp.reshape(c2, (1, 1))]])
+
+
+def _tau0(st):
+    return jnp.asarray(st.tau0)
+
+
+def _check_net_scale(net, tau0):
+    t_net = getattr(net, "tau0", None)
+    try:
+        t_net = float(t_net) if t_net is not None else float(net.taus[0])
+        t_dat = float(tau0)
+    except Exception:  # traced values: nothing to check
+        return
+    if abs(t_net - t_dat) > 1e-3 * max(t_dat, 1e-12):
+        warnings.warn(f"net.tau0 = {t_net:.6g} differs from the data scale stats.tau0 = "
+                      f"{t_dat:.6g}: the network's centring does not match the data and the "
+                      "equivalent will carry an uncentred rank-one error", stacklevel=3)
+
+
+def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=False,
+                     kurtosis=False, coeffs: Coefficients | None = None,
+                     step_derivative="autodiff"):
+    """Structured form ``(c_lin, X, V, M, c_id, b)`` of an equivalent:
+    ``K~ = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I)``."""
+    X, st = _unpack(stats, X)
+    n, p = X.shape
+    tau0 = _tau0(st)
+    _check_net_scale(net, tau0)
+    c = coeffs if coeffs is not None else coefficients(net, tau0, step_derivative=step_derivative)
+    L = c.depth
+    V = _V(st, getattr(st, "p", p))
+    if kind == "ck":
+        l = L if layer is None else layer
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not 0 <= l <= L:
+            raise ValueError(f"layer must be an integer in [0, {L}] (or None for L), got {layer!r}")
+        a = c.alpha[l]
+        M = small_matrix(a[1], a[2], st, c_diag=c.alpha_diag[l], kurtosis=kurtosis)
+        c_lin = a[0]
+        c_id = c.tau[l] ** 2 - a[0] * tau0 ** 2
+        b = c.b[l] if finite_width else jnp.zeros_like(c_lin)
+    elif kind == "ntk":
+        if finite_width:
+            raise ValueError("finite_width=True is only derived for the CK (THEORY section 6);"
+                             " the NTK finite-width correction is not implemented")
+        bt = c.beta[L]
+        M = small_matrix(bt[1], bt[2], st, c_diag=c.beta_diag[L], kurtosis=kurtosis)
+        c_lin = bt[0]
+        c_id = c.kappa2[L] - bt[0] * tau0 ** 2
+        b = jnp.zeros_like(c_lin)
+    else:
+        raise ValueError(f"kind must be one of ['ck', 'ntk'], got {kind!r}")
+    return c_lin, X, V, M, c_id, b
+
+
+def _dense(parts):
+    c_lin, X, V, M, c_id, b = parts
+    n = X.shape[0]
+    K = c_lin * (X @ X.T) + V @ M @ V.T + (c_id - b) * jnp.eye(n, dtype=X.dtype) + b
+    return 0.5 * (K + K.T)
+
+
+def ck_equivalent(net, stats, layer=None, *, X=None, finite_width=False, kurtosis=False,
+                  coeffs=None):
+    """Equivalent ``K~_l`` (n, n) of ``E_W[CK_l]`` (THEORY section 4).
+
+    Args:
+      net: MLP. stats: GMMSample, or GMMStats together with ``X`` (n, p).
+      layer: 0..L (default L). ``layer=0`` gives ``X X^T``.
+      finite_width: add ``b_l (1 1^T - I)`` (section 6). kurtosis: add the weight
+        fourth-cumulant ``T_diag`` correction (section 7).
+      coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
+    """
+    return _dense(equivalent_parts(net, stats, "ck", layer, X=X, finite_width=finite_width,
+                                   kurtosis=kurtosis, coeffs=coeffs))
+
+
+def ntk_equivalent(net, stats, *, X=None, kurtosis=False, finite_width=False, coeffs=None,
+                   step_derivative="autodiff"):
+    """Equivalent ``Theta~`` (n, n) of ``E_W[NTK]`` (THEORY section 5).
+
+    For piecewise-constant activations the autodiff convention applies (see
+    :mod:`ntkcomp.equivalents.coefficients`): ``step_derivative="raise"`` refuses instead.
+    """
+    return _dense(equivalent_parts(net, stats, "ntk", None, X=X, finite_width=finite_width,
+                                   kurtosis=kurtosis, coeffs=coeffs,
+                                   step_derivative=step_derivative))
+
+
+def _matvec(parts) -> Callable:
+    c_lin, X, V, M, c_id, b = parts
+
+    def mv(v):
+        v = jnp.asarray(v)
+        squeeze = v.ndim == 1
+        w = v[:, None] if squeeze else v
+        out = (c_lin * (X @ (X.T @ w)) + V @ (M @ (V.T @ w)) + (c_id - b) * w
+               + b * jnp.sum(w, axis=0, keepdims=True))
+        return out[:, 0] if squeeze else out
+
+    mv.n = X.shape[0]
+    mv.dtype = X.dtype
+    return mv
+
+
+def ck_equivalent_matvec(net, stats, layer=None, *, X=None, finite_width=False,
+                         kurtosis=False, coeffs=None) -> Callable:
+    """Matrix-free ``v -> K~_l v`` for ``v`` of shape (n,) or (n, m); O(n (p + K)) per vector.
+
+    The returned callable has attributes ``n`` and ``dtype``."""
+    return _matvec(equivalent_parts(net, stats, "ck", layer, X=X, finite_width=finite_width,
+                                    kurtosis=kurtosis, coeffs=coeffs))
+
+
+def ntk_equivalent_matvec(net, stats, *, X=None, kurtosis=False, coeffs=None,
+                          step_derivative="autodiff") -> Callable:
+    """Matrix-free ``v -> Theta~ v`` (see :func:`ck_equivalent_matvec`)."""
+    return _matvec(equivalent_parts(net, stats, "ntk", None, X=X, kurtosis=kurtosis,
+                                    coeffs=coeffs, step_derivative=step_derivative))
+

@@ -1,0 +1,55 @@
+"""Spectral toolkit.
+
+Dense float64 path (this package's ``dense``, ``distances``, ``random_features``,
+``plots``): eigenvalues, top eigenpairs, spectral densities, Wasserstein-1 / KS distances,
+relative operator-norm error, spikes (isolated eigenvalues), class alignment of
+eigenvectors, and the random-features (generalised Marchenko-Pastur) law of THEORY
+section 6. Matrix-free methods for huge n (SLQ, KPM, Lanczos) live in ``slq``, ``kpm``,
+``lanczos``, ``matfree`` and are re-exported below when present.
+"""
+from ntkcomp.spectral.dense import (
+    class_alignment,
+    class_indicators,
+    eigenvalues,
+    eigh_top,
+    spectral_density,
+    spikes,
+    subspace_alignment,
+)
+from ntkcomp.spectral.distances import (
+    density_quantiles,
+    ks_distance,
+    operator_norm,
+    predicted_cdf,
+    relative_operator_error,
+    wasserstein1,
+    wasserstein1_to_density,
+)
+from ntkcomp.spectral.random_features import (
+    default_grid,
+    marchenko_pastur_density,
+    random_features_density,
+    random_features_spectrum,
+    stieltjes_companion,
+    support_edge,
+)
+
+__all__ = [
+    "eigenvalues", "eigh_top", "spectral_density", "spikes", "class_alignment",
+    "class_indicators", "subspace_alignment", "wasserstein1", "ks_distance",
+    "relative_operator_error", "operator_norm", "wasserstein1_to_density",
+    "density_quantiles", "predicted_cdf", "random_features_spectrum",
+    "random_features_density", "stieltjes_companion", "support_edge",
+    "marchenko_pastur_density", "default_grid",
+]
+
+# --- matrix-free methods (issue 7, other helper): re-exported when the modules exist ---
+for _name in ("slq", "kpm", "lanczos", "matfree"):
+    try:
+        _mod = __import__(f"ntkcomp.spectral.{_name}", fromlist=["*"])
+    except ImportError:  # not written yet
+        continue
+    for _sym in getattr(_mod, "__all__", ()):
+        globals()[_sym] = getattr(_mod, _sym)
+        __all__.append(_sym)
+del _name
