@@ -1,0 +1,227 @@
+"""Compression experiment: dense network -> NTK-LC network, memory, kernel agreement.
+
+:func:`compression_point` (config -> JSON-able result; used by sweeps) and
+:func:`compression_run` (the same plus files in a :class:`RunDir`; used by
+``ntkcomp compress``). Uses ``ntkcomp.compress`` (``compress``, ``pack``/``save``,
+``spectral_report``) and, always, a cheap equivalent-level comparison computed here:
+
+    ck_rel_diff_equiv  = ||K~_c - K~_d|| / ||K~_d||             (CK_L equivalents)
+    ck_rel_diff_equiv_shifted = ||K~_c - delta I - K~_d|| / ||K~_d||
+    ntk_rel_diff_equiv (same for the NTK equivalents)
+
+and the spectra of one finite-width draw of each network's CK_L.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .pipeline import (dense_network, eig, load_data, parse_activations, resolve_widths,
+                       validate_data_config)
+
+__all__ = ["COMPRESSION_DEFAULTS", "validate_compression_config", "compression_point",
+           "compression_run"]
+
+COMPRESSION_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2,
+                        "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
+                        "eps": 0.9, "family": "auto", "levels": None, "target": "ck",
+                        "hidden_tau": "auto", "report": True, "single_draw": True}
+
+
+def validate_compression_config(cfg: dict) -> dict:
+    """Full config with defaults; ValueError naming the option for bad values."""
+    from ntkcomp.compress import check_eps
+
+    cfg = {**COMPRESSION_DEFAULTS, **cfg}
+    validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
+    cfg["widths"] = resolve_widths(cfg["widths"], cfg.get("depth"))
+    cfg["activations"] = parse_activations(cfg["activations"], len(cfg["widths"]))
+    check_eps(cfg["eps"], len(cfg["widths"]))
+    if cfg["family"] not in ("auto", "binary", "ternary", "k_level"):
+        raise ValueError(f"family must be one of ['auto', 'binary', 'ternary', 'k_level'], "
+                         f"got {cfg['family']!r}")
+    if cfg["family"] == "k_level" and cfg["levels"] is None:
+        raise ValueError("levels must be given (an integer >= 2) with family k_level")
+    if cfg["target"] not in ("ck", "ntk"):
+        raise ValueError(f"target must be one of ['ck', 'ntk'], got {cfg['target']!r}")
+    return cfg
+
+
+def _rel(A, B) -> float:
+    from ntkcomp.spectral.distances import operator_norm
+
+    return operator_norm(np.asarray(A) - np.asarray(B)) / operator_norm(np.asarray(B))
+
+
+def equivalent_comparison(dense, compressed, sample, delta_ck: float, delta_ntk: float) -> dict:
+    """Relative operator-norm differences of the CK_L / NTK equivalents (dense vs compressed),
+    raw and after removing the identity shifts; and both spectra (arrays)."""
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+
+    out, arrays = {}, {}
+    for kind, fn, delta in (("ck", ck_equivalent, delta_ck), ("ntk", ntk_equivalent, delta_ntk)):
+        Kd = np.asarray(fn(dense, sample))
+        Kc = np.asarray(fn(compressed, sample))
+        n = Kd.shape[0]
+        out[f"{kind}_rel_diff_equiv"] = _rel(Kc, Kd)
+        out[f"{kind}_rel_diff_equiv_shifted"] = _rel(Kc - delta * np.eye(n), Kd)
+        arrays[f"{kind}_equiv_dense"] = eig(Kd)
+        arrays[f"{kind}_equiv_compressed"] = eig(Kc)
+    return out, arrays
+
+
+def single_draw_spectra(dense, compressed, sample, p, seed) -> dict:
+    """CK_L eigenvalues of one finite-width draw of each network (same data)."""
+    import jax
+
+    from ntkcomp.kernels import conjugate_kernels
+
+    arrays = {}
+    for name, net, s in (("dense", dense, seed + 2), ("compressed", compressed, seed + 3)):
+        params = net.init(jax.random.PRNGKey(s), p)
+        arrays[f"ck_single_{name}"] = eig(conjugate_kernels(net, params, sample.X)[-1])
+    return arrays
+
+
+def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
+    """Compress one dense network; return the report (JSON-able, arrays under ``_arrays``).
+
+    Config keys: see ``COMPRESSION_DEFAULTS``. With ``run_dir`` the packed network,
+    ``report.json`` and the figure are written there too.
+    """
+    import jax
+
+    from ntkcomp import compress as C
+
+    tick = progress or (lambda name: None)
+    cfg = validate_compression_config(cfg)
+    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
+    sample = data.train
+    tau0 = float(sample.stats.tau0)
+    tick("data")
+    dense = dense_network(cfg["widths"], cfg["activations"], tau0)
+    tick("dense")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
+                         levels=cfg["levels"], target=cfg["target"],
+                         hidden_tau=cfg["hidden_tau"], seed=cfg["seed"],
+                         p=data.p if hasattr(C, "memory_report") else None)
+    tick("match")
+    compressed = res.compressed
+    report = res.to_json()
+    report["warnings"] = [str(w.message) for w in caught]
+    arrays = {"labels": np.asarray(sample.labels)}
+    # one packed draw of the compressed network (the real storage format)
+    if hasattr(C, "pack"):
+        params_c = compressed.init(jax.random.PRNGKey(cfg["seed"] + 3), data.p)
+        packed = C.pack(params_c, compressed)
+        if run_dir is not None:
+            C.save(run_dir.file("compressed_network.npz"), packed)
+            run_dir._note("compressed_network.npz")
+    tick("pack")
+    coef = report.get("coefficients", {})
+    delta_ck = float(np.asarray(coef.get("delta_ck", [0.0]))[-1]) if coef else 0.0
+    delta_ntk = float(coef.get("delta_ntk", 0.0)) if coef else 0.0
+    fig = None
+    if cfg["report"]:
+        eq, eq_arrays = equivalent_comparison(dense, compressed, sample, delta_ck, delta_ntk)
+        report.update(eq)
+        arrays.update(eq_arrays)
+        if cfg.get("single_draw", True):
+            arrays.update(single_draw_spectra(dense, compressed, sample, data.p, cfg["seed"]))
+        if hasattr(C, "spectral_report"):
+            rep = C.spectral_report(dense, compressed, sample)
+            rj = rep.to_json()
+            report["spectral_report"] = rj
+            for key in ("ck_rel_diff", "ntk_rel_diff"):
+                if key in rj:
+                    report[key] = rj[key]
+            fig = getattr(rep, "figure", None)
+        for key in ("ck", "ntk"):   # fall back to the equivalent-level comparison
+            report.setdefault(f"{key}_rel_diff", report[f"{key}_rel_diff_equiv"])
+        tick("verify")
+    report["config"] = cfg
+    report["_arrays"] = arrays
+    report["_figure"] = fig
+    return report
+
+
+def compression_figure(report: dict):
+    """Spectra of the CK_L / NTK equivalents (dense vs compressed, and compressed minus the
+    reported identity shift for the matched kernel) and of single finite-width draws."""
+    from ntkcomp.plots import figure, spectra_panel
+
+    a = report["_arrays"]
+    delta = float(report.get("identity_shift", 0.0))
+    target = report.get("target", "ck")
+    panels = []
+    for kind, name in (("ck", "CK_L"), ("ntk", "NTK")):
+        if f"{kind}_equiv_dense" not in a:
+            continue
+        sp = {"dense": a[f"{kind}_equiv_dense"], "compressed": a[f"{kind}_equiv_compressed"]}
+        styles = {}
+        if kind == target and delta != 0.0:
+            lab = f"compressed - delta I (delta = {delta:.3g})"
+            sp[lab] = a[f"{kind}_equiv_compressed"] - delta
+            styles[lab] = {"ls": "--"}
+        panels.append((f"{name} equivalents", sp, styles))
+    if "ck_single_dense" in a:
+        panels.append(("CK_L, one finite-width draw each",
+                       {"dense": a["ck_single_dense"],
+                        "compressed": a["ck_single_compressed"]}, {}))
+    if not panels:
+        return None
+    fig, axes = figure(1, len(panels), width=4.6)
+    for ax, (title, sp, styles) in zip(axes[0], panels):
+        spectra_panel(ax, sp, title=title, styles=styles)
+    mf = report.get("memory_factor")
+    fig.suptitle(f"NTK-LC: eps = {report.get('eps')}, memory factor "
+                 f"{'n/a' if mf is None else f'{mf:.1f}x'}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def summary(report: dict) -> str:
+    lines = []
+    mf = report.get("memory_factor")
+    lines.append(f"memory factor (dense float32 / packed): "
+                 f"{'n/a' if mf is None else f'{mf:.1f}x'}")
+    for L in report.get("layers", []):
+        lines.append(f"  layer {L.get('layer')}: {L.get('family')} "
+                     f"({L.get('n_levels', '?')} levels), eps {L.get('eps')}, feasible "
+                     f"{L.get('feasible')}, max residual {L.get('max_residual', float('nan')):.2e}")
+    lines.append(f"identity shift delta ({report.get('target', 'ck').upper()}): "
+                 f"{report.get('identity_shift', float('nan')):.4g}")
+    for k in ("ck", "ntk"):
+        if f"{k}_rel_diff" in report:
+            r = report[f"{k}_rel_diff"]
+            r = r[-1] if isinstance(r, list) else r
+            s = f"{k.upper()} relative difference (dense vs compressed): {float(r):.4g}"
+            if f"{k}_rel_diff_equiv_shifted" in report:
+                s += (f"; equivalents {report[f'{k}_rel_diff_equiv']:.4g}, after removing "
+                      f"delta I {report[f'{k}_rel_diff_equiv_shifted']:.4g}")
+            lines.append(s)
+    if not report.get("feasible", True):
+        lines.append("NOTE: not every layer met the solver tolerance (see report.json "
+                     "'layers' and 'attempts'): the kernels differ by the identity shift above "
+                     "and possibly more.")
+    return "\n".join(lines)
+
+
+def compression_run(cfg: dict, run_dir, *, progress=None) -> dict:
+    """:func:`compression_point` + files: report.json, results.json/.npz, report.png/.pdf."""
+    tick = progress or (lambda name: None)
+    report = compression_point(cfg, progress=tick, run_dir=run_dir)
+    arrays = report.pop("_arrays")
+    fig = report.pop("_figure")
+    if fig is None and cfg.get("report", True):
+        fig = compression_figure({**report, "_arrays": arrays})
+    if fig is not None:
+        run_dir.save_figure(fig, "report")
+    report["timings_s"] = dict(getattr(progress, "times", {}))
+    run_dir.write_json("report.json", report)
+    run_dir.write_results(report, arrays)
+    tick("write")
+    return {"report": report, "summary": summary(report)}
