@@ -17,6 +17,7 @@ from .baselines import (dense_bits, keep_count, magnitude_prune, network_bits, r
 from .frozen import (ReadoutResult, accuracy, frozen_protocol, last_features, readout_logits,
                      train_readout)
 from .lazy import LazyResult, lazy_comparison, linearize, mse_loss, param_movement, train_full
+from .protocol import METHODS, aggregate, compare_methods, ternary_bits
 from .ridge import RidgeModel, class_targets, ridge_fit, ridge_predict
 
 __all__ = [
@@ -25,5 +26,5 @@ __all__ = [
     "last_features",
     "train_full", "linearize", "lazy_comparison", "param_movement", "mse_loss", "LazyResult",
     "magnitude_prune", "random_sparsify", "keep_count", "network_bits", "sparse_float_bits",
-    "dense_bits",
+    "dense_bits", "compare_methods", "aggregate", "ternary_bits", "METHODS",
 ]

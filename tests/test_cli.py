@@ -1,0 +1,121 @@
+"""The ntkcomp command line: help texts, one-line errors (exit 2), run directories."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ntkcomp.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("cmd", [[], ["compress"], ["spectrum"], ["check"], ["figure"],
+                                 ["bench"]])
+def test_help_exits_zero_and_teaches(capsys, cmd):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: ntkcomp" in text
+    if cmd == ["compress"]:
+        for word in ("--eps", "--family", "--activations", "--widths", "--data", "--out",
+                     "memory factor", "identity shift", "sparse ternary"):
+            assert word.lower() in text.lower()
+
+
+BAD = [
+    (["compress", "--eps", "1.5"], "eps"),
+    (["compress", "--eps", "abc"], "eps"),
+    (["compress", "--data", "cifar"], "data"),
+    (["compress", "--widths", "10,x"], "widths"),
+    (["compress", "--widths", "0,10"], "widths"),
+    (["compress", "--activations", "nope"], "activation"),
+    (["compress", "--widths", "8,8", "--depth", "3"], "depth"),
+    (["compress", "--n", "1"], "n"),
+    (["compress", "--family", "quinary"], "family"),
+    (["compress", "--family", "k_level"], "levels"),
+    (["compress", "--hidden-tau", "big"], "hidden-tau"),
+    (["spectrum", "--kinds", "ck,foo"], "kinds"),
+    (["spectrum", "--activations", "relu,relu", "--widths", "8,8,8"], "activations"),
+    (["frobnicate"], "invalid choice"),
+    (["figure", "fig99"], "name"),
+    (["check", "no_such_check"], "name"),
+    (["bench", "no_such_bench"], "name"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", BAD)
+def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, needle):
+    out_dir = tmp_path / "out"
+    extra = ["--out", str(out_dir), "--no-progress"] if argv[0] in ("compress",
+                                                                     "spectrum") else []
+    code, out, err = _run(capsys, *argv, *extra)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err                      # one readable line, no traceback
+    assert lines[0].startswith("ntkcomp: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not out_dir.exists()                      # nothing written before validation
+
+
+def test_debug_shows_traceback(capsys, tmp_path):
+    code, _, err = _run(capsys, "compress", "--eps", "1.5", "--out", str(tmp_path / "o"),
+                        "--debug")
+    assert code == 2 and "Traceback" in err and err.strip().endswith(err.strip().splitlines()[-1])
+
+
+def test_unwritable_output_is_a_one_line_error(capsys, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = _run(capsys, "spectrum", "--n", "16", "--p", "8", "--widths", "8",
+                        "--out", str(f), "--no-progress")
+    assert code == 2 and "out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_listing_names(capsys):
+    code, out, _ = _run(capsys, "figure")
+    assert code == 0 and "available for 'ntkcomp figure'" in out
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "ntkcomp.cli", "compress", "--eps", "2"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("ntkcomp: error: ") and "eps" in r.stderr
+
+
+def test_spectrum_run_writes_run_directory(capsys, tmp_path):
+    out = tmp_path / "spec"
+    code, stdout, err = _run(capsys, "spectrum", "--n", "48", "--p", "24", "--widths", "32,32",
+                             "--no-exact", "--out", str(out), "--no-progress", "--seed", "3")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metadata.json", "results.json", "results.npz", "spectra.png",
+            "spectra.pdf"} <= names
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["n"] == 48 and cfg["widths"] == [32, 32] and cfg["seeds"]["data"] == 3
+    meta = json.loads((out / "metadata.json").read_text())
+    assert {"ntkcomp", "jax", "numpy"} <= set(meta["versions"]) and "git_revision" in meta
+    res = json.loads((out / "results.json").read_text())
+    arr = np.load(out / "results.npz")
+    # independent check of the stored single-draw CK spectrum: recompute it from scratch
+    import jax
+
+    from ntkcomp.data import gmm_preset
+    from ntkcomp.networks import MLP
+
+    k_train, _ = jax.random.split(jax.random.PRNGKey(3))
+    s = gmm_preset("mixed", 24).sample(k_train, 48)
+    net = MLP([32, 32], "relu", tau0=float(s.stats.tau0))
+    H = net.features(net.init(jax.random.PRNGKey(4), 24), s.X)[-1]
+    ev = np.linalg.eigvalsh(np.asarray(H @ H.T))
+    # same float64 matrix, two eigensolvers: agreement to 1e-10 absolute
+    np.testing.assert_allclose(np.sort(arr["ck_single"]), ev, atol=1e-10)
+    assert res["ck"]["w1_single_equiv"] >= 0 and "W1" in stdout
