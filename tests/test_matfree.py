@@ -93,6 +93,7 @@ def test_equivalent_matvec_matches_dense(setup, kind):
     v = jnp.asarray(np.random.default_rng(2).standard_normal(s.X.shape[0]))
     assert _rel(op(v), E @ np.asarray(v)) < 1e-12
     assert _rel(op.to_dense(), E) < 1e-12
+    assert _rel(op.diag(), np.diag(E)) < 1e-12
 
 
 def test_auto_method_picks_cheaper_product():

@@ -36,7 +36,8 @@ Operators
   whenever ``n^2`` entries fit in memory (n = 32768: 4.3 GB in float32). Matrix-free
   operators are for when they do not (or for narrow layers, where "features" is cheap).
   CK spectra are always cheap matrix-free: ``4 n d`` per product.
-* :class:`LowRankKernel` -- the equivalents ``c_lin X X^T + V M V^T + c_id I + b (1 1^T - I)``
+* :class:`LowRankKernel` -- the equivalents ``c_lin X X^T + V M V^T + c_id I + b (1 1^T - I)
+  + diag(dvec)``
   of THEORY sections 4-6 (``O(n (p + K))`` per product).
 
 Sharding
@@ -243,13 +244,15 @@ class FactorKernel:
 
 @register_pytree_node_class
 class LowRankKernel:
-    """``K = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I)`` (the equivalents' structure)."""
+    """``K = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I) + diag(dvec)`` (the equivalents'
+    structure, ``X (n, p)``, ``V (n, K+1)``, ``M (K+1, K+1)``, ``dvec (n,)``)."""
 
-    def __init__(self, c_lin, X, V, M, c_id, b):
-        self.c_lin, self.X, self.V, self.M, self.c_id, self.b = c_lin, X, V, M, c_id, b
+    def __init__(self, c_lin, X, V, M, c_id, b, dvec):
+        self.c_lin, self.X, self.V, self.M = c_lin, X, V, M
+        self.c_id, self.b, self.dvec = c_id, b, dvec
 
     def tree_flatten(self):
-        return (self.c_lin, self.X, self.V, self.M, self.c_id, self.b), None
+        return (self.c_lin, self.X, self.V, self.M, self.c_id, self.b, self.dvec), None
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -265,15 +268,20 @@ class LowRankKernel:
 
     def __call__(self, v):
         w = v.astype(self.dtype)
-        out = (self.c_lin * _mm(self.X, _mm(self.X.T, w)) + _mm(self.V, _mm(self.M, _mm(self.V.T, w)))
-               + (self.c_id - self.b) * w + self.b * jnp.sum(w))
+        out = (self.c_lin * _mm(self.X, _mm(self.X.T, w))
+               + _mm(self.V, _mm(self.M, _mm(self.V.T, w)))
+               + (self.c_id - self.b + self.dvec) * w + self.b * jnp.sum(w))
         return out.astype(v.dtype)
 
     def to_dense(self):
         n = self.n
         K = (self.c_lin * _dot_t(self.X, self.X) + _mm(_mm(self.V, self.M), self.V.T)
-             + (self.c_id - self.b) * jnp.eye(n, dtype=self.dtype) + self.b)
+             + jnp.diag(self.c_id - self.b + self.dvec) + self.b)
         return 0.5 * (K + K.T)
+
+    def diag(self):
+        return (self.c_lin * jnp.sum(self.X * self.X, 1)
+                + jnp.sum(_mm(self.V, self.M) * self.V, 1) + self.c_id + self.dvec)
 
 
 # --------------------------------------------------------------------------- constructors
@@ -363,10 +371,14 @@ def equivalent_matvec(net, stats, kind: str = "ck", layer: int | None = None, *,
     check_choice("kind", kind, ["ck", "ntk"])
     from ntkcomp.equivalents.matrices import equivalent_parts
 
-    c_lin, Xe, V, M, c_id, b = equivalent_parts(net, stats, kind, layer, X=X, **kwargs)
+    parts = tuple(equivalent_parts(net, stats, kind, layer, X=X, **kwargs))
+    c_lin, Xe, V, M, c_id, b = parts[:6]
     dt = Xe.dtype
+    n = Xe.shape[0]
+    # parts[6] (when present) is a per-sample diagonal correction ``dvec (n,)``
+    dvec = jnp.broadcast_to(jnp.asarray(parts[6] if len(parts) > 6 else 0.0, dt), (n,))
     return LowRankKernel(jnp.asarray(c_lin, dt), Xe, jnp.asarray(V, dt), jnp.asarray(M, dt),
-                         jnp.asarray(c_id, dt), jnp.asarray(b, dt))
+                         jnp.asarray(c_id, dt), jnp.asarray(b, dt), dvec)
 
 
 def materialize(op, *, dtype=None):
