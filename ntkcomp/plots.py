@@ -88,9 +88,11 @@ def spectra_panel(ax, spectra: dict, *, bins: int = 60, title: str | None = None
     return ax
 
 
-def eigvec_panel(ax, vectors: dict, *, title: str | None = None, labels=None):
+def eigvec_panel(ax, vectors: dict, *, title: str | None = None, labels=None,
+                 styles: dict | None = None):
     """Plot eigenvectors (label -> ``(n,)``) against the sample index, signs aligned to the
-    first; optional class ``labels (n,)`` shade the class blocks."""
+    first; optional class ``labels (n,)`` shade the class blocks; ``styles`` label -> kwargs."""
+    styles = styles or {}
     ref = None
     for i, (label, v) in enumerate(vectors.items()):
         v = np.asarray(v, float)
@@ -98,7 +100,9 @@ def eigvec_panel(ax, vectors: dict, *, title: str | None = None, labels=None):
             ref = v
         elif float(v @ ref) < 0:
             v = -v
-        ax.plot(v, lw=0.8, alpha=0.85, color=COLORS[i % len(COLORS)], label=label)
+        st = {"lw": 0.8, "alpha": 0.85, "color": COLORS[i % len(COLORS)],
+              **styles.get(label, {})}
+        ax.plot(v, label=label, **st)
     if labels is not None:
         labels = np.asarray(labels)
         for c in np.unique(labels)[1::2]:

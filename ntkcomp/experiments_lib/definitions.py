@@ -22,7 +22,7 @@ __all__ = ["spectral_equivalence", "SPECTRAL_DEFAULTS"]
 
 SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [1024, 1024, 512],
                      "activations": ["relu"], "seed": 0, "kinds": ["ck", "ntk"],
-                     "method": "auto", "exact": True}
+                     "method": "auto", "exact": True, "draws": 0, "top_k": 0}
 
 
 def _large_n_threshold() -> int:
@@ -90,6 +90,13 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
 
         expected = expected_kernels(net, sample.X)
         tick("expected kernels")
+    elif int(cfg.get("draws") or 0) > 0:
+        # weight average by Monte Carlo (large n): mean of `draws` independent networks
+        from ntkcomp.kernels import monte_carlo_kernels
+
+        expected = monte_carlo_kernels(net, sample.X, jax.random.PRNGKey(cfg["seed"] + 100),
+                                       int(cfg["draws"]), progress=False)
+        tick("expected kernels")
     res = {"n": n, "p": data.p, "tau0": tau0, "taus": list(net.taus), "widths": widths,
            "activations": acts, "large_n_threshold": thr}
     arrays = {"labels": np.asarray(sample.labels)}
@@ -116,7 +123,24 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             r["w1_expected_equiv"] = float(np.mean(np.abs(e_exp - np.sort(m_equiv.nodes))))
             r["relop_expected_equiv"] = relative_operator_error(K_eq, K_exp)
             r["top_expected"] = float(e_exp[-1])
+            r["expected_source"] = "exact" if exact else f"monte_carlo({cfg['draws']})"
             arrays[f"{kind}_expected"] = e_exp
+            k = int(cfg.get("top_k") or 0)
+            if k > 0:
+                from ntkcomp.spectral.dense import class_alignment, eigh_top
+
+                _, U_exp = eigh_top(K_exp, k)
+                _, U_eq = eigh_top(K_eq, k)
+                U_single = None
+                if n <= thr:
+                    _, U_single = eigh_top(np.asarray(single_op.to_dense()), k)
+                    arrays[f"{kind}_vecs_single"] = U_single
+                arrays[f"{kind}_vecs_expected"] = U_exp
+                arrays[f"{kind}_vecs_equiv"] = U_eq
+                r["vec_overlap_expected_equiv"] = [float(abs(U_exp[:, j] @ U_eq[:, j]))
+                                                   for j in range(k)]
+                r["class_alignment_expected"] = class_alignment(U_exp, sample.labels).tolist()
+                r["class_alignment_equiv"] = class_alignment(U_eq, sample.labels).tolist()
         res[kind] = r
         tick(f"{kind} spectra")
     return {**res, "_arrays": arrays}

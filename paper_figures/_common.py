@@ -1,0 +1,83 @@
+"""Shared plumbing of the paper figures: options, run directory, resumable points, saving.
+
+Every figure script:
+  - parses ``--full`` (paper sizes), ``--out DIR`` (run directory, default
+    ``paper_figures/_runs/<name>[_full]``), ``--png PATH`` (where the figure PNG is copied;
+    default ``paper_figures/<name>.png`` for default sizes, ``<name>_full.png`` for --full),
+    ``--seed``, ``--no-progress``;
+  - computes its points through :func:`ntkcomp.experiments_lib.run_sweep` inside the run
+    directory (``<out>/points``): an interrupted figure restarts where it stopped;
+  - writes ``config.json``, ``metadata.json`` (versions, git revision, seeds),
+    ``results.json`` + ``results.npz`` and the figure (PNG + PDF) into the run directory.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def setup() -> None:
+    """float64, CPU-friendly defaults, Agg backend."""
+    os.environ.setdefault("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "") or "cpu")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import ntkcomp
+
+    ntkcomp.enable_x64()
+
+
+def parser(name: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m paper_figures.{name}", description=description)
+    p.add_argument("--full", action="store_true",
+                   help="the paper's sizes (n = 8000, p = 4000, widths 2000,2000,1000, many "
+                        "draws): hours on 2 cores, minutes on a GPU")
+    p.add_argument("--out", default=None, help="run directory (default paper_figures/_runs/NAME)")
+    p.add_argument("--png", default=None, help="copy the figure PNG here "
+                   "(default paper_figures/NAME.png, or NAME_full.png with --full)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def run_dir_for(name: str, args, config: dict, seeds: dict):
+    from ntkcomp.experiments_lib import RunDir
+
+    out = args.out or str(HERE / "_runs" / (name + ("_full" if args.full else "")))
+    return RunDir(out, {"figure": name, "full": bool(args.full), **config}, seeds=seeds)
+
+
+def points(fn, cfgs, run_dir, name, args):
+    """Run ``fn`` over ``cfgs`` resumably in ``run_dir/points``; return results in order."""
+    from ntkcomp.experiments_lib import run_sweep
+
+    out = run_sweep(fn, cfgs, run_dir.path, name=name, progress=not args.no_progress)
+    print(f"[{name}] {len(out.computed)} points computed, {len(out.skipped)} reused from "
+          f"{run_dir.path}/points", file=sys.stderr)
+    return out.results
+
+
+def finish(fig, run_dir, name: str, args, results: dict, arrays: dict | None = None,
+           t0: float | None = None) -> Path:
+    """Save figure (PNG + PDF) and results in the run dir; copy the PNG next to the scripts."""
+    from ntkcomp._io import _atomic_write_bytes
+
+    if t0 is not None:
+        results = {**results, "wall_time_s": time.perf_counter() - t0}
+    run_dir.write_results(results, arrays or {})
+    png, _ = run_dir.save_figure(fig, name, dpi=120)
+    dest = Path(args.png) if args.png else HERE / (name + ("_full" if args.full else "") + ".png")
+    _atomic_write_bytes(dest, png.read_bytes())
+    print(f"[{name}] wrote {dest} and {run_dir.path}/ "
+          f"({', '.join(sorted(run_dir.files))})", file=sys.stderr)
+    return dest
+
+
+def copy_tree(src, dst):  # pragma: no cover - convenience for users
+    shutil.copytree(src, dst, dirs_exist_ok=True)
