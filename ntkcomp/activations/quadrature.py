@@ -76,6 +76,8 @@ def gauss_nodes(tau, breakpoints=None, n_nodes: int = N_NODES):
     Returns ``(xi, w)`` each of shape ``S + (N,)``.
     """
     tau = jnp.asarray(tau)
+    if not jnp.issubdtype(tau.dtype, jnp.floating):
+        tau = tau.astype(jnp.result_type(float))
     if breakpoints is None:
         bp = jnp.zeros((0,), tau.dtype)
     else:
