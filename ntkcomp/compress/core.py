@@ -1,0 +1,294 @@
+"""``compress``: replace a dense MLP by sparse ternary weights + quantized activations.
+
+Design rule (THEORY.md section 8). The CK/NTK equivalents depend on layer l only through
+``(a1^2, a2^2, q)`` (hidden) and ``tau_L^2`` (last layer). Layer l of the compressed network
+is solved at the COMPRESSED network's own input scale ``tau_{l-1}^c`` (propagated layer by
+layer) so that its moments equal the dense layer's moments at the dense scale
+``tau_{l-1}``: then every alpha_{l,k} (and every beta_{l,k}) of the two networks agree and
+the CK_L equivalents differ at most by ``delta I`` with
+``delta = (tau_{L,c}^2 - alpha^c_{L,1} tau_0^2) - (tau_{L,d}^2 - alpha^d_{L,1} tau_0^2)``.
+
+Hidden scales and the last-layer tau gap (measured; see the report of compress_example).
+The hidden ``tau_l^c`` are free in this design: they only enter the identity terms of the
+hidden CK_l and the next layer's input scale. But they are bounded below. By Bessel's
+inequality in the Hermite basis, any activation at input scale ``tau`` has
+``var >= a1^2 tau^2 + a2^2 tau^4 / 2``, with equality only for a quadratic polynomial, and a
+k-level function reaches at most a fraction ``f_max(k) < 1`` of its variance in degrees 1-2
+(binary 0.665 per THEORY; the solver measures 3..k levels). The dense ReLU puts 0.967 there
+at every scale. With ``r_l = tau_l^c / tau_l^d`` and ``r_0 = 1`` (same data), matching
+(a1^2, a2^2) exactly forces ``r_l^2 >= r_{l-1}^2 * 0.967 / f_max(k)``, so ``r_{L-1} >= 1``
+unless ``f_max(k) > 0.967`` at every layer, and the last layer can then only match tau_L if
+``f_max(k) >= 0.967 r_{L-1}^2``. Layer-wise matching therefore needs many levels (the solver
+reports the residual left at each k) and otherwise leaves an identity shift delta,
+reported exactly from the coefficients.
+
+Weights: per layer ``weight_law("sparse_ternary", eps=eps_l)`` (mean 0, variance 1). The
+output weights ``w`` stay Gaussian float32 (not compressed; counted in the memory report).
+Sparse ternary weights have fourth cumulant ``1/(1-eps) - 3``: the layer-1 kurtosis term of
+THEORY.md section 7 (``alpha_diag``) is NOT removed by moment matching and is reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ntkcomp._validate import check_choice, check_in_range, check_positive, check_positive_int
+from ntkcomp.compress.families import FAMILIES
+from ntkcomp.compress.solver import LayerSolution, solve_fewest_levels, solve_layer
+from ntkcomp.compress.targets import (FLOOR_FRAC, MomentTarget, ntk_last_layer_target,
+                                      target_from_activation)
+
+__all__ = ["compress", "CompressionResult", "coefficient_comparison", "check_eps"]
+
+TARGETS = ("ck", "ntk")
+FAMILY_CHOICES = (*FAMILIES, "auto")
+
+
+def check_eps(eps: Any, depth: int) -> list[float]:
+    """Per-layer sparsities: a scalar or a length-``depth`` list, each in [0, 1)."""
+    if np.ndim(eps) == 0:
+        vals = [eps] * depth
+    else:
+        vals = list(np.asarray(eps, dtype=float).ravel())
+        if len(vals) != depth:
+            raise ValueError(f"eps must be a scalar or a list of {depth} values (one per "
+                             f"layer), got {len(vals)} values")
+    out = []
+    for i, e in enumerate(vals):
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.floating, np.integer)):
+            raise ValueError(f"eps must be a number in [0, 1), got {e!r}")
+        check_in_range("eps" if depth == 1 or np.ndim(eps) == 0 else f"eps[{i}]", float(e),
+                       0.0, 1.0)
+        out.append(float(e))
+    return out
+
+
+def _coef(net, tau0):
+    from ntkcomp.equivalents import coefficients
+    return coefficients(net, tau0)
+
+
+def coefficient_comparison(dense, compressed, tau0: float) -> dict:
+    """Exact coefficient-level comparison of the two networks' equivalents.
+
+    Returns per layer ``l = 1..L``: the identity shift of the CK_l equivalent
+    ``delta_ck[l] = (tau_l^2 - alpha_{l,1} tau_0^2)_c - (same)_d``, the difference of
+    ``alpha_{l,1..3}`` relative to ``max_k |alpha^d_{l,k}|`` (the low-rank part; ~1e-15 when
+    the moments match; odd activations have alpha_{l,2} = alpha_{l,3} = 0), the
+    kurtosis coefficient ``alpha_diag`` of both (section 7); for the NTK (autodiff convention:
+    a step network's NTK is its CK_L) the identity shift
+    ``delta_ntk = (kappa_L^2 - beta_{L,1} tau_0^2)_c - (same)_d`` and the difference of
+    ``beta_{L,1..3}`` relative to ``max_k |beta^d_{L,k}|``.
+    """
+    cd, cc = _coef(dense, tau0), _coef(compressed, tau0)
+    L = dense.depth
+    t0sq = float(tau0) ** 2
+    out = {"delta_ck": [], "alpha_rel_diff": [], "alpha_diag_dense": [],
+           "alpha_diag_compressed": [], "tau_dense": [], "tau_compressed": []}
+    for l in range(1, L + 1):
+        idd = float(cd.tau[l]) ** 2 - float(cd.alpha[l, 0]) * t0sq
+        idc = float(cc.tau[l]) ** 2 - float(cc.alpha[l, 0]) * t0sq
+        ad, ac = np.asarray(cd.alpha[l, :3]), np.asarray(cc.alpha[l, :3])
+        out["delta_ck"].append(idc - idd)
+        out["alpha_rel_diff"].append(float(np.max(np.abs(ac - ad)) / np.max(np.abs(ad))))
+        out["alpha_diag_dense"].append(float(cd.alpha_diag[l]))
+        out["alpha_diag_compressed"].append(float(cc.alpha_diag[l]))
+        out["tau_dense"].append(float(cd.tau[l]))
+        out["tau_compressed"].append(float(cc.tau[l]))
+    bd, bc = np.asarray(cd.beta[L]), np.asarray(cc.beta[L])
+    out["delta_ntk"] = ((float(cc.kappa2[L]) - float(bc[0]) * t0sq)
+                        - (float(cd.kappa2[L]) - float(bd[0]) * t0sq))
+    out["beta_rel_diff"] = float(np.max(np.abs(bc - bd)) / np.max(np.abs(bd)))
+    out["kappa2_dense"] = float(cd.kappa2[L])
+    out["kappa2_compressed"] = float(cc.kappa2[L])
+    out["tau_L_sq_dense"] = float(cd.tau[L]) ** 2
+    return out
+
+
+@dataclasses.dataclass
+class CompressionResult:
+    """Output of :func:`compress`.
+
+    Attributes:
+      dense, compressed: ``ntkcomp.networks.MLP`` descriptions (same widths).
+      tau0: data scale used. eps: per-layer sparsities. target: "ck" | "ntk".
+      layers: per-layer :class:`~ntkcomp.compress.solver.LayerSolution`.
+      feasible: every layer met ``tol`` on its matched quantities.
+      hidden_tau: the hidden-scale rule used ("free" or a ratio rho).
+      identity_shift: CK_L (target "ck") or NTK (target "ntk") identity shift delta, exact
+        from the coefficients; ``coefficients``: :func:`coefficient_comparison`.
+      memory: bit counts from the real packed format (None unless ``p`` was given).
+    """
+    dense: Any
+    compressed: Any
+    tau0: float
+    eps: list
+    target: str
+    layers: list
+    feasible: bool
+    hidden_tau: Any
+    identity_shift: float
+    coefficients: dict
+    tol: float
+    memory: dict | None = None
+    taus_propagated: list | None = None
+
+    @property
+    def memory_factor(self) -> float | None:
+        return None if self.memory is None else self.memory["memory_factor"]
+
+    def layer_table(self) -> str:
+        rows = ["layer  family    levels  feasible  max_resid   tau_in      residuals"]
+        for i, s in enumerate(self.layers):
+            res = " ".join(f"{k}={v:+.1e}" for k, v in s.residuals.items())
+            rows.append(f"{i + 1:5d}  {s.family:8s}  {s.n_levels:6d}  {str(s.feasible):8s}  "
+                        f"{s.max_residual:9.2e}  {s.tau_in:10.4g}  {res}")
+        return "\n".join(rows)
+
+    def to_json(self) -> dict:
+        layers = []
+        for i, s in enumerate(self.layers):
+            d = s.to_json()
+            d["layer"] = i + 1
+            d["eps"] = self.eps[i]
+            d["weight_law"] = {"name": "sparse_ternary", "eps": self.eps[i]}
+            layers.append(d)
+        return {
+            "target": self.target, "tau0": self.tau0, "eps": self.eps, "tol": self.tol,
+            "feasible": self.feasible, "hidden_tau": self.hidden_tau,
+            "identity_shift": self.identity_shift, "layers": layers,
+            "coefficients": self.coefficients,
+            "memory": self.memory,
+            "memory_factor": self.memory_factor,
+            "dense": {"widths": list(self.dense.widths),
+                      "activations": [a.name for a in self.dense.activations]},
+            "compressed": {"widths": list(self.compressed.widths),
+                           "activations": [a.name for a in self.compressed.activations],
+                           "taus": list(self.compressed.taus)},
+        }
+
+
+def _solve(target, tau_c, family, k, match_tau, tol, seed, n_starts, k_max, linear=None):
+    if family == "auto":
+        return solve_fewest_levels(target, tau_c, match_tau=match_tau, tol=tol, k_max=k_max,
+                                   seed=seed, n_starts=n_starts, linear=linear)
+    return solve_layer(target, tau_c, family=family, k=k, match_tau=match_tau, tol=tol,
+                       seed=seed, n_starts=n_starts, linear=linear)
+
+
+def _alpha_from_solutions(sols, tau0):
+    """alpha_{l} of the compressed network from the solved moments (CK recursion)."""
+    a = np.array([1.0, 0.0, 0.0, 1.0])
+    for s in sols:
+        a1, a2, q = s.achieved["a1"], s.achieved["a2"], s.achieved["q"]
+        a = np.array([a1 ** 2 * a[0], a1 ** 2 * a[1] + 0.25 * a2 ** 2 * a[3] ** 2,
+                      a1 ** 2 * a[2] + 0.5 * a2 ** 2 * a[0] ** 2, 0.5 * q * a[3]])
+    return a
+
+
+def _design(net, tau0, dense_coef, family, k, target, rho, tol, seed, n_starts, k_max):
+    L = net.depth
+    tau_c = float(tau0)
+    sols, taus = [], [tau_c]
+    for l in range(1, L + 1):
+        act = net.activations[l - 1]
+        t = target_from_activation(act, float(dense_coef.tau[l - 1]))
+        last = l == L
+        if last and target == "ntk":
+            lin = ntk_last_layer_target(_alpha_from_solutions(sols, tau0),
+                                        np.asarray(dense_coef.beta[L]),
+                                        float(dense_coef.kappa2[L]), FLOOR_FRAC)
+            # start amplitudes from the moment target; the linear map defines the problem
+            sol = _solve(t, tau_c, family, k, True, tol, seed + l, n_starts, k_max, lin)
+        elif last:
+            sol = _solve(t, tau_c, family, k, True, tol, seed + l, n_starts, k_max)
+        elif rho == "free":
+            sol = _solve(t, tau_c, family, k, False, tol, seed + l, n_starts, k_max)
+        else:
+            t_rho = t._replace(var=float(rho) ** 2 * t.var)
+            # tau residual is w.r.t. rho^2 tau_l^2 (target.tau_out_sq in the report)
+            sol = _solve(t_rho, tau_c, family, k, True, tol, seed + l, n_starts, k_max)
+        sols.append(sol)
+        tau_c = math.sqrt(sol.achieved["var"])
+        taus.append(tau_c)
+    return sols, taus
+
+
+def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "auto",
+             target: str = "ck", levels: int | None = None, hidden_tau: Any = "free",
+             tol: float = 1e-10, seed: int = 0, n_starts: int = 64, k_max: int = 6,
+             p: int | None = None) -> CompressionResult:
+    """Compress a dense MLP description by moment matching (THEORY.md section 8).
+
+    Args:
+      net: dense ``ntkcomp.networks.MLP`` (its activations are the targets).
+      tau0: data scale (default ``net.tau0``), > 0.
+      eps: sparsity of the sparse ternary weights, scalar or one per layer, each in [0, 1).
+      family: "binary" | "ternary" | "k_level" (needs ``levels``) | "auto" (per layer the
+        fewest levels meeting ``tol``: binary, ternary, then k = 4..k_max).
+      target: "ck" (match CK_l coefficients and tau_L) or "ntk" (make the compressed
+        network's kernel -- its autodiff NTK is CK_L -- match the dense NTK equivalent's
+        beta_L and kappa_L; see :func:`ntkcomp.compress.targets.ntk_last_layer_target`).
+      levels: number of levels for family "k_level".
+      hidden_tau: "free" (hidden layers match (a1^2, a2^2, q^2) only), "match" (hidden
+        layers also match tau_l, so every CK_l has zero identity shift; needs many levels),
+        or a ratio rho > 0 (hidden layers match tau_l^c = rho tau_l^d).
+      tol: relative-residual tolerance of the feasibility verdict.
+      seed, n_starts, k_max: solver settings (deterministic).
+      p: input dimension; if given, ``memory`` is computed from a real packed draw.
+    Returns:
+      :class:`CompressionResult`; infeasible layers are flagged (and a warning is issued),
+      never silently accepted.
+    """
+    from ntkcomp.networks import MLP, weight_law
+
+    check_choice("family", family, FAMILY_CHOICES)
+    check_choice("target", target, TARGETS)
+    if tau0 is None:
+        tau0 = net.tau0
+    check_positive("tau0", tau0)
+    check_positive("tol", tol)
+    n_starts = check_positive_int("n_starts", n_starts)
+    k_max = check_positive_int("k_max", k_max, minimum=3)
+    k = None
+    if family == "k_level":
+        if levels is None:
+            raise ValueError("levels must be an integer >= 2 when family='k_level', got None")
+        k = check_positive_int("levels", levels, minimum=2)
+    eps_l = check_eps(eps, net.depth)
+    if isinstance(hidden_tau, str):
+        check_choice("hidden_tau", hidden_tau, ("free", "match"))
+        rule = "free" if hidden_tau == "free" else 1.0
+    else:
+        check_positive("hidden_tau", hidden_tau)
+        rule = float(hidden_tau)
+    if p is not None:
+        p = check_positive_int("p", p)
+
+    dense_coef = _coef(net, tau0)
+    sols, taus = _design(net, tau0, dense_coef, family, k, target, rule, tol, seed,
+                         n_starts, k_max)
+    ok = all(s.feasible for s in sols)
+    laws = [weight_law("sparse_ternary", eps=e) for e in eps_l]
+    compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws, tau0=float(tau0))
+    comp = coefficient_comparison(net, compressed, float(tau0))
+    comp["tau_propagated_vs_mlp_max_abs"] = float(
+        np.max(np.abs(np.asarray(taus) - np.asarray(compressed.taus))))
+    shift = comp["delta_ntk"] if target == "ntk" else comp["delta_ck"][-1]
+    if not ok:
+        bad = [i + 1 for i, s in enumerate(sols) if not s.feasible]
+        warnings.warn(f"compress: layers {bad} do not meet tol={tol} (best residuals in the "
+                      f"report); the equivalents differ by identity shift {shift:.4g} and "
+                      "possibly more", RuntimeWarning, stacklevel=2)
+    res = CompressionResult(dense=net, compressed=compressed, tau0=float(tau0), eps=eps_l,
+                            target=target, layers=sols, feasible=ok, hidden_tau=rule,
+                            identity_shift=float(shift), coefficients=comp,
+                            tol=float(tol), taus_propagated=taus)
+    if p is not None:
+        from ntkcomp.compress.packing import memory_report
+        res.memory = memory_report(compressed, p, seed=seed)
+    return res

@@ -1,0 +1,361 @@
+"""Moment-matching solver: jit-compiled Levenberg-Marquardt, vmapped over deterministic starts.
+
+Problem (one layer). Given the dense layer's :class:`~ntkcomp.compress.targets.MomentTarget`
+and the compressed network's own input scale ``tau_c``, find a quantized activation of a
+family (binary / ternary / k_level, see :mod:`ntkcomp.compress.families`) whose closed-form
+moments at ``tau_c`` reproduce the matched quantities
+
+    hidden layer: (a1^2, a2^2, q^2)         last layer: (a1^2, a2^2, q^2, tau_out^2)
+
+to a relative residual ``tol`` (max over the matched quantities).
+
+Method. Residual vector ``r(theta) = w * (m(theta, tau_c) - target) / scale`` (4 entries,
+weights w select the matched quantities); Levenberg-Marquardt with Marquardt scaling,
+Jacobian by ``jax.jacfwd`` of the closed-form moment map, a fixed number of iterations in
+``lax.fori_loop``, ``vmap``-ed over ``n_starts`` seeded random starts (numpy RandomState(seed):
+deterministic). When the tau target cannot be met exactly, a second stage puts a small weight
+on tau (1e-3) and a third polishes the primary quantities alone, so the reported point matches
+(a1^2, a2^2, q^2) exactly and leaves the smallest tau error found: that error becomes the
+identity shift of the equivalent (THEORY.md section 8).
+
+Verdict. ``feasible`` is True only if every matched relative residual is <= tol. An infeasible
+solve is returned flagged (``feasible=False``, with the best residuals) and never silently:
+``solve_layer(..., require_feasible=True)`` raises instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkcomp._validate import check_choice, check_positive, check_positive_int
+from ntkcomp.compress.families import (FAMILIES, decode, family_moments, n_levels,
+                                       n_unknowns, step_moments, activation_params,
+                                       to_activation)
+from ntkcomp.compress.targets import (FLOOR_FRAC, QUANTITIES, LinearTarget, MomentTarget,
+                                      moment_linear_target)
+
+__all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "lm_solve",
+           "InfeasibleError"]
+
+LM_ITERS = 150
+N_STARTS = 64
+TAU_WEIGHT_STAGE2 = 1e-3
+
+
+class InfeasibleError(ValueError):
+    """Raised by ``solve_layer(..., require_feasible=True)`` when no start meets ``tol``."""
+
+
+# --------------------------------------------------------------------------------------
+# Levenberg-Marquardt core (jit, vmapped over starts)
+# --------------------------------------------------------------------------------------
+def _residual(theta, tau_c, M, values, scales, weights, family, k):
+    m = family_moments(family, theta, tau_c, k)
+    achieved = M @ jnp.stack([m.a1 ** 2, m.a2 ** 2, m.q ** 2, m.var])
+    return weights * (achieved - values) / scales
+
+
+def _lm_single(theta0, tau_c, M, values, scales, weights, family, k, iters):
+    fun = functools.partial(_residual, tau_c=tau_c, M=M, values=values, scales=scales,
+                            weights=weights, family=family, k=k)
+    jac = jax.jacfwd(fun)
+
+    def cost_of(r):
+        c = jnp.sum(r * r)
+        return jnp.where(jnp.isfinite(c), c, jnp.inf)
+
+    r0 = fun(theta0)
+    state0 = (theta0, r0, jac(theta0), cost_of(r0), jnp.asarray(1e-2, theta0.dtype))
+
+    def body(_, state):
+        theta, r, J, cost, lam = state
+        A = J.T @ J
+        g = J.T @ r
+        d = jnp.diag(A)
+        D = d + 1e-9 * jnp.max(d) + 1e-300
+        step = jnp.linalg.solve(A + lam * jnp.diag(D), -g)
+        step = jnp.where(jnp.all(jnp.isfinite(step)), step, jnp.zeros_like(step))
+        new = theta + step
+        r_new = fun(new)
+        c_new = cost_of(r_new)
+        accept = c_new < cost
+        theta = jnp.where(accept, new, theta)
+        r = jnp.where(accept, r_new, r)
+        J = jax.lax.cond(accept, jac, lambda _: J, theta)
+        cost = jnp.where(accept, c_new, cost)
+        lam = jnp.clip(jnp.where(accept, lam * 0.3, lam * 5.0), 1e-15, 1e12)
+        return theta, r, J, cost, lam
+
+    theta, r, _, cost, _ = jax.lax.fori_loop(0, iters, body, state0)
+    return theta, cost
+
+
+@functools.partial(jax.jit, static_argnames=("family", "k", "iters"))
+def lm_solve(thetas0, tau_c, M, values, scales, weights, *, family: str, k: int | None,
+             iters: int = LM_ITERS):
+    """Run LM from every row of ``thetas0 (n_starts, n_unknowns)``.
+
+    The residual is ``weights * (M @ (a1^2, a2^2, q^2, var) - values) / scales`` with the
+    closed-form moments at ``tau_c`` (``M`` = identity for plain moment matching).
+    Returns ``(thetas (n_starts, n_unknowns), costs (n_starts,))`` where cost is the sum of
+    squared weighted relative residuals. Pure function of its inputs (deterministic).
+    """
+    f = functools.partial(_lm_single, tau_c=tau_c, M=M, values=values, scales=scales,
+                          weights=weights, family=family, k=k, iters=iters)
+    return jax.vmap(f)(thetas0)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "k"))
+def _achieved(thetas, tau_c, M, *, family, k):
+    def one(theta):
+        m = family_moments(family, theta, tau_c, k)
+        return M @ jnp.stack([m.a1 ** 2, m.a2 ** 2, m.q ** 2, m.var])
+    return jax.vmap(one)(thetas)
+
+
+def _starts(family: str, k: int | None, target: MomentTarget, tau_c: float, n_starts: int,
+            seed: int) -> np.ndarray:
+    """Deterministic starts: thresholds z in [-3, 2] (units of tau_c), log-gaps in
+    [log 0.05, log 3], jumps ~ amplitude * N(0, 1) with the amplitude that gives the target
+    slope a1 at z ~ 0 (b ~ |a1| tau_c / phi(0))."""
+    rng = np.random.RandomState(seed)
+    nu = n_unknowns(family, k)
+    a1_scale = np.sqrt(max(target.a1 ** 2, target.var / target.tau_in ** 2))
+    amp = a1_scale * tau_c * np.sqrt(2 * np.pi)
+    th = np.empty((n_starts, nu))
+    th[:, 0] = rng.uniform(-3.0, 2.0, n_starts)
+    n_gaps = {"binary": 1, "ternary": 1}.get(family, (k or 2) - 2)
+    th[:, 1:1 + n_gaps] = rng.uniform(np.log(0.05), np.log(3.0), (n_starts, n_gaps))
+    th[:, 1 + n_gaps:] = amp * rng.standard_normal((n_starts, nu - 1 - n_gaps))
+    return th
+
+
+# --------------------------------------------------------------------------------------
+# Public result type and driver
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LayerSolution:
+    """Solved quantized activation for one layer.
+
+    ``thresholds`` / ``levels`` are in the activation's own units (the layer's input is
+    ``g ~ N(0, tau_c^2)``). ``residuals`` are relative (see targets.py) for all four
+    quantities; ``matched`` lists those the verdict is about; ``feasible`` is True iff
+    ``max |residuals[m]| <= tol`` over ``matched``. ``achieved`` holds the compressed
+    activation's moments at ``tau_c`` (mean, var, a1, a2, q).
+    """
+    family: str
+    n_levels: int
+    theta: np.ndarray
+    thresholds: np.ndarray
+    levels: np.ndarray
+    tau_in: float
+    target: MomentTarget
+    achieved: dict
+    residuals: dict
+    matched: tuple
+    tol: float
+    feasible: bool
+    n_starts: int
+    n_solved: int
+    floor_frac: float = FLOOR_FRAC
+    search: list = dataclasses.field(default_factory=list)
+
+    @property
+    def max_residual(self) -> float:
+        return float(max(abs(self.residuals[m]) for m in self.matched))
+
+    @property
+    def primary_residual(self) -> float:
+        return float(max(abs(v) for v in list(self.residuals.values())[:3]))
+
+    def activation(self):
+        """The :class:`ntkcomp.activations.Activation` of this solution."""
+        return to_activation(self.family, self.thresholds, self.levels)
+
+    def params(self) -> dict:
+        return activation_params(self.family, self.thresholds, self.levels)
+
+    def to_json(self) -> dict:
+        return {
+            "family": self.family, "n_levels": self.n_levels, "parameters": self.params(),
+            "tau_in": self.tau_in, "target": self.target.to_json(), "achieved": self.achieved,
+            "residuals": self.residuals, "matched": list(self.matched),
+            "max_residual": self.max_residual, "tol": self.tol, "feasible": self.feasible,
+            "n_starts": self.n_starts, "n_starts_meeting_primary_tol": self.n_solved,
+            "residual_floor_frac": self.floor_frac, "search": self.search,
+        }
+
+
+def _solution(family, k, theta, tau_c, target, lin, matched, tol, n_starts, n_solved,
+              floor_frac):
+    theta = np.asarray(theta, dtype=np.float64)
+    thr, lev = decode(family, jnp.asarray(theta), tau_c, k)
+    thr = np.asarray(thr, dtype=np.float64)
+    lev = np.asarray(lev, dtype=np.float64)
+    m = step_moments(jnp.asarray(thr), jnp.asarray(lev), tau_c)
+    ach = {"mean": float(m.mean), "var": float(m.var), "a1": float(m.a1), "a2": float(m.a2),
+           "q": float(m.q), "s": "inf"}
+    vals = np.array([float(m.a1) ** 2, float(m.a2) ** 2, float(m.q) ** 2, float(m.var)])
+    r = (np.asarray(lin.M) @ vals - np.asarray(lin.values)) / np.asarray(lin.scales)
+    res = {name: float(v) for name, v in zip(lin.names, r)}
+    feas = bool(max(abs(res[q]) for q in matched) <= tol)
+    return LayerSolution(family=family, n_levels=n_levels(family, k), theta=theta,
+                         thresholds=thr, levels=lev, tau_in=float(tau_c), target=target,
+                         achieved=ach, residuals=res, matched=tuple(matched), tol=float(tol),
+                         feasible=feas, n_starts=n_starts, n_solved=n_solved,
+                         floor_frac=floor_frac)
+
+
+def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
+                k: int | None = None, match_tau: bool = False, tol: float = 1e-10,
+                n_starts: int = N_STARTS, seed: int = 0, iters: int = LM_ITERS,
+                floor_frac: float = FLOOR_FRAC, require_feasible: bool = False,
+                linear: LinearTarget | None = None) -> LayerSolution:
+    """Match ``target`` with a ``family`` activation at input scale ``tau_c``.
+
+    Parameters
+    ----------
+    target: dense moments (see :func:`ntkcomp.compress.targets.target_from_activation`).
+    tau_c: the compressed network's input scale for this layer (> 0).
+    family: "binary" | "ternary" | "k_level" (then ``k`` >= 2 levels).
+    match_tau: also match tau_out^2 (the last layer).
+    tol: feasibility threshold on the max relative residual of the matched quantities.
+    n_starts, seed, iters: multi-start LM settings (deterministic for fixed values).
+    require_feasible: raise :class:`InfeasibleError` instead of returning an infeasible one.
+    linear: a general :class:`~ntkcomp.compress.targets.LinearTarget` (e.g. the NTK target
+      of the last layer) replacing plain moment matching; ``target`` then only sets the
+      amplitude of the starts.
+
+    Returns a :class:`LayerSolution` (always flagged: ``feasible`` False if tol not met).
+    """
+    check_choice("family", family, FAMILIES)
+    if family == "k_level":
+        k = check_positive_int("k", k, minimum=2)
+    else:
+        k = None
+    check_positive("tau_c", tau_c)
+    check_positive("tol", tol)
+    n_starts = check_positive_int("n_starts", n_starts)
+    iters = check_positive_int("iters", iters)
+    with jax.enable_x64(True):
+        lin = linear if linear is not None else moment_linear_target(target, floor_frac)
+        sol = _solve_layer_x64(target, lin, float(tau_c), family, k, match_tau, float(tol),
+                               n_starts, int(seed), iters, float(floor_frac))
+    if require_feasible and not sol.feasible:
+        raise InfeasibleError(
+            f"no {family} activation (k={k}) matches {list(sol.matched)} to tol={tol}: best "
+            f"relative residuals {sol.residuals}")
+    return sol
+
+
+def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, seed, iters,
+                     floor_frac):
+    values = jnp.asarray(lin.values)
+    scales = jnp.asarray(lin.scales)
+    M = jnp.asarray(lin.M)
+    w_primary = jnp.asarray([1.0, 1.0, 1.0, 0.0])
+    w_all = jnp.asarray([1.0, 1.0, 1.0, 1.0])
+    matched = tuple(lin.names) if match_tau else tuple(lin.names[:3])
+    th0 = jnp.asarray(_starts(family, k, target, tau_c, n_starts, seed))
+    tc = jnp.asarray(tau_c)
+
+    def run(thetas, w):
+        return lm_solve(thetas, tc, M, values, scales, w, family=family, k=k, iters=iters)
+
+    def rel(thetas):
+        ach = np.asarray(_achieved(thetas, tc, M, family=family, k=k))
+        return (ach - np.asarray(values)) / np.asarray(scales)  # (n_starts, 4)
+
+    th_a, _ = run(th0, w_all if match_tau else w_primary)
+    r_a = rel(th_a)
+    idx_m = [list(lin.names).index(q) for q in matched]
+    err_a = np.max(np.abs(r_a[:, idx_m]), axis=1)
+    err_a = np.where(np.isfinite(err_a), err_a, np.inf)
+    if not match_tau or np.min(err_a) <= tol:
+        best = _pick(np.asarray(th_a), err_a, tol, family, k, tau_c)
+        n_ok = int(np.sum(np.max(np.abs(r_a[:, :3]), axis=1) <= tol))
+        return _solution(family, k, th_a[best], tau_c, target, lin, matched, tol, n_starts,
+                         n_ok, floor_frac)
+    # tau not reachable jointly: lexicographic -- primaries exact, then the smallest tau error
+    th_b, _ = run(th_a, jnp.asarray([1.0, 1.0, 1.0, TAU_WEIGHT_STAGE2]))
+    th_c, _ = run(th_b, w_primary)
+    cand = np.concatenate([np.asarray(th_a), np.asarray(th_c)])
+    r = np.concatenate([r_a, rel(jnp.asarray(th_c))])
+    prim = np.max(np.abs(r[:, :3]), axis=1)
+    prim = np.where(np.isfinite(prim), prim, np.inf)
+    tau_err = np.where(np.isfinite(r[:, 3]), np.abs(r[:, 3]), np.inf)
+    ok = prim <= tol
+    n_ok = int(np.sum(ok[n_starts:]))
+    if np.any(ok):
+        # smallest tau error; ties (within tol) broken by the peak-to-rms ratio
+        t_best = np.min(np.where(ok, tau_err, np.inf))
+        near = ok & (tau_err <= t_best + tol)
+        best = _pick(cand, np.where(near, 0.0, np.inf), tol, family, k, tau_c)
+    else:
+        best = int(np.argmin(prim + tau_err))
+    return _solution(family, k, cand[best], tau_c, target, lin, matched, tol, n_starts, n_ok,
+                     floor_frac)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "k"))
+def _peak_to_rms_jit(thetas, tau_c, *, family, k):
+    def one(th):
+        thr, lev = decode(family, th, tau_c, k)
+        m = step_moments(thr, lev, tau_c)
+        return jnp.max(jnp.abs(lev - m.mean)) / jnp.sqrt(m.var)
+    return jax.vmap(one)(thetas)
+
+
+def _peak_to_rms(thetas, family, k, tau_c):
+    return np.asarray(_peak_to_rms_jit(jnp.asarray(thetas), jnp.asarray(tau_c),
+                                       family=family, k=k))
+
+
+def _pick(thetas, err, tol, family, k, tau_c):
+    """Among starts meeting ``tol``, the best-conditioned activation: smallest peak-to-rms
+    ratio max|level - mean| / sqrt(var) (rare far-tail levels make heavy-tailed features at
+    finite width); if none meets ``tol``, the smallest error."""
+    ok = err <= tol
+    if not np.any(ok):
+        return int(np.argmin(err))
+    ratio = np.where(ok, _peak_to_rms(thetas, family, k, tau_c), np.inf)
+    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+    return int(np.argmin(ratio))
+
+
+def _family_sequence(k_max: int):
+    seq = [("binary", None), ("ternary", None)]
+    seq += [("k_level", k) for k in range(4, k_max + 1)]
+    return seq
+
+
+def solve_fewest_levels(target: MomentTarget, tau_c: float, *, match_tau: bool = False,
+                        tol: float = 1e-10, k_max: int = 12, **kw: Any) -> LayerSolution:
+    """``family="auto"``: the fewest levels meeting ``tol`` (binary, ternary, k = 4..k_max).
+
+    Returns the first feasible solution; if none is feasible, among those matching the
+    primary quantities to ``tol`` the one with the smallest max (tau) residual, else the
+    smallest max residual (flagged infeasible). ``solution.search`` records every family tried with
+    its best residuals -- the numerical answer to "how many levels are needed".
+    """
+    check_positive_int("k_max", k_max, minimum=3)
+    search = []
+    best = None
+    for fam, k in _family_sequence(k_max):
+        sol = solve_layer(target, tau_c, family=fam, k=k, match_tau=match_tau, tol=tol, **kw)
+        search.append({"family": fam, "n_levels": sol.n_levels, "feasible": sol.feasible,
+                       "max_residual": sol.max_residual, "residuals": sol.residuals})
+        if sol.feasible:
+            sol.search = search
+            return sol
+        # infeasible: prefer exact primaries (pure identity shift), then the smallest residual
+        key = (sol.primary_residual > tol, sol.max_residual)
+        if best is None or key < (best.primary_residual > tol, best.max_residual):
+            best = sol
+    best.search = search
+    return best
