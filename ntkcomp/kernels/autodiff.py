@@ -6,6 +6,7 @@ builds the Jacobians ``J = df(X)/dtheta: (n1, P)`` and ``J2: (n2, P)`` with
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -15,18 +16,23 @@ from jax.flatten_util import ravel_pytree
 __all__ = ["jacobian", "ntk_autodiff"]
 
 
-def jacobian(net, params: dict, X: Any) -> jax.Array:
-    """``df(X)/dtheta`` of shape ``(n, P)``, theta = ravel_pytree(params) (jax.jacrev)."""
-    net.check_params(params)
-    net.check_input(params, X)
+@partial(jax.jit, static_argnums=0)
+def _jacobian(net, params: dict, X: jax.Array) -> jax.Array:
     theta, unravel = ravel_pytree(params)
-    X = jnp.asarray(X, theta.dtype)
 
     def f(th):
         prm = unravel(th)
         return net.preactivations_and_features(prm, X)[1][-1] @ prm["w"]
 
     return jax.jacrev(f)(theta)
+
+
+def jacobian(net, params: dict, X: Any) -> jax.Array:
+    """``df(X)/dtheta`` of shape ``(n, P)``, theta = ravel_pytree(params) (jax.jacrev)."""
+    net.check_params(params)
+    net.check_input(params, X)
+    X = jnp.asarray(X, jnp.asarray(params["w"]).dtype)
+    return _jacobian(net, params, X)
 
 
 def ntk_autodiff(net, params: dict, X: Any, X2: Any = None) -> jax.Array:

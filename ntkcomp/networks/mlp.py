@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -60,6 +61,16 @@ def _per_layer(name: str, value: Any, depth: int, scalar_types: tuple) -> list:
         raise ValueError(f"{name} must be one entry or a list of {depth} (one per layer), "
                          f"got {len(value)}")
     return value
+
+
+@partial(jax.jit, static_argnums=(0, 2, 3))
+def _init_jit(net: MLP, key: jax.Array, p: int, dtype: Any) -> dict:
+    keys = jax.random.split(key, net.depth + 1)
+    dims = (p,) + net.widths
+    W = [law._sample(keys[l], (dims[l], dims[l + 1]), dtype)
+         for l, law in enumerate(net.weight_laws)]
+    w = jax.random.normal(keys[-1], (net.widths[-1],), dtype)
+    return {"W": W, "w": w}
 
 
 class MLP:
@@ -161,12 +172,7 @@ class MLP:
             from ntkcomp.config import default_float
 
             dtype = default_float()
-        keys = jax.random.split(key, self.depth + 1)
-        dims = (p,) + self.widths
-        W = [law.sample(keys[l], (dims[l], dims[l + 1]), dtype)
-             for l, law in enumerate(self.weight_laws)]
-        w = jax.random.normal(keys[-1], (self.widths[-1],), dtype)
-        return {"W": W, "w": w}
+        return _init_jit(self, key, p, jnp.dtype(dtype))
 
     def check_params(self, params: dict) -> None:
         """Raise ValueError unless ``params`` matches this description's shapes."""

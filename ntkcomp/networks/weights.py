@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -89,7 +90,9 @@ class WeightLaw:
         """
         if dtype is None:
             dtype = jnp.zeros(()).dtype
-        shape = tuple(shape)
+        return _sample_jit(self, key, tuple(int(s) for s in shape), jnp.dtype(dtype))
+
+    def _sample(self, key: jax.Array, shape: tuple, dtype: Any) -> jax.Array:
         if self.name == "gaussian":
             return jax.random.normal(key, shape, dtype)
         if self.name == "rademacher":
@@ -113,6 +116,11 @@ class WeightLaw:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params)
         return f"weight_law({self.name!r}{', ' if args else ''}{args})"
+
+
+@partial(jax.jit, static_argnums=(0, 2, 3))
+def _sample_jit(law: WeightLaw, key: jax.Array, shape: tuple, dtype: Any) -> jax.Array:
+    return law._sample(key, shape, dtype)
 
 
 def available_weight_laws() -> tuple[str, ...]:
