@@ -200,3 +200,20 @@ def test_sharded_density_equals_single_device_8_virtual_devices():
         assert r["matvec_devices"] == 8, (name, r)
     assert res["ntk_tiled"]["kpm"] <= 1e-12
     assert res["dense"]["top"] <= 1e-12
+
+
+def test_should_materialize_and_spectrum_paths_agree(setup):
+    from ntkcomp.spectral.matfree import should_materialize
+    from ntkcomp.spectral.slq import spectrum, wasserstein1_weighted
+
+    net, params, s = setup
+    op = ntk_matvec(net, params, s.X, method="features")
+    # n = 150: storing 150^2 floats and 2 n^2 per product beats 4 n sum d_a d_b per vector
+    assert should_materialize(op, 100, 16)
+    assert not should_materialize(op, 100, 16, max_bytes=1000)  # does not fit
+    assert not should_materialize(ck_matvec(net, params, s.X), 100, 16)  # Gram: never
+    key = jax.random.PRNGKey(3)
+    a = spectrum(op, method="slq", key=key, num_steps=40, num_probes=4, materialize=True)
+    b = spectrum(op, method="slq", key=key, num_steps=40, num_probes=4, materialize=False)
+    # same probes, same operator: identical measures up to roundoff
+    assert wasserstein1_weighted(a.nodes, a.weights, b.nodes, b.weights) < 1e-10

@@ -76,10 +76,16 @@ __all__ = [
     "shard_rows",
     "row_mesh",
     "DEFAULT_TILE",
+    "MATERIALIZE_MAX_BYTES",
+    "should_materialize",
 ]
 
 #: default row-tile size of the tiled products (``b n`` floats of temporary per tile)
 DEFAULT_TILE = 1024
+
+#: largest kernel (bytes) that ``should_materialize`` allows to be stored (n = 32768 in float32
+#: is 4 GiB; float64 8 GiB)
+MATERIALIZE_MAX_BYTES = 8 * 1024 ** 3
 
 _HI = lax.Precision.HIGHEST  # true float32 on accelerators (no TF32); no-op on CPU
 
@@ -379,6 +385,26 @@ def equivalent_matvec(net, stats, kind: str = "ck", layer: int | None = None, *,
     dvec = jnp.broadcast_to(jnp.asarray(parts[6] if len(parts) > 6 else 0.0, dt), (n,))
     return LowRankKernel(jnp.asarray(c_lin, dt), Xe, jnp.asarray(V, dt), jnp.asarray(M, dt),
                          jnp.asarray(c_id, dt), jnp.asarray(b, dt), dvec)
+
+
+def should_materialize(op, num_products: int, num_vectors: int = 1, *,
+                       max_bytes: int = MATERIALIZE_MAX_BYTES) -> bool:
+    """True when forming ``op`` densely once is cheaper than ``num_products`` matrix-free
+    products on blocks of ``num_vectors`` vectors, and ``n^2`` entries fit in ``max_bytes``.
+
+    Only :class:`FactorKernel` with Hadamard pairs (the NTK) qualifies: Gram-only and
+    low-rank operators are always cheaper matrix-free. Build cost ``2 n^2 sum dims`` (tiles)
+    + ``2 n^2 num_vectors`` per product, vs ``num_products * num_vectors * cost_per_vector``.
+    """
+    if not isinstance(op, FactorKernel) or not op.pairs:
+        return False
+    n = op.n
+    if n * n * jnp.dtype(op.dtype).itemsize > max_bytes:
+        return False
+    dims = sum(A.shape[1] + B.shape[1] for A, B in op.pairs) + sum(G.shape[1] for G in op.grams)
+    dense = 2.0 * n * n * dims + num_products * 2.0 * n * n * num_vectors
+    free = num_products * num_vectors * op.cost_per_vector(op.method, num_vectors)
+    return dense < free
 
 
 def materialize(op, *, dtype=None):

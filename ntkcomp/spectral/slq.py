@@ -170,7 +170,8 @@ def _is_matrix(obj) -> bool:
 def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
              key: jax.Array | None = None, num_probes: int = 20, num_steps: int = 100,
              num_moments: int = 500, grid=None, bins: int | None = None,
-             threshold: int = LARGE_N_THRESHOLD, dtype=None) -> SpectralMeasure:
+             threshold: int = LARGE_N_THRESHOLD, materialize: bool | None = None,
+             dtype=None) -> SpectralMeasure:
     """Spectrum of a symmetric kernel, dense below ``threshold`` and matrix-free above.
 
     matvec_or_matrix: an ``(n, n)`` array, a callable ``v -> K v`` (then ``n`` is required),
@@ -178,6 +179,9 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
         materialisable, ``.to_dense()``).
     method: "auto" (dense if ``n <= threshold`` — default ``LARGE_N_THRESHOLD`` = 4096 — and
         a dense matrix is available or cheap to form, else "slq"), "dense", "slq" or "kpm".
+    materialize: for a matrix-free NTK operator (``matfree.FactorKernel``) on the SLQ/KPM
+        path, store the kernel once (``None``: when ``matfree.should_materialize`` says it is
+        cheaper for the planned number of products and fits in ``MATERIALIZE_MAX_BYTES``).
     Returns a :class:`SpectralMeasure`; for "dense" ``nodes`` are the exact eigenvalues
     (float64, ascending) with weights 1/n.
     """
@@ -222,6 +226,15 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
         op = materialized_kernel_matvec(K)
     else:
         op = matvec_or_matrix
+        from ntkcomp.spectral import matfree
+
+        products = num_steps if method == "slq" else num_moments // 2 + 40
+        if materialize is None:
+            materialize = matfree.should_materialize(op, products, num_probes)
+        if materialize:
+            if not hasattr(op, "to_dense"):
+                raise ValueError("materialize=True needs an operator with .to_dense()")
+            op = matfree.DenseKernel(op.to_dense())
     if method == "slq":
         return slq_density(op, n, key, num_probes=num_probes, num_steps=min(num_steps, n),
                            grid=grid, bins=bins, dtype=dtype)
