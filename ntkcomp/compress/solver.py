@@ -276,8 +276,17 @@ def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, se
     idx_m = [list(lin.names).index(q) for q in matched]
     err_a = np.max(np.abs(r_a[:, idx_m]), axis=1)
     err_a = np.where(np.isfinite(err_a), err_a, np.inf)
-    if not match_tau or np.min(err_a) <= tol:
+    if not match_tau:
+        # primaries met by several branches: keep the one closest to the dense output scale
+        # (smallest |log(var_c / var_d)|): the smallest identity shift, and the next layer
+        # designed at the input scale nearest the dense one
+        r4 = np.abs(np.log1p(np.clip(r_a[:, 3] * np.asarray(scales)[3] / np.asarray(values)[3],
+                                     -1 + 1e-300, None)))
+        ok = err_a <= tol
+        best = int(np.argmin(np.where(ok, r4, np.inf))) if np.any(ok) else int(np.argmin(err_a))
+    if match_tau and np.min(err_a) <= tol:
         best = _pick(np.asarray(th_a), err_a, tol, family, k, tau_c)
+    if not match_tau or np.min(err_a) <= tol:
         n_ok = int(np.sum(np.max(np.abs(r_a[:, :3]), axis=1) <= tol))
         return _solution(family, k, th_a[best], tau_c, target, lin, matched, tol, n_starts,
                          n_ok, floor_frac)

@@ -1,0 +1,191 @@
+"""Verification of a compression: exact weight-averaged kernels, equivalents, spectra.
+
+``spectral_report(dense, compressed, sample)`` compares, for CK_1..CK_L and the NTK:
+
+* ``exact``: the exact infinite-width E_W kernels (``ntkcomp.kernels.expected_kernels``,
+  bivariate Gaussian map). NOTE: this limit treats every pre-activation as Gaussian, so it
+  does not see the weight law (eps); the eps-dependence at leading order is the layer-1
+  kurtosis term of THEORY section 7, measured by ``equivalent_kurtosis`` below.
+* ``equivalent``: the CK/NTK equivalents of both networks (kurtosis off), and
+  ``equivalent_kurtosis``: the compressed network's equivalent with its sparse-ternary
+  kurtosis term against the dense (Gaussian) one.
+
+Each comparison reports ``rel_op_diff = ||K_c - K_d|| / ||K_d||`` (operator norms),
+``rel_op_diff_shift_removed = ||K_c - delta I - K_d|| / ||K_d||`` with the identity shift
+``delta`` computed exactly from the coefficients (:func:`coefficient_comparison`), the
+Wasserstein-1 distance between the spectra (raw and with the shift removed), the spikes
+(gap rule) of both, and the class alignment of the top eigenvectors.
+
+``single_draw``: one finite-width draw of each network (their own widths, ``seed``): the
+empirical CK_L spectra compared with each other and with the random-features law of THEORY
+section 6 (eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with K~ the exact E_W CK_L).
+
+Returns a :class:`SpectralReport` (``.data`` JSON-able dict, ``.figure`` matplotlib figure).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["spectral_report", "SpectralReport", "compare_kernels"]
+
+
+@dataclasses.dataclass
+class SpectralReport:
+    data: dict
+    figure: Any = None
+
+    def to_json(self) -> dict:
+        return self.data
+
+
+def _eigh(K):
+    w, V = np.linalg.eigh(np.asarray(K, dtype=np.float64))
+    return w, V
+
+
+def compare_kernels(K_d, K_c, delta: float, labels, *, top: int = 3) -> dict:
+    """Operator-norm / spectral comparison of a dense and a compressed kernel (n, n)."""
+    from ntkcomp.spectral import class_alignment, spikes, wasserstein1
+
+    K_d = np.asarray(K_d, dtype=np.float64)
+    K_c = np.asarray(K_c, dtype=np.float64)
+    n = K_d.shape[0]
+    wd, Vd = _eigh(K_d)
+    wc, Vc = _eigh(K_c)
+    wcs, _ = _eigh(K_c - delta * np.eye(n))
+    norm_d = max(abs(wd[0]), abs(wd[-1]))
+    op = lambda A: float(np.max(np.abs(np.linalg.eigvalsh(A))))  # noqa: E731
+    return {
+        "identity_shift": float(delta),
+        "operator_norm_dense": float(norm_d),
+        "rel_op_diff": op(K_c - K_d) / norm_d,
+        "rel_op_diff_shift_removed": op(K_c - delta * np.eye(n) - K_d) / norm_d,
+        "w1_spectra": float(wasserstein1(wc, wd)),
+        "w1_spectra_shift_removed": float(wasserstein1(wcs, wd)),
+        "spikes_dense": spikes(wd).tolist(),
+        "spikes_compressed_shift_removed": spikes(wcs).tolist(),
+        "top_eigvec_class_alignment_dense": class_alignment(Vd[:, ::-1][:, :top],
+                                                            labels).tolist(),
+        "top_eigvec_class_alignment_compressed": class_alignment(Vc[:, ::-1][:, :top],
+                                                                 labels).tolist(),
+        "top_eigvec_overlap": [float(abs(Vd[:, -1 - k] @ Vc[:, -1 - k])) for k in range(top)],
+    }
+
+
+def spectral_report(dense, compressed, data, *, coefficients: dict | None = None,
+                    single_draw: bool = True, seed: int = 0, exact: bool = True,
+                    figure: bool = True) -> SpectralReport:
+    """Compare ``dense`` and ``compressed`` (MLP descriptions) on ``data`` (a GMMSample).
+
+    Args:
+      coefficients: :func:`ntkcomp.compress.coefficient_comparison` output (computed at
+        ``data.stats.tau0`` if None) -- supplies the identity shifts delta.
+      single_draw: also draw one finite-width network of each (their own widths).
+      exact: compute the exact E_W kernels (O(L n^2) bivariate evaluations; the dominant
+        cost for large n).
+      figure: build the matplotlib figure.
+    """
+    from ntkcomp.compress.core import coefficient_comparison
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+
+    X = np.asarray(data.X)
+    labels = np.asarray(data.labels)
+    tau0 = float(data.stats.tau0)
+    coef = coefficients or coefficient_comparison(dense, compressed, tau0)
+    L = dense.depth
+    out: dict = {"n": int(X.shape[0]), "p": int(X.shape[1]), "tau0": tau0,
+                 "depth": L, "identity_shifts_ck": coef["delta_ck"],
+                 "identity_shift_ntk": coef["delta_ntk"]}
+    kern = {}
+    if exact:
+        from ntkcomp.kernels import expected_kernels
+
+        Ed, Ec = expected_kernels(dense, X), expected_kernels(compressed, X)
+        ex = {f"ck_{l + 1}": compare_kernels(Ed["ck"][l], Ec["ck"][l], coef["delta_ck"][l],
+                                             labels) for l in range(L)}
+        ex["ntk"] = compare_kernels(Ed["ntk"], Ec["ntk"], coef["delta_ntk"], labels)
+        out["exact"] = ex
+        kern["exact_ck_L"] = (np.asarray(Ed["ck"][-1]), np.asarray(Ec["ck"][-1]))
+    eq = {}
+    for l in range(1, L + 1):
+        eq[f"ck_{l}"] = compare_kernels(ck_equivalent(dense, data, l),
+                                        ck_equivalent(compressed, data, l),
+                                        coef["delta_ck"][l - 1], labels)
+    eq["ntk"] = compare_kernels(ntk_equivalent(dense, data), ntk_equivalent(compressed, data),
+                                coef["delta_ntk"], labels)
+    out["equivalent"] = eq
+    Kd = np.asarray(ck_equivalent(dense, data, L))
+    Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=True))
+    out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef["delta_ck"][-1],
+                                                          labels)}
+    kern["equiv_ck_L"] = (Kd, np.asarray(ck_equivalent(compressed, data, L)))
+    if single_draw:
+        out["single_draw"] = _single_draw(dense, compressed, X, labels, seed,
+                                          kern.get("exact_ck_L", kern["equiv_ck_L"]),
+                                          coef["delta_ck"][-1])
+    fig = _figure(out, kern, coef) if figure else None
+    out.get("single_draw", {}).pop("_eigs", None)
+    return SpectralReport(data=out, figure=fig)
+
+
+def _single_draw(dense, compressed, X, labels, seed, ref, delta):
+    from ntkcomp.kernels import conjugate_kernels
+    from ntkcomp.spectral import random_features_spectrum, wasserstein1
+
+    res = {}
+    eigs = {}
+    p = X.shape[1]
+    for name, net, K_ref in (("dense", dense, ref[0]), ("compressed", compressed, ref[1])):
+        params = net.init(jax.random.PRNGKey(seed), p)
+        CK = np.asarray(conjugate_kernels(net, params, X)[-1])
+        e = np.linalg.eigvalsh(CK)
+        rf = random_features_spectrum(K_ref, net.widths[-1], seed + 1)[0]
+        eigs[name] = e
+        res[name] = {"width": int(net.widths[-1]), "w1_to_random_features_law":
+                     float(wasserstein1(e, rf)), "top_eigenvalue": float(e[-1]),
+                     "trace_over_n": float(np.mean(e))}
+    res["w1_dense_vs_compressed"] = float(wasserstein1(eigs["dense"], eigs["compressed"]))
+    res["w1_dense_vs_compressed_shift_removed"] = float(
+        wasserstein1(eigs["dense"], eigs["compressed"] - delta))
+    res["_eigs"] = eigs
+    return res
+
+
+def _figure(out, kern, coef):
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    key = "exact_ck_L" if "exact_ck_L" in kern else "equiv_ck_L"
+    Kd, Kc = kern[key]
+    delta = coef["delta_ck"][-1]
+    wd, wc = np.linalg.eigvalsh(Kd), np.linalg.eigvalsh(Kc)
+    bins = np.linspace(min(wd.min(), wc.min() - delta), max(np.quantile(wd, 0.99),
+                                                             np.quantile(wc - delta, 0.99)), 60)
+    ax = axes[0]
+    ax.hist(wd, bins=bins, alpha=0.5, density=True, label="dense")
+    ax.hist(wc - delta, bins=bins, alpha=0.5, density=True, label="compressed - delta I")
+    ax.set_title(f"E_W CK_L spectra ({key.split('_')[0]}), delta={delta:.3g}")
+    ax.legend()
+    ax = axes[1]
+    ax.hist(wd, bins=60, alpha=0.5, density=True, label="dense")
+    ax.hist(wc, bins=60, alpha=0.5, density=True, label="compressed (raw)")
+    ax.set_title("E_W CK_L spectra, shift not removed")
+    ax.legend()
+    ax = axes[2]
+    sd = out.get("single_draw")
+    if sd is not None:
+        for name in ("dense", "compressed"):
+            ax.hist(sd["_eigs"][name], bins=60, alpha=0.5, density=True,
+                    label=f"{name} draw (W1 to RF law {sd[name]['w1_to_random_features_law']:.3g})")
+        ax.set_title("single finite-width draws, CK_L")
+        ax.legend(fontsize=7)
+    for a in axes:
+        a.set_xlabel("eigenvalue")
+    fig.tight_layout()
+    return fig
