@@ -13,11 +13,14 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ntkcomp.kernels.empirical import Arch
+
 __all__ = ["jacobian", "ntk_autodiff"]
 
 
 @partial(jax.jit, static_argnums=0)
-def _jacobian(net, params: dict, X: jax.Array) -> jax.Array:
+def _jacobian(arch, params: dict, X: jax.Array) -> jax.Array:
+    net = arch.net
     theta, unravel = ravel_pytree(params)
 
     def f(th):
@@ -32,7 +35,7 @@ def jacobian(net, params: dict, X: Any) -> jax.Array:
     net.check_params(params)
     net.check_input(params, X)
     X = jnp.asarray(X, jnp.asarray(params["w"]).dtype)
-    return _jacobian(net, params, X)
+    return _jacobian(Arch(net), params, X)
 
 
 def ntk_autodiff(net, params: dict, X: Any, X2: Any = None) -> jax.Array:

@@ -72,6 +72,22 @@ def forward_backward(net, params: dict, X: jax.Array):
     return hs, deltas
 
 
+class Arch:
+    """Static jit argument wrapping an MLP; equal/hash on ``net.forward_key`` (widths,
+    activations, centers), so nets differing only in weight law or tau0 share compiled code."""
+
+    __slots__ = ("net",)
+
+    def __init__(self, net):
+        self.net = net
+
+    def __hash__(self) -> int:
+        return hash(self.net.forward_key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Arch) and other.net.forward_key == self.net.forward_key
+
+
 # --------------------------------------------------------------------------- tile engine
 def _pad_rows(A: jax.Array, multiple: int) -> jax.Array:
     r = (-A.shape[0]) % multiple
@@ -145,8 +161,9 @@ def _ck_tile(L: int):
     return tile
 
 
-@partial(jax.jit, static_argnames=("net", "b1", "b2", "symmetric"))
-def _ntk_jit(net, params, X, X2, b1, b2, symmetric):
+@partial(jax.jit, static_argnames=("arch", "b1", "b2", "symmetric"))
+def _ntk_jit(arch, params, X, X2, b1, b2, symmetric):
+    net = arch.net
     hs, ds = forward_backward(net, params, X)
     FA = tuple(hs) + tuple(ds)
     FB = None
@@ -156,8 +173,9 @@ def _ntk_jit(net, params, X, X2, b1, b2, symmetric):
     return _tiled(_ntk_tile(net.depth), FA, FB, b1, b2, 1)[0]
 
 
-@partial(jax.jit, static_argnames=("net", "b1", "b2", "symmetric"))
-def _ck_jit(net, params, X, X2, b1, b2, symmetric):
+@partial(jax.jit, static_argnames=("arch", "b1", "b2", "symmetric"))
+def _ck_jit(arch, params, X, X2, b1, b2, symmetric):
+    net = arch.net
     _, hs = net.preactivations_and_features(params, X)
     FB = None
     if not symmetric:
@@ -211,7 +229,7 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
 
         return sharded_empirical_ntk(net, params, X, X2, block_size=block_size)
     X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
-    return _ntk_jit(net, params, X, X2, b1, b2, symmetric)
+    return _ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric)
 
 
 def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
@@ -225,4 +243,4 @@ def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
 
         return sharded_conjugate_kernels(net, params, X, X2, block_size=block_size)
     X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
-    return _ck_jit(net, params, X, X2, b1, b2, symmetric)
+    return _ck_jit(Arch(net), params, X, X2, b1, b2, symmetric)

@@ -7,7 +7,7 @@ For the MLP of THEORY.md section 2 (W_l entries of variance 1, no 1/sqrt(d) in W
     CK_l[i,j] = E[(sigma_l(u) - m_l)(sigma_l(v) - m_l)],
                 (u, v) ~ N(0, [[v_{l-1,i}, Sigma_{l-1}[i,j]], [., v2_{l-1,j}]])
     dd_l[i,j] = E[sigma_l'(u) sigma_l'(v)]          (same Gaussian pair)
-    Sigma_l = CK_l,  v_l = diag CK_l (computed as bivariate(v, v, v))
+    Sigma_l = CK_l,  v_l = diag CK_l (from the 1-D moments at scale sqrt(v_{l-1}))
 
 since ``g_l = h_{l-1} @ W_l`` has ``Cov(g_{l,k}(x), g_{l,k}(x2)) = h_{l-1}(x).h_{l-1}(x2)``
 and ``h_l.h2_l = (1/d_l) sum_k (sigma(g_k) - m)(sigma(g2_k) - m)`` -> CK_l.
@@ -61,16 +61,39 @@ def expected_kernels(net, X: Any, X2: Any = None) -> dict:
         X2 = jnp.asarray(X2, dtype)
         if X2.shape[1] != X.shape[1]:
             raise ValueError(f"X2 must have shape (n2, {X.shape[1]}) like X, got {X2.shape}")
+    symmetric = X2 is X
     C = jnp.matmul(X, X2.T, precision="highest")
     v1 = jnp.sum(X * X, axis=1)
-    v2 = jnp.sum(X2 * X2, axis=1)
+    v2 = v1 if symmetric else jnp.sum(X2 * X2, axis=1)
+    if symmetric:
+        C = _set_diagonal(C, v1)
     theta = C
     cks = []
     for act, m in zip(net.activations, net.centers):
         ck, dd = bivariate(act, v1[:, None], v2[None, :], C, center=m)
-        v1 = bivariate(act, v1, v1, v1, center=m)[0]
-        v2 = bivariate(act, v2, v2, v2, center=m)[0]
+        v1, s1 = _one_point(act, v1, m)
+        v2, _s2 = (v1, s1) if symmetric else _one_point(act, v2, m)
+        if symmetric:  # rho = 1 exactly: use the 1-D values (no sqrt singularity)
+            ck = _set_diagonal(ck, v1)
+            dd = _set_diagonal(dd, s1)
         theta = ck + theta * dd
         C = ck
         cks.append(ck)
     return {"ck": cks, "ntk": theta}
+
+
+def _set_diagonal(A, d):
+    i = jnp.arange(A.shape[0])
+    return A.at[i, i].set(d)
+
+
+def _one_point(act, v, m):
+    """Diagonal values at Var u = v: ``E[(sigma(u) - m)^2] = var + (mean - m)^2`` and
+    ``E[sigma'(u)^2] = s`` (0 for piecewise-constant sigma, the autodiff convention),
+    from the 1-D Gaussian moments (exact quadrature; avoids rho = 1 in the 2-D map)."""
+    from ntkcomp.activations import moments
+
+    mom = moments(act, jnp.sqrt(v))
+    ck = mom.var + (mom.mean - m) ** 2
+    s = jnp.zeros_like(v) if act.kind == "piecewise_constant" else mom.s
+    return ck, s

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["monte_carlo_kernels"]
 
@@ -27,8 +27,8 @@ def _step(state, key, t, net, p, X, X2, b1, b2, symmetric):
     """One draw: kernels of ``net.init(fold_in(key, t))`` folded into (mean, M2)."""
     mean, M2 = state
     params = net.init(jax.random.fold_in(key, t), p, dtype=X.dtype)
-    ks = list(_ck_jit(net, params, X, X2, b1, b2, symmetric))
-    ks.append(_ntk_jit(net, params, X, X2, b1, b2, symmetric))
+    ks = list(_ck_jit(Arch(net), params, X, X2, b1, b2, symmetric))
+    ks.append(_ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric))
     k = (t + 1).astype(X.dtype)
     new_mean, new_M2 = [], []
     for x, mu, m2 in zip(ks, mean, M2):

@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ntkcomp.kernels.empirical import _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
@@ -72,13 +72,13 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
 
     if kind == "ntk":
         def local(prm, xl, x2):
-            return _ntk_jit(net, prm, xl, x2, b1, b2, False)
+            return _ntk_jit(Arch(net), prm, xl, x2, b1, b2, False)
 
         out_specs = P(axis, None)
         out_shardings = row_sharded
     else:
         def local(prm, xl, x2):
-            return tuple(_ck_jit(net, prm, xl, x2, b1, b2, False))
+            return tuple(_ck_jit(Arch(net), prm, xl, x2, b1, b2, False))
 
         out_specs = tuple(P(axis, None) for _ in range(net.depth))
         out_shardings = tuple(row_sharded for _ in range(net.depth))

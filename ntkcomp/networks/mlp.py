@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import jax
@@ -24,6 +23,8 @@ import numpy as np
 
 from ntkcomp._validate import check_finite_array, check_positive, check_positive_int, check_shape
 from ntkcomp.networks.weights import WeightLaw, weight_law
+
+_GAUSSIAN = weight_law("gaussian")
 
 __all__ = ["MLP"]
 
@@ -61,16 +62,6 @@ def _per_layer(name: str, value: Any, depth: int, scalar_types: tuple) -> list:
         raise ValueError(f"{name} must be one entry or a list of {depth} (one per layer), "
                          f"got {len(value)}")
     return value
-
-
-@partial(jax.jit, static_argnums=(0, 2, 3))
-def _init_jit(net: MLP, key: jax.Array, p: int, dtype: Any) -> dict:
-    keys = jax.random.split(key, net.depth + 1)
-    dims = (p,) + net.widths
-    W = [law._sample(keys[l], (dims[l], dims[l + 1]), dtype)
-         for l, law in enumerate(net.weight_laws)]
-    w = jax.random.normal(keys[-1], (net.widths[-1],), dtype)
-    return {"W": W, "w": w}
 
 
 class MLP:
@@ -160,6 +151,12 @@ class MLP:
     def depth(self) -> int:
         return len(self.widths)
 
+    @property
+    def forward_key(self) -> tuple:
+        """Hashable key of everything the forward/backward pass depends on (widths,
+        activations, centers) -- not the weight laws or tau0; kernels jit on it."""
+        return (self.widths, self._key[1], self.centers)
+
     # --- parameters --------------------------------------------------------------------
     def init(self, key: jax.Array, p: int, dtype: Any = None) -> dict:
         """Draw parameters ``{"W": [W_1..W_L], "w": w}``.
@@ -172,7 +169,12 @@ class MLP:
             from ntkcomp.config import default_float
 
             dtype = default_float()
-        return _init_jit(self, key, p, jnp.dtype(dtype))
+        keys = jax.random.split(key, self.depth + 1)
+        dims = (p, *self.widths)
+        W = [law.sample(keys[l], (dims[l], dims[l + 1]), dtype)
+             for l, law in enumerate(self.weight_laws)]
+        w = _GAUSSIAN.sample(keys[-1], (self.widths[-1],), dtype)
+        return {"W": W, "w": w}
 
     def check_params(self, params: dict) -> None:
         """Raise ValueError unless ``params`` matches this description's shapes."""

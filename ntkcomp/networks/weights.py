@@ -86,11 +86,15 @@ class WeightLaw:
           shape: output shape, e.g. ``(d_in, d_out)``.
           dtype: floating dtype (default: JAX's default float).
         Returns:
-          array of ``shape`` with entries of mean 0 and variance 1.
+          array of ``shape`` with entries of mean 0 and variance 1 (the first
+          ``prod(shape)`` entries of a flat draw of bucketed length, see ``_bucket``).
         """
         if dtype is None:
             dtype = jnp.zeros(()).dtype
-        return _sample_jit(self, key, tuple(int(s) for s in shape), jnp.dtype(dtype))
+        shape = tuple(int(s) for s in shape)
+        size = math.prod(shape)
+        flat = _sample_flat(self, key, _bucket(size), jnp.dtype(dtype))
+        return flat[:size].reshape(shape)
 
     def _sample(self, key: jax.Array, shape: tuple, dtype: Any) -> jax.Array:
         if self.name == "gaussian":
@@ -118,9 +122,19 @@ class WeightLaw:
         return f"weight_law({self.name!r}{', ' if args else ''}{args})"
 
 
+def _bucket(size: int) -> int:
+    """Sampling size: the next power of two >= size (at least 256).
+
+    Draws are made as flat vectors of a bucketed length and cut to the requested shape,
+    so one compiled sampler per (law, bucket, dtype) serves every shape in the bucket
+    (compiling e.g. the Student-t gamma sampler for every layer shape is slow).
+    """
+    return max(256, 1 << max(0, size - 1).bit_length())
+
+
 @partial(jax.jit, static_argnums=(0, 2, 3))
-def _sample_jit(law: WeightLaw, key: jax.Array, shape: tuple, dtype: Any) -> jax.Array:
-    return law._sample(key, shape, dtype)
+def _sample_flat(law: WeightLaw, key: jax.Array, size: int, dtype: Any) -> jax.Array:
+    return law._sample(key, (size,), dtype)
 
 
 def available_weight_laws() -> tuple[str, ...]:

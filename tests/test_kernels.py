@@ -1,0 +1,145 @@
+"""Empirical kernels: closed-form NTK (forward/backward signals, tiled) vs autodiff.
+
+Tolerance 1e-10 relative (float64): both sides are exact formulas for the same sum of
+squared partial derivatives; they differ only by float64 rounding in different summation
+orders (~1e-15 per entry), far below 1e-10.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcomp.kernels import conjugate_kernels, empirical_ntk, ntk_autodiff
+from ntkcomp.networks import MLP, weight_law
+
+# eps = 0.5 keeps all-zero weight columns (exact ReLU ties, see below) improbable at these
+# widths (0.5^16 per column); eps = 0.9 is covered with smooth activations below.
+LAWS = [weight_law("gaussian"), weight_law("rademacher"), weight_law("sparse_ternary", eps=0.5),
+        weight_law("sparse_gaussian", eps=0.5), weight_law("student_t", nu=9.0)]
+WIDTHS = [16, 24, 20, 32]
+# Every depth mixes ReLU with a smooth activation, so each (law, L) covers both kinds.
+MIXED = {1: ["relu"], 2: ["relu", "tanh"], 3: ["erf", "relu", "gelu"],
+         4: ["relu", "sin", "relu", "tanh"]}
+
+
+def _rel(A, B):
+    A, B = np.asarray(A), np.asarray(B)
+    return np.abs(A - B).max() / np.abs(B).max()
+
+
+def _data(p=16, n1=7, n2=5, seed=0):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    return (jax.random.normal(k1, (n1, p)) / np.sqrt(p),
+            jax.random.normal(k2, (n2, p)) / np.sqrt(p))
+
+
+def _check_against_autodiff(net, X, X2, key):
+    params = net.init(key, X.shape[1])
+    # ReLU's derivative at exactly 0 is a convention (act.derivative vs jax's 1/2 for
+    # jnp.maximum); sparse laws can give g = 0 exactly (an all-zero weight column), so
+    # make sure the draw has no exact tie -- otherwise the comparison is meaningless.
+    gs, _ = net.preactivations_and_features(params, jnp.concatenate([X, X2]))
+    assert all(bool(jnp.all(g != 0)) for g, a in zip(gs, net.activations) if a.kind != "smooth")
+    n1 = X.shape[0]
+    ref_all = ntk_autodiff(net, params, jnp.concatenate([X, X2]))  # one Jacobian, both blocks
+    ref, ref_x = ref_all[:n1, :n1], ref_all[:n1, n1:]
+    assert _rel(empirical_ntk(net, params, X), ref) <= 1e-10
+    assert _rel(empirical_ntk(net, params, X, X2, block_size=3), ref_x) <= 1e-10
+    return params, ref
+
+
+@pytest.mark.parametrize("law", LAWS, ids=lambda w: w.name)
+def test_ntk_matches_autodiff_all_depths(law):
+    """L = 1..4, ReLU and smooth activations, symmetric and cross kernels (tiled with a
+    block size that does not divide n, and untiled)."""
+    X, X2 = _data(seed=len(law.name))
+    for L in range(1, 5):
+        net = MLP(WIDTHS[:L], MIXED[L], weights=law, tau0=0.9)
+        _check_against_autodiff(net, X, X2, jax.random.PRNGKey(L))
+
+
+def test_ntk_matches_autodiff_smooth_only_very_sparse():
+    X, X2 = _data(seed=3)
+    net = MLP(WIDTHS[:3], ["gelu", "tanh", "erf"], weights=weight_law("sparse_ternary", eps=0.9),
+              tau0=1.2)
+    _check_against_autodiff(net, X, X2, jax.random.PRNGKey(13))
+
+
+def test_tiling_paths_agree_and_symmetric():
+    net = MLP([16, 12], ["relu", "tanh"])
+    X, X2 = _data(n1=11, n2=9)
+    params = net.init(jax.random.PRNGKey(0), X.shape[1])
+    ref = ntk_autodiff(net, params, X)
+    for bs in (1, 2, 4, 5, 11, 64):
+        K = empirical_ntk(net, params, X, block_size=bs)
+        assert K.shape == (11, 11)
+        assert _rel(K, ref) <= 1e-10
+        np.testing.assert_array_equal(np.asarray(K), np.asarray(K).T)  # exactly symmetric
+        Kx = empirical_ntk(net, params, X, X2, block_size=bs)
+        assert Kx.shape == (11, 9)
+        assert _rel(Kx, ntk_autodiff(net, params, X, X2)) <= 1e-10
+
+
+def test_conjugate_kernels_are_feature_grams():
+    """CK_l = H_l H2_l^T, checked against NumPy Grams of net.features (independent path)."""
+    net = MLP([10, 20, 15], ["relu", "erf", "tanh"], weights="rademacher")
+    X, X2 = _data(n1=9, n2=4)
+    params = net.init(jax.random.PRNGKey(1), X.shape[1])
+    H = [np.asarray(h) for h in net.features(params, X)]
+    H2 = [np.asarray(h) for h in net.features(params, X2)]
+    for bs in (None, 4):
+        cks = conjugate_kernels(net, params, X, block_size=bs)
+        ckx = conjugate_kernels(net, params, X, X2, block_size=bs)
+        assert len(cks) == 3 and len(ckx) == 3
+        for c, cx, h, h2 in zip(cks, ckx, H, H2):
+            np.testing.assert_allclose(np.asarray(c), h @ h.T, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(np.asarray(cx), h @ h2.T, rtol=1e-12, atol=1e-14)
+
+
+def test_piecewise_constant_ntk_equals_last_ck():
+    """Step activations: sigma' = 0 a.e., so the autodiff NTK is CK_L (THEORY.md section 5)."""
+    net = MLP([12, 10], jax_binary())
+    X, _ = _data(n1=6)
+    params = net.init(jax.random.PRNGKey(2), X.shape[1])
+    K = empirical_ntk(net, params, X)
+    ck = conjugate_kernels(net, params, X)[-1]
+    np.testing.assert_allclose(np.asarray(K), np.asarray(ck), rtol=1e-12, atol=1e-14)
+    assert _rel(K, ntk_autodiff(net, params, X)) <= 1e-10
+
+
+def jax_binary():
+    from ntkcomp.activations import get
+
+    return get("binary", s1=-0.3, s2=0.4, b=1.0)
+
+
+def test_float32_close_to_float64():
+    """float32 end to end vs the float64 autodiff reference: rounding ~ 1e-7 per product,
+    sums of O(100) terms -> 1e-5 relative is a safe bound."""
+    net = MLP([64, 64, 64], "relu")
+    X, X2 = _data(p=20, n1=33, n2=17)
+    params = net.init(jax.random.PRNGKey(3), 20)
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), params)
+    K32 = empirical_ntk(net, p32, X.astype(jnp.float32), block_size=8)
+    assert K32.dtype == jnp.float32
+    assert _rel(K32, ntk_autodiff(net, params, X)) <= 1e-5
+    K32x = empirical_ntk(net, p32, X.astype(jnp.float32), X2.astype(jnp.float32))
+    assert _rel(K32x, ntk_autodiff(net, params, X, X2)) <= 1e-5
+
+
+def test_kernel_input_errors():
+    net = MLP([4], "relu")
+    params = net.init(jax.random.PRNGKey(0), 3)
+    X = jnp.ones((5, 3))
+    with pytest.raises(ValueError, match="X2 has feature dimension 4"):
+        empirical_ntk(net, params, X, jnp.ones((2, 4)))
+    bad = np.ones((5, 3))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X must be finite"):
+        empirical_ntk(net, params, bad)
+    with pytest.raises(ValueError, match="X2 must be finite"):
+        conjugate_kernels(net, params, X, bad)
+    with pytest.raises(ValueError, match="block_size"):
+        empirical_ntk(net, params, X, block_size=0)
+    with pytest.raises(ValueError, match="feature dimension"):
+        conjugate_kernels(net, params, jnp.ones((5, 2)))
