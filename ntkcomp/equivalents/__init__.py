@@ -9,6 +9,7 @@ from ntkcomp.equivalents.matrices import (
     ck_equivalent,
     ck_equivalent_matvec,
     equivalent_parts,
+    exact_diagonal,
     ntk_equivalent,
     ntk_equivalent_matvec,
     small_matrix,
@@ -16,5 +17,5 @@ from ntkcomp.equivalents.matrices import (
 
 __all__ = [
     "Coefficients", "coefficients", "STEP_CONVENTIONS", "ck_equivalent", "ntk_equivalent",
-    "ck_equivalent_matvec", "ntk_equivalent_matvec", "equivalent_parts", "small_matrix",
+    "ck_equivalent_matvec", "ntk_equivalent_matvec", "equivalent_parts", "small_matrix", "exact_diagonal",
 ]

@@ -36,7 +36,7 @@ from ntkcomp.equivalents.coefficients import Coefficients, coefficients
 
 __all__ = [
     "ck_equivalent", "ntk_equivalent", "ck_equivalent_matvec", "ntk_equivalent_matvec",
-    "equivalent_parts", "small_matrix",
+    "equivalent_parts", "small_matrix", "exact_diagonal",
 ]
 
 
@@ -97,11 +97,38 @@ def _check_net_scale(net, tau0):
                       "equivalent will carry an uncentred rank-one error", stacklevel=3)
 
 
+def exact_diagonal(net, X, coeffs: Coefficients, kind="ck", layer=None):
+    """Exact diagonal of ``E_W[CK_l]`` (or of ``E_W[NTK]``) per sample, from the scalar
+    variance recursion ``v_l(i) = E[(sigma_l(sqrt(v_{l-1}(i)) xi) - m_l)^2]``, ``v_0 = ||x_i||^2``
+    and ``kappa_l^2(i) = v_l(i) + s_l(v_{l-1}(i)) kappa_{l-1}^2(i)`` (``s -> 0`` for step
+    layers, autodiff convention). Cost O(n L) moment evaluations."""
+    from ntkcomp.activations import moments
+
+    v = jnp.sum(X * X, axis=1)
+    k2 = v
+    L = coeffs.depth if layer is None else layer
+    for l in range(1, L + 1):
+        act = net.activations[l - 1]
+        m = moments(act, jnp.sqrt(v))
+        center = net.centers[l - 1] if hasattr(net, "centers") else coeffs.mean[l]
+        v_new = m.var + (m.mean - center) ** 2
+        s = m.s if coeffs.kinds[l - 1] != "piecewise_constant" else jnp.zeros_like(v)
+        k2 = v_new + s * k2
+        v = v_new
+    return v if kind == "ck" else k2
+
+
 def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=False,
                      kurtosis=False, coeffs: Coefficients | None = None,
-                     step_derivative="autodiff"):
-    """Structured form ``(c_lin, X, V, M, c_id, b)`` of an equivalent:
-    ``K~ = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I)``."""
+                     step_derivative="autodiff", diagonal="theory"):
+    """Structured form ``(c_lin, X, V, M, c_id, b, dvec)`` of an equivalent:
+    ``K~ = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I) + diag(dvec)``.
+
+    ``diagonal="theory"`` (THEORY's formula, ``dvec = 0``) or ``"exact"``: ``dvec`` replaces
+    the diagonal of the formula by the exact per-sample diagonal of ``E_W`` (see
+    :func:`exact_diagonal`) -- a refinement, not part of THEORY's claim."""
+    if diagonal not in ("theory", "exact"):
+        raise ValueError(f"diagonal must be one of ['theory', 'exact'], got {diagonal!r}")
     X, st = _unpack(stats, X)
     n, p = X.shape
     tau0 = _tau0(st)
@@ -129,18 +156,25 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
         b = jnp.zeros_like(c_lin)
     else:
         raise ValueError(f"kind must be one of ['ck', 'ntk'], got {kind!r}")
-    return c_lin, X, V, M, c_id, b
+    dvec = jnp.zeros((n,), dtype=X.dtype)
+    if diagonal == "exact":
+        target = exact_diagonal(net, X, c, kind, None if kind == "ntk" else
+                                (L if layer is None else layer))
+        current = c_lin * jnp.sum(X * X, axis=1) + jnp.einsum("ik,kl,il->i", V, M, V) + c_id
+        dvec = target - current
+    return c_lin, X, V, M, c_id, b, dvec
 
 
 def _dense(parts):
-    c_lin, X, V, M, c_id, b = parts
+    c_lin, X, V, M, c_id, b, dvec = parts
     n = X.shape[0]
-    K = c_lin * (X @ X.T) + V @ M @ V.T + (c_id - b) * jnp.eye(n, dtype=X.dtype) + b
+    K = (c_lin * (X @ X.T) + V @ M @ V.T + (c_id - b) * jnp.eye(n, dtype=X.dtype) + b
+         + jnp.diag(dvec))
     return 0.5 * (K + K.T)
 
 
 def ck_equivalent(net, stats, layer=None, *, X=None, finite_width=False, kurtosis=False,
-                  coeffs=None):
+                  coeffs=None, diagonal="theory"):
     """Equivalent ``K~_l`` (n, n) of ``E_W[CK_l]`` (THEORY section 4).
 
     Args:
@@ -149,13 +183,15 @@ def ck_equivalent(net, stats, layer=None, *, X=None, finite_width=False, kurtosi
       finite_width: add ``b_l (1 1^T - I)`` (section 6). kurtosis: add the weight
         fourth-cumulant ``T_diag`` correction (section 7).
       coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
+      diagonal: ``"theory"`` (the formula) or ``"exact"`` (exact per-sample diagonal, an
+        O(n) refinement beyond THEORY; see :func:`exact_diagonal`).
     """
     return _dense(equivalent_parts(net, stats, "ck", layer, X=X, finite_width=finite_width,
-                                   kurtosis=kurtosis, coeffs=coeffs))
+                                   kurtosis=kurtosis, coeffs=coeffs, diagonal=diagonal))
 
 
 def ntk_equivalent(net, stats, *, X=None, kurtosis=False, finite_width=False, coeffs=None,
-                   step_derivative="autodiff"):
+                   step_derivative="autodiff", diagonal="theory"):
     """Equivalent ``Theta~`` (n, n) of ``E_W[NTK]`` (THEORY section 5).
 
     For piecewise-constant activations the autodiff convention applies (see
@@ -163,18 +199,18 @@ def ntk_equivalent(net, stats, *, X=None, kurtosis=False, finite_width=False, co
     """
     return _dense(equivalent_parts(net, stats, "ntk", None, X=X, finite_width=finite_width,
                                    kurtosis=kurtosis, coeffs=coeffs,
-                                   step_derivative=step_derivative))
+                                   step_derivative=step_derivative, diagonal=diagonal))
 
 
 def _matvec(parts) -> Callable:
-    c_lin, X, V, M, c_id, b = parts
+    c_lin, X, V, M, c_id, b, dvec = parts
 
     def mv(v):
         v = jnp.asarray(v)
         squeeze = v.ndim == 1
         w = v[:, None] if squeeze else v
         out = (c_lin * (X @ (X.T @ w)) + V @ (M @ (V.T @ w)) + (c_id - b) * w
-               + b * jnp.sum(w, axis=0, keepdims=True))
+               + b * jnp.sum(w, axis=0, keepdims=True) + dvec[:, None] * w)
         return out[:, 0] if squeeze else out
 
     mv.n = X.shape[0]
@@ -183,17 +219,18 @@ def _matvec(parts) -> Callable:
 
 
 def ck_equivalent_matvec(net, stats, layer=None, *, X=None, finite_width=False,
-                         kurtosis=False, coeffs=None) -> Callable:
+                         kurtosis=False, coeffs=None, diagonal="theory") -> Callable:
     """Matrix-free ``v -> K~_l v`` for ``v`` of shape (n,) or (n, m); O(n (p + K)) per vector.
 
     The returned callable has attributes ``n`` and ``dtype``."""
     return _matvec(equivalent_parts(net, stats, "ck", layer, X=X, finite_width=finite_width,
-                                    kurtosis=kurtosis, coeffs=coeffs))
+                                    kurtosis=kurtosis, coeffs=coeffs, diagonal=diagonal))
 
 
 def ntk_equivalent_matvec(net, stats, *, X=None, kurtosis=False, coeffs=None,
-                          step_derivative="autodiff") -> Callable:
+                          step_derivative="autodiff", diagonal="theory") -> Callable:
     """Matrix-free ``v -> Theta~ v`` (see :func:`ck_equivalent_matvec`)."""
     return _matvec(equivalent_parts(net, stats, "ntk", None, X=X, kurtosis=kurtosis,
-                                    coeffs=coeffs, step_derivative=step_derivative))
+                                    coeffs=coeffs, step_derivative=step_derivative,
+                                    diagonal=diagonal))
 
