@@ -1,0 +1,70 @@
+"""Sharded kernels equal single-device kernels, and really are spread over 8 devices.
+
+Runs in a subprocess because ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` must
+be set before jax is imported (the test process has already imported jax).
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import ntkcomp
+    ntkcomp.enable_x64()
+    from ntkcomp.kernels import (empirical_ntk, conjugate_kernels, sharded_empirical_ntk,
+                                 sharded_conjugate_kernels, device_mesh)
+    from ntkcomp.networks import MLP
+
+    def rel(a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        return float(np.abs(a - b).max() / np.abs(b).max())
+
+    out = {"n_devices": len(jax.devices())}
+    net = MLP([24, 16], ["relu", "tanh"])
+    params = net.init(jax.random.PRNGKey(0), 10)
+    X = jax.random.normal(jax.random.PRNGKey(1), (32, 10)) / np.sqrt(10)
+    X2 = jax.random.normal(jax.random.PRNGKey(2), (12, 10)) / np.sqrt(10)
+    K1 = empirical_ntk(net, params, X)
+    Ks = empirical_ntk(net, params, X, sharded=True, block_size=3)
+    out["ntk_rel"] = rel(Ks, K1)
+    out["ntk_devices"] = len(Ks.sharding.device_set)
+    out["ntk_shard_shapes"] = sorted({tuple(s.data.shape) for s in Ks.addressable_shards})
+    out["ntk_spec"] = str(Ks.sharding.spec)
+    Kx = sharded_empirical_ntk(net, params, X, X2, mesh=device_mesh())
+    out["ntk_cross_rel"] = rel(Kx, empirical_ntk(net, params, X, X2))
+    out["ntk_cross_devices"] = len(Kx.sharding.device_set)
+    C1 = conjugate_kernels(net, params, X, X2)
+    Cs = sharded_conjugate_kernels(net, params, X, X2)
+    out["ck_rel"] = max(rel(a, b) for a, b in zip(Cs, C1))
+    out["ck_devices"] = min(len(c.sharding.device_set) for c in Cs)
+    # rows not divisible by 8: padded and cut
+    Xo = X[:29]
+    out["odd_rel"] = rel(sharded_empirical_ntk(net, params, Xo), empirical_ntk(net, params, Xo))
+    out["odd_shape"] = list(sharded_empirical_ntk(net, params, Xo).shape)
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_sharded_equals_single_device_over_8_cpu_devices():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
+    r = json.loads(line[len("RESULT"):])
+    assert r["n_devices"] == 8
+    # same float64 arithmetic per entry (row blocks of the same Gram products): 1e-12
+    assert r["ntk_rel"] <= 1e-12 and r["ntk_cross_rel"] <= 1e-12 and r["ck_rel"] <= 1e-12
+    assert r["odd_rel"] <= 1e-12 and r["odd_shape"] == [29, 29]
+    assert r["ntk_devices"] == 8 and r["ntk_cross_devices"] == 8 and r["ck_devices"] == 8
+    assert r["ntk_shard_shapes"] == [[4, 32]]  # 32 rows / 8 devices, all columns
+    assert "rows" in r["ntk_spec"]
