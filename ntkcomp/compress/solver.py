@@ -280,8 +280,9 @@ def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, se
         # primaries met by several branches: keep the one closest to the dense output scale
         # (smallest |log(var_c / var_d)|): the smallest identity shift, and the next layer
         # designed at the input scale nearest the dense one
-        r4 = np.abs(np.log1p(np.clip(r_a[:, 3] * np.asarray(scales)[3] / np.asarray(values)[3],
-                                     -1 + 1e-300, None)))
+        with np.errstate(all="ignore"):
+            ratio = 1.0 + r_a[:, 3] * np.asarray(scales)[3] / np.asarray(values)[3]
+            r4 = np.where(ratio > 0, np.abs(np.log(np.where(ratio > 0, ratio, 1.0))), np.inf)
         ok = err_a <= tol
         best = int(np.argmin(np.where(ok, r4, np.inf))) if np.any(ok) else int(np.argmin(err_a))
     if match_tau and np.min(err_a) <= tol:
