@@ -73,8 +73,8 @@ def spectra_panel(ax, spectra: dict, *, bins: int = 60, title: str | None = None
         if method != "dense" and dens is not None:
             ax.plot(grid, dens, label=lab, **st)
         else:
-            ax.hist(e, bins=edges, weights=w / np.diff(edges)[0], histtype="step", lw=1.4,
-                    label=lab, **st)
+            ax.hist(e, bins=edges, weights=w / np.diff(edges)[0], histtype="step",
+                    label=lab, **{"lw": 1.4, **st})
         if mark_spikes and out.size:
             ax.plot([hi] * out.size, np.zeros(out.size), marker=">", ls="none",
                     color=st["color"], ms=6, clip_on=False)

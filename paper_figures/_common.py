@@ -43,7 +43,26 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
                    "(default paper_figures/NAME.png, or NAME_full.png with --full)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("size overrides (for quick looks and smoke tests)")
+    g.add_argument("--n", type=int, default=None, help="number of samples")
+    g.add_argument("--p", type=int, default=None, help="data dimension (GMM)")
+    g.add_argument("--widths", default=None, help="hidden widths, e.g. 64,64")
+    g.add_argument("--draws", type=int, default=None, help="Monte Carlo weight draws")
     return p
+
+
+def apply_overrides(size: dict, args) -> dict:
+    """Replace entries of a figure's size dict by the --n/--p/--widths/--draws overrides."""
+    size = dict(size)
+    if args.n is not None:
+        size["n"] = args.n
+    if args.p is not None:
+        size["p"] = args.p
+    if args.widths is not None:
+        size["widths"] = [int(w) for w in args.widths.split(",") if w]
+    if args.draws is not None:
+        size["draws"] = args.draws
+    return size
 
 
 def run_dir_for(name: str, args, config: dict, seeds: dict):

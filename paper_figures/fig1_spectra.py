@@ -21,15 +21,14 @@ PRESETS = ["means", "covs", "mixed"]
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--activation", default="relu", help="activation of every layer (relu)")
-    ap.add_argument("--draws", type=int, default=None,
-                    help="Monte Carlo draws for the weight average when n > 4096 (full: 20)")
     args = ap.parse_args(argv)
     _common.setup()
     t0 = time.perf_counter()
     if args.full:
-        size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": args.draws or 20}
+        size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20}
     else:
-        size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": args.draws or 0}
+        size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0}
+    size = _common.apply_overrides(size, args)
     cfgs = [{"data": pr, **size, "K": 2, "activations": [args.activation], "seed": args.seed,
              "kinds": ["ck", "ntk"], "method": "auto", "exact": True} for pr in PRESETS]
     run = _common.run_dir_for(NAME, args, {"points": cfgs}, {"base": args.seed})

@@ -29,6 +29,7 @@ def main(argv=None) -> int:
                 "method": "dense"}
     else:
         size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0, "method": "auto"}
+    size = _common.apply_overrides(size, args)
     cfg = {"data": args.data, **size, "K": 2, "activations": [args.activation],
            "seed": args.seed, "kinds": ["ck", "ntk"], "exact": not args.full, "top_k": TOP_K}
     run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed})

@@ -83,6 +83,7 @@ def main(argv=None) -> int:
                 "exact": False}
     else:
         size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 10, "exact": True}
+    size = _common.apply_overrides(size, args)
     cfg = {"data": "mixed", **size, "activations": [args.activation] * len(size["widths"]),
            "eps": [0.5, 0.9], "family": args.family, "hidden_tau": ht, "seed": args.seed}
     run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed})

@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--family", default="auto", help="compress family (auto)")
     ap.add_argument("--hidden-tau", default="auto", help="compress hidden_tau rule (auto)")
     ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])
+    ap.add_argument("--eps", default=None, help="comma-separated eps values "
+                    "(default 0.5,0.75,0.9,0.95)")
     args = ap.parse_args(argv)
     _common.setup()
     t0 = time.perf_counter()
@@ -36,10 +38,16 @@ def main(argv=None) -> int:
         widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
     else:
         widths, seeds, gmm_n, gmm_p = [1024, 1024, 512], args.seeds or 3, 800, 400
+    ov = _common.apply_overrides({"n": None, "p": gmm_p, "widths": widths}, args)
+    widths, gmm_p = ov["widths"], ov["p"]
+    mn = ov["n"] or 800
+    gmm_n = ov["n"] or gmm_n
     datasets = {
-        "mnist": {"data": "mnist", "n": 800, "n_test": 200, "p": 784, "classes": [3, 5]},
+        "mnist": {"data": "mnist", "n": mn, "n_test": max(mn // 4, 8), "p": 784,
+                  "classes": [3, 5]},
         "gmm": {"data": "mixed", "n": gmm_n, "n_test": gmm_n, "p": gmm_p},
     }
+    eps_list = [float(e) for e in args.eps.split(",")] if args.eps else EPS
     base = {"widths": widths, "activations": ["relu"], "family": args.family,
             "hidden_tau": ht, "readout": args.readout, "lam": 1e-1, "protocol": "frozen"}
     cfgs = []
@@ -48,11 +56,11 @@ def main(argv=None) -> int:
             seed = args.seed + s
             cfgs.append({**base, **dcfg, "eps": 0.0, "seed": seed, "methods": ["dense"],
                          "dataset": dname})
-            for e in EPS:
+            for e in eps_list:
                 cfgs.append({**base, **dcfg, "eps": e, "seed": seed, "dataset": dname,
                              "methods": ["ntk_lc", "magnitude", "random"]})
     run = _common.run_dir_for(NAME, args, {"points": len(cfgs), "base": base,
-                                           "datasets": datasets, "eps": EPS, "seeds": seeds},
+                                           "datasets": datasets, "eps": eps_list, "seeds": seeds},
                               {"base": args.seed, "n_seeds": seeds})
     res = _common.points(_point, cfgs, run, NAME, args)
     from ntkcomp.train import aggregate
@@ -71,30 +79,8 @@ def main(argv=None) -> int:
 def _point(cfg):
     from ntkcomp.experiments_lib.accuracy import accuracy_point
 
-    cfg = dict(cfg)
-    cfg.pop("dataset", None)
-    if cfg["data"] == "mnist":
-        cfg["K"] = 2
-        return _mnist_point(cfg)
+    cfg = {k: v for k, v in cfg.items() if k != "dataset"}
     return accuracy_point(cfg)
-
-
-def _mnist_point(cfg):
-    """accuracy_point for MNIST digits ``classes`` (the pipeline loads digits 0..K-1)."""
-    from ntkcomp.experiments_lib import accuracy as A
-    from ntkcomp.experiments_lib import pipeline as P
-
-    orig = P.load_data
-
-    def load(name, n, p, *, K=2, seed=0, n_test=0, classes=None):
-        return orig(name, n, p, K=K, seed=seed, n_test=n_test, classes=cfg["classes"])
-
-    A.load_data = load
-    try:
-        c = {k: v for k, v in cfg.items() if k != "classes"}
-        return A.accuracy_point(c)
-    finally:
-        A.load_data = orig
 
 
 def plot(agg, datasets):

@@ -48,6 +48,8 @@ def config_from_args(args) -> dict:
 
     widths = resolve_widths(args.widths, args.depth)
     kinds = [k for k in args.kinds.replace(" ", "").split(",") if k]
+    if not kinds or any(k not in ("ck", "ntk") for k in kinds):
+        raise ValueError(f"kinds must be ck, ntk or ck,ntk, got {args.kinds!r}")
     return {"command": "spectrum", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
             "widths": widths, "activations": args.activations, "seed": args.seed,
             "kinds": kinds, "method": args.method, "exact": not args.no_exact,

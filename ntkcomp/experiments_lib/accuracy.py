@@ -55,7 +55,7 @@ def compressed_network(widths, activations, tau0, eps, family="auto", hidden_tau
 def accuracy_point(cfg: dict) -> dict:
     """One seed of the accuracy-vs-memory experiment; ``{"rows": [...], "compress": {...}}``.
 
-    Config keys: ``ACCURACY_DEFAULTS``. ``eps = 0`` runs the dense network only.
+    Config keys: ``ACCURACY_DEFAULTS`` (+ ``classes``: MNIST digits, default 0..K-1).
     """
     from ntkcomp.train import compare_methods
 
@@ -63,7 +63,7 @@ def accuracy_point(cfg: dict) -> dict:
     widths = resolve_widths(cfg["widths"], cfg.get("depth"))
     acts = parse_activations(cfg["activations"], len(widths))
     data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"],
-                     n_test=cfg["n_test"])
+                     n_test=cfg["n_test"], classes=cfg.get("classes"))
     tau0 = float(data.train.stats.tau0)
     methods = list(cfg["methods"])
     info = {}

@@ -1,0 +1,101 @@
+"""Figure 5: relative error of the equivalents against n (log-log), with fitted slopes.
+
+    python -m paper_figures.fig5_error_vs_n           # n = 256 ... 2048, p = n/2, L = 2
+    python -m paper_figures.fig5_error_vs_n --full    # n = 256 ... 8192, L = 3
+
+Error = ||E_W[K] - K~|| / ||E_W[K]|| (operator norm), with E_W[K] the exact weight-averaged
+kernel (``ntkcomp.kernels.expected_kernels``, no sampling) and K~ the equivalent
+(THEORY.md sections 4-5), for CK_L and NTK and several activations. THEORY.md reports
+slopes -0.5 to -0.67 (CK) for these activations.
+"""
+from __future__ import annotations
+
+import time
+
+from paper_figures import _common
+
+NAME = "fig5_error_vs_n"
+ACTIVATIONS = ["relu", "tanh", "erf", "binary"]
+
+
+def point(cfg: dict) -> dict:
+    import numpy as np
+
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+    from ntkcomp.experiments_lib.pipeline import dense_network, load_data
+    from ntkcomp.kernels import expected_kernels
+    from ntkcomp.spectral.distances import relative_operator_error
+
+    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=2, seed=cfg["seed"])
+    s = data.train
+    net = dense_network([cfg["width"]] * cfg["depth"], [cfg["activation"]] * cfg["depth"],
+                        float(s.stats.tau0))
+    E = expected_kernels(net, s.X)
+    out = {"ck": relative_operator_error(np.asarray(ck_equivalent(net, s)),
+                                         np.asarray(E["ck"][-1]))}
+    out["ntk"] = relative_operator_error(np.asarray(ntk_equivalent(net, s)), np.asarray(E["ntk"]))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = _common.parser(NAME, __doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=None, help="data draws per n (2; full 3)")
+    ap.add_argument("--ns", default=None, help="comma-separated n values")
+    ap.add_argument("--activations", default=",".join(ACTIVATIONS),
+                    help=f"comma-separated activations (default {','.join(ACTIVATIONS)})")
+    args = ap.parse_args(argv)
+    _common.setup()
+    t0 = time.perf_counter()
+    if args.full:
+        ns, depth, seeds = [256, 512, 1024, 2048, 4096, 8192], 3, args.seeds or 3
+    else:
+        ns, depth, seeds = [256, 512, 1024, 2048], 2, args.seeds or 2
+    if args.ns:
+        ns = [int(v) for v in args.ns.split(",") if v]
+    acts = [a for a in args.activations.split(",") if a]
+    cfgs = [{"data": "mixed", "n": n, "p": n // 2, "width": 1024, "depth": depth,
+             "activation": a, "seed": args.seed + s}
+            for a in acts for n in ns for s in range(seeds)]
+    run = _common.run_dir_for(NAME, args, {"ns": ns, "depth": depth, "seeds": seeds,
+                                           "activations": acts, "data": "mixed",
+                                           "p_over_n": 0.5}, {"base": args.seed})
+    res = _common.points(point, cfgs, run, NAME, args)
+    import numpy as np
+
+    table = {}
+    for a in acts:
+        for kind in ("ck", "ntk"):
+            errs = np.array([[r[kind] for c, r in zip(cfgs, res)
+                              if c["activation"] == a and c["n"] == n] for n in ns])
+            table[f"{a}/{kind}"] = {"n": ns, "mean": errs.mean(1).tolist(),
+                                    "std": errs.std(1).tolist()}
+    fig, slopes = plot(table, ns, depth, acts)
+    _common.finish(fig, run, NAME, args, {"table": table, "slopes": slopes}, t0=t0)
+    for k, v in table.items():
+        print(f"{k:12s} " + "  ".join(f"n={n}: {m:.4f}" for n, m in zip(ns, v["mean"]))
+              + f"   slope {slopes[k]:.2f}")
+    return 0
+
+
+def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
+    from ntkcomp.plots import COLORS, figure, loglog_fit
+
+    fig, axes = figure(1, 2, width=4.8, height=3.8)
+    slopes = {}
+    for ax, kind, name in ((axes[0, 0], "ck", "CK_L"), (axes[0, 1], "ntk", "NTK")):
+        for i, a in enumerate(acts):
+            t = table[f"{a}/{kind}"]
+            slopes[f"{a}/{kind}"] = loglog_fit(ax, ns, t["mean"], yerr=t["std"], label=a,
+                                               color=COLORS[i])
+        ax.set_xlabel("n  (p = n/2)")
+        ax.set_ylabel("||E_W K - K~|| / ||E_W K||")
+        ax.set_title(f"{name} equivalent, L = {depth}", fontsize=10)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Equivalence error against n (exact weight average, GMM 'mixed')",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig, slopes
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
