@@ -128,12 +128,15 @@ def test_lanczos_is_jittable():
 
 
 # --------------------------------------------------------------------------- SLQ
-def test_slq_quadrature_per_probe_and_total_w1(wishart):
+@pytest.mark.parametrize("reorth", [True, False])
+def test_slq_quadrature_per_probe_and_total_w1(wishart, reorth):
+    # reorth=False (the SLQ default): the Gauss rule of the finite-precision recurrence must
+    # satisfy the same bounds (loss of orthogonality only duplicates converged Ritz values)
     K, ev, U = wishart
     n, m, k = K.shape[0], 16, 60
     key = jax.random.PRNGKey(5)
     nodes, weights = map(np.asarray, slq_quadrature(materialized_kernel_matvec(K), n, key,
-                                                    num_probes=m, num_steps=k))
+                                                    num_probes=m, num_steps=k, reorth=reorth))
     np.testing.assert_allclose(weights.sum(1), 1.0, atol=1e-12)
     width = ev[-1] - ev[0]
     # per probe: Gauss rule vs the exact probe measure sum_i (u_i.v)^2/n delta(lambda_i)

@@ -14,9 +14,10 @@ For every n (each in its own subprocess, so "peak RSS" is per size) and kernel
   products cost ``4 n sum d_{l-1} d_l`` flops *per vector* (~1.6 TF at n = 32768), vs one
   ``2 n^2 sum (d_{l-1} + d_l)`` build and then ``2 n^2`` per product.
 * ``slq_s``, ``kpm_s``, ``top_s``, ``dense_s``: wall time of SLQ (``--probes`` Rademacher
-  probes, ``--steps`` Lanczos steps, full reorthogonalisation), KPM (``--moments`` Chebyshev
+  probes, ``--steps`` Lanczos steps, no reorthogonalisation unless ``--reorth``), KPM (``--moments`` Chebyshev
   moments, Jackson kernel, bounds by Lanczos), top-4 eigenpairs (Lanczos, 80 steps) and
-  dense ``scipy.linalg.eigvalsh`` (only for n <= ``--dense-max``). Times include JIT
+  dense ``scipy.linalg.eigvalsh`` on the float32 kernel (LAPACK ssyevr; only for
+  n <= ``--dense-max``; float64 would be ~2x slower and 2x larger). Times include JIT
   compilation (a few seconds).
 * ``W1_slq``, ``W1_kpm``: Wasserstein-1 distance between the estimated spectral measure and
   the exact eigenvalue measure ``(1/n) sum_i delta_{lambda_i}``, **divided by the spectral
@@ -76,7 +77,8 @@ def run_size(n: int, cfg: dict) -> dict:
     from ntkcomp.networks import MLP
     from ntkcomp.spectral.kpm import kpm_density, kpm_wasserstein1
     from ntkcomp.spectral.lanczos import top_eigenpairs
-    from ntkcomp.spectral.matfree import ck_matvec, materialized_kernel_matvec
+    from ntkcomp.spectral.matfree import (ck_matvec, materialized_kernel_matvec, row_mesh,
+                                          shard_rows)
     from ntkcomp.spectral.slq import slq_density, wasserstein1_weighted
 
     ntkcomp.enable_x64()
@@ -89,12 +91,13 @@ def run_size(n: int, cfg: dict) -> dict:
     del sample
     net = MLP(cfg["widths"], cfg["activation"], tau0=float(jnp.sqrt(jnp.mean(jnp.sum(X * X, 1)))))
     params = jax.tree_util.tree_map(lambda a: a.astype(f32), net.init(kw, p))
-    out = {"n": n, "loadavg": os.getloadavg()[0]}
+    out = {"n": n, "loadavg": os.getloadavg()[0], "devices": len(jax.devices())}
 
     def estimators(op, exact, res):
         """SLQ, KPM, top-4 on ``op``; W1 vs ``exact`` (None if unavailable)."""
         slq, res["slq_s"] = _timed(lambda: slq_density(op, n, ks, num_probes=cfg["probes"],
-                                                       num_steps=cfg["steps"]))
+                                                       num_steps=cfg["steps"],
+                                                       reorth=cfg["reorth"]))
         res["rss_slq_GB"] = _rss_gb()
         kpm, res["kpm_s"] = _timed(lambda: kpm_density(op, n, kk, num_moments=cfg["moments"],
                                                        num_probes=cfg["probes"]))
@@ -122,6 +125,8 @@ def run_size(n: int, cfg: dict) -> dict:
     # ------------------------------------------------------------------ CK_L (matrix-free)
     ck = {}
     op, ck["build_s"] = _timed(lambda: ck_matvec(net, params, X))
+    if cfg["shard"]:
+        op = shard_rows(op)
     H = op.grams[0]
     d = H.shape[1]
     ck["K_GB"] = 0.0
@@ -142,11 +147,12 @@ def run_size(n: int, cfg: dict) -> dict:
 
     # ------------------------------------------------------------------ NTK (materialised)
     nt = {}
-    K, nt["build_s"] = _timed(lambda: empirical_ntk(net, params, X, block_size=cfg["block"]))
+    K, nt["build_s"] = _timed(lambda: empirical_ntk(net, params, X, block_size=cfg["block"],
+                                                    sharded=cfg["shard"]))
     nt["K_GB"] = n * n * 4 / 1024 ** 3
     nt["rss_build_GB"] = _rss_gb()
     del X
-    op = materialized_kernel_matvec(K)
+    op = materialized_kernel_matvec(K, mesh=row_mesh() if cfg["shard"] else None)
     slq, kpm, top = estimators(op, None, nt)
     if n <= cfg["dense_max"]:
         Kn = np.asarray(K)
@@ -194,7 +200,11 @@ def main(argv=None) -> int:
     ap.add_argument("--widths", type=int, nargs="+", default=[2048, 2048])
     ap.add_argument("--activation", default="relu")
     ap.add_argument("--preset", default="means")
-    ap.add_argument("--probes", type=int, default=16)
+    ap.add_argument("--probes", type=int, default=32)
+    ap.add_argument("--reorth", action="store_true",
+                    help="full reorthogonalisation in SLQ (default off: ~3x slower, same W1)")
+    ap.add_argument("--shard", action="store_true",
+                    help="shard kernel rows over jax.devices() (n must be divisible)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--moments", type=int, default=800)
     ap.add_argument("--block", type=int, default=2048, help="NTK materialisation tile")
@@ -217,7 +227,8 @@ def main(argv=None) -> int:
         sizes = a.sizes or list(FULL_SIZES)
         cfg = dict(p=a.p, widths=a.widths, dense_max=a.dense_max, probes=a.probes,
                    steps=a.steps, moments=a.moments, block=a.block)
-    cfg.update(activation=a.activation, preset=a.preset, seed=a.seed)
+    cfg.update(activation=a.activation, preset=a.preset, seed=a.seed, reorth=a.reorth,
+               shard=a.shard)
     for n in sizes:
         if n < 16:
             raise ValueError(f"sizes must be >= 16, got {n}")

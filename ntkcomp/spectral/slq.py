@@ -73,13 +73,20 @@ class SpectralMeasure(NamedTuple):
 
 
 def slq_quadrature(matvec: Callable, n: int, key: jax.Array, *, num_probes: int = 20,
-                   num_steps: int = 100, reorth: bool = True, probe_batch: int | None = None,
+                   num_steps: int = 100, reorth: bool = False, probe_batch: int | None = None,
                    dtype=None) -> tuple[jax.Array, jax.Array]:
     """SLQ nodes and weights: ``(nodes (num_probes, k), weights (num_probes, k))``.
 
     ``weights`` of each probe sum to 1 (divide by ``num_probes`` for the averaged measure).
     Probes are Rademacher vectors drawn from ``key``; ``probe_batch`` of them (default all)
     are run together with vmap (memory ``probe_batch * k * n`` with ``reorth=True``).
+
+    ``reorth`` defaults to False: the Gauss rule of the plain three-term recurrence stays
+    accurate in floating point (Greenbaum 1989; Knizhnerman 1996; Chen, Trogdon & Ubaru 2021 —
+    lost orthogonality only duplicates converged Ritz values, splitting their weight), while
+    full reorthogonalisation reads the ``k x n`` basis of every probe twice per step. Measured
+    (n = 8192 Wishart kernel, 32 probes, 200 steps, float32 K, machine under load): W1/mean
+    eigenvalue 3.05e-3 with and 3.01e-3 without reorthogonalisation, 149 s vs 45 s.
     """
     n = check_positive_int("n", n)
     num_probes = check_positive_int("num_probes", num_probes)
@@ -115,7 +122,7 @@ def _default_grid(nodes, num: int = 512):
 
 def slq_density(matvec: Callable, n: int, key: jax.Array, *, num_probes: int = 20,
                 num_steps: int = 100, grid=None, bins: int | None = None,
-                sigma: float | None = None, reorth: bool = True, probe_batch: int | None = None,
+                sigma: float | None = None, reorth: bool = False, probe_batch: int | None = None,
                 dtype=None) -> SpectralMeasure:
     """Spectral density of ``K`` by stochastic Lanczos quadrature.
 
