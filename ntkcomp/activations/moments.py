@@ -19,6 +19,7 @@ shape of ``tau``, and differentiable w.r.t. ``tau`` and ``act.params`` with ``ja
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -125,9 +126,12 @@ def moments(act: Activation, tau, *, method: str = "auto", n_nodes: int = N_NODE
     if method == "closed_form" and not has_closed_form(act):
         raise ValueError(f"method='closed_form' is not available for activation {act.name!r}; "
                          f"use method='quadrature' or 'auto'")
-    if method == "quadrature" or (method == "auto" and not has_closed_form(act)):
-        out = _quadrature(act, tau, n_nodes)
-    else:
-        out = _closed_form(act, tau)
+    use_quad = method == "quadrature" or (method == "auto" and not has_closed_form(act))
+    return _moments_impl(act, tau, use_quad, int(n_nodes))
+
+
+@functools.partial(jax.jit, static_argnames=("use_quad", "n_nodes"))
+def _moments_impl(act, tau, use_quad, n_nodes):
+    out = _quadrature(act, tau, n_nodes) if use_quad else _closed_form(act, tau)
     return Moments(**{k: jnp.broadcast_to(jnp.asarray(v, tau.dtype), tau.shape)
                       for k, v in out.items()})

@@ -47,17 +47,24 @@ def _legendre(n: int):
 def _edges(tau, c):
     """Panel edges, shape S + (E,), sorted, in [-L, L]."""
     dtype = tau.dtype
-    parts = [jnp.broadcast_to(jnp.asarray(_XI_GRID, dtype), tau.shape + (_XI_GRID.size,)),
-             jnp.asarray(_T_GRID, dtype) / tau[..., None]]
+    fixed = jnp.concatenate([
+        jnp.broadcast_to(jnp.asarray(_XI_GRID, dtype), tau.shape + (_XI_GRID.size,)),
+        jnp.asarray(_T_GRID, dtype) / tau[..., None]], -1)
     if c.shape[-1] > 0:
         c = jnp.clip(c, -_CLIP, _CLIP)
         L = jnp.maximum(XI_MAX, jnp.max(jnp.abs(c), axis=-1) + 4.0)
         scale = 1.0 / (1.0 + jnp.abs(c))[..., None]
         offs = jnp.asarray(np.concatenate([_OFFSETS, -_OFFSETS]), dtype)
         near = (c[..., None] + offs * scale).reshape(c.shape[:-1] + (-1,))
-        parts += [c, near]
+        free = jnp.concatenate([fixed, near], -1)
+        # A free edge that coincides with a breakpoint would make a zero-width panel whose
+        # side of the jump is decided by rounding, and jax.grad w.r.t. the breakpoint would
+        # then miss a Leibniz term. Free edges can sit anywhere: move such ones 1e-6 away.
+        dist = jnp.min(jnp.abs(free[..., :, None] - c[..., None, :]), axis=-1)
+        parts = [jnp.where(dist < 1e-9, free + 1e-6, free), c]
     else:
         L = jnp.full(tau.shape, XI_MAX, dtype)
+        parts = [fixed]
     parts += [-L[..., None], L[..., None]]
     e = jnp.concatenate([jnp.broadcast_to(p, tau.shape + (p.shape[-1],)) for p in parts], -1)
     e = jnp.clip(e, -L[..., None], L[..., None])
