@@ -121,7 +121,7 @@ def _compress_population(lam, max_points):
 
 
 def random_features_density(eigs_of_K_tilde, ratio, grid=None, *, eta=None,
-                            max_points: int | None = 1024):
+                            max_points: int | None = 384):
     """Predicted eigenvalue density of ``K~^{1/2} G G^T K~^{1/2}/d`` (generalised MP).
 
     Args:
@@ -142,11 +142,11 @@ def random_features_density(eigs_of_K_tilde, ratio, grid=None, *, eta=None,
     lam, wts = _compress_population(lam, max_points)
     scale = max(float(np.sum(wts * lam)), 1e-300)
     m = None
-    for e in (1e-1, 1e-2, 1e-3, 1e-4):
-        m = stieltjes_companion(lam, c, grid + 1j * e * scale, iters=60, newton=0, m0=m,
+    for e in (1e-1, 1e-2, 1e-3):
+        m = stieltjes_companion(lam, c, grid + 1j * e * scale, iters=40, newton=0, m0=m,
                                 weights=wts)
     final_eta = 1e-7 * scale if eta is None else float(eta)
-    m = stieltjes_companion(lam, c, grid + 1j * final_eta, iters=0, newton=80, m0=m,
+    m = stieltjes_companion(lam, c, grid + 1j * final_eta, iters=0, newton=40, m0=m,
                             weights=wts)
     dens = np.clip(m.imag, 0, None) / (np.pi * c)
     return grid, dens, max(0.0, 1.0 - 1.0 / c)
