@@ -19,12 +19,15 @@ from ntkcomp.compress.core import (CompressionResult, check_eps, coefficient_com
 from ntkcomp.compress.families import FAMILIES, family_moments, step_moments
 from ntkcomp.compress.solver import (InfeasibleError, LayerSolution, solve_fewest_levels,
                                      solve_layer)
-from ntkcomp.compress.targets import MomentTarget, target_from_activation
+from ntkcomp.compress.targets import (MomentTarget, linear_fraction_bound,
+                                      lloyd_max_linear_fraction, target_from_activation)
+from ntkcomp.compress.end_to_end import solve_end_to_end
 
 __all__ = ["compress", "CompressionResult", "coefficient_comparison", "check_eps",
            "solve_layer", "solve_fewest_levels", "LayerSolution", "InfeasibleError",
            "MomentTarget", "target_from_activation", "FAMILIES", "family_moments",
-           "step_moments"]
+           "step_moments", "linear_fraction_bound", "lloyd_max_linear_fraction",
+           "solve_end_to_end"]
 
 try:  # storage, verification and frontier (optional until written)
     from ntkcomp.compress.packing import (PackedNetwork, load, memory_report, pack,  # noqa

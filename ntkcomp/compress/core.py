@@ -39,8 +39,8 @@ import numpy as np
 from ntkcomp._validate import check_choice, check_in_range, check_positive, check_positive_int
 from ntkcomp.compress.families import FAMILIES
 from ntkcomp.compress.solver import LayerSolution, solve_fewest_levels, solve_layer
-from ntkcomp.compress.targets import (FLOOR_FRAC, MomentTarget, ntk_last_layer_target,
-                                      target_from_activation)
+from ntkcomp.compress.targets import (FLOOR_FRAC, MomentTarget, linear_fraction_bound,
+                                      ntk_last_layer_target, target_from_activation)
 
 __all__ = ["compress", "CompressionResult", "coefficient_comparison", "check_eps"]
 
@@ -122,6 +122,8 @@ class CompressionResult:
       identity_shift: CK_L (target "ck") or NTK (target "ntk") identity shift delta, exact
         from the coefficients; ``coefficients``: :func:`coefficient_comparison`.
       memory: bit counts from the real packed format (None unless ``p`` was given).
+      levels_bound: :func:`~ntkcomp.compress.targets.linear_fraction_bound` -- the fewest
+        levels ANY design (layer-wise or joint) needs to match alpha_{L,1} and tau_L.
     """
     dense: Any
     compressed: Any
@@ -136,6 +138,7 @@ class CompressionResult:
     tol: float
     memory: dict | None = None
     taus_propagated: list | None = None
+    levels_bound: dict | None = None
 
     @property
     def memory_factor(self) -> float | None:
@@ -163,7 +166,7 @@ class CompressionResult:
             "identity_shift": self.identity_shift, "layers": layers,
             "coefficients": self.coefficients,
             "memory": self.memory,
-            "memory_factor": self.memory_factor,
+            "memory_factor": self.memory_factor, "levels_bound": self.levels_bound,
             "dense": {"widths": list(self.dense.widths),
                       "activations": [a.name for a in self.dense.activations]},
             "compressed": {"widths": list(self.compressed.widths),
@@ -287,7 +290,10 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "a
     res = CompressionResult(dense=net, compressed=compressed, tau0=float(tau0), eps=eps_l,
                             target=target, layers=sols, feasible=ok, hidden_tau=rule,
                             identity_shift=float(shift), coefficients=comp,
-                            tol=float(tol), taus_propagated=taus)
+                            tol=float(tol), taus_propagated=taus,
+                            levels_bound=linear_fraction_bound(
+                                float(dense_coef.alpha[-1, 0]), float(tau0),
+                                float(dense_coef.tau[-1]), net.depth))
     if p is not None:
         from ntkcomp.compress.packing import memory_report
         res.memory = memory_report(compressed, p, seed=seed)

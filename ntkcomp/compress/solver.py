@@ -63,6 +63,13 @@ def _residual(theta, tau_c, M, values, scales, weights, family, k):
 def _lm_single(theta0, tau_c, M, values, scales, weights, family, k, iters):
     fun = functools.partial(_residual, tau_c=tau_c, M=M, values=values, scales=scales,
                             weights=weights, family=family, k=k)
+    return lm_generic(fun, theta0, iters)
+
+
+def lm_generic(fun, theta0, iters):
+    """Levenberg-Marquardt on ``fun: (n,) -> (m,)`` from ``theta0`` for ``iters`` steps
+    (Marquardt scaling, jacfwd Jacobian, step accepted only if the cost decreases).
+    Returns ``(theta, cost)``; jit/vmap-able."""
     jac = jax.jacfwd(fun)
 
     def cost_of(r):
@@ -167,7 +174,7 @@ class LayerSolution:
 
     @property
     def max_residual(self) -> float:
-        return float(max(abs(self.residuals[m]) for m in self.matched))
+        return float(max((abs(self.residuals[m]) for m in self.matched), default=0.0))
 
     @property
     def primary_residual(self) -> float:

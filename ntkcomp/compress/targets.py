@@ -115,3 +115,62 @@ def ntk_last_layer_target(alpha_prev, beta_dense, kappa2_dense: float,
     scales = np.maximum(np.abs(values), floor_frac * np.max(np.abs(values[:3])))
     scales[3] = abs(values[3])
     return LinearTarget(M, values, scales, ("beta1", "beta2", "beta3", "kappa_sq"))
+
+
+# --------------------------------------------------------------------------------------
+# A necessary condition on the number of levels (exact, any design)
+# --------------------------------------------------------------------------------------
+def lloyd_max_linear_fraction(k: int, iters: int = 2000) -> float:
+    """Largest ``corr(f(xi), xi)^2`` over functions ``f`` taking ``k`` values, xi ~ N(0,1).
+
+    For a k-valued f, ``E[xi | f]`` is a k-cell quantizer of xi, so
+    ``corr^2 <= ||E[xi | cells]||^2 = 1 - D`` with D the mean-squared distortion; the best
+    cells are intervals (Lloyd-Max quantizer of the Gaussian). Computed by Lloyd's
+    iterations with closed-form centroids (k = 2: 2/pi).
+    """
+    from scipy.special import ndtr as _ndtr
+
+    k = int(k)
+    if k < 2:
+        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    phi = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)  # noqa: E731
+    t = np.linspace(-2.0, 2.0, k - 1) * (1.0 if k > 2 else 0.0)
+    for _ in range(iters):
+        edges = np.concatenate([[-np.inf], t, [np.inf]])
+        P = np.diff(_ndtr(edges))
+        c = (phi(edges[:-1]) - phi(edges[1:])) / P
+        t_new = 0.5 * (c[:-1] + c[1:])
+        if np.max(np.abs(t_new - t)) < 1e-15:
+            t = t_new
+            break
+        t = t_new
+    edges = np.concatenate([[-np.inf], t, [np.inf]])
+    P = np.diff(_ndtr(edges))
+    c = (phi(edges[:-1]) - phi(edges[1:])) / P
+    return float(np.sum(P * c * c))  # = ||E[xi | cells]||^2
+
+
+def linear_fraction_bound(alpha_L1: float, tau0: float, tau_L: float, depth: int,
+                          k_max: int = 64) -> dict:
+    """Fewest levels (same k at every layer) any design needs to match alpha_{L,1} AND tau_L.
+
+    The CK_L equivalent's linear fraction telescopes over layers:
+    ``F = alpha_{L,1} tau_0^2 / tau_L^2 = prod_l a1_l^2 tau_{l-1}^2 / tau_l^2 = prod_l f1_l``
+    where ``f1_l = corr(sigma_l(tau_{l-1} xi), xi)^2``. A k-valued activation has
+    ``f1 <= 1 - D_k`` (Lloyd-Max), so matching needs ``(1 - D_k)^L >= F_dense``. Returns
+    F_dense, the per-k bound table (k = 2..8) and ``min_levels`` (None if > k_max).
+    """
+    F = float(alpha_L1) * float(tau0) ** 2 / float(tau_L) ** 2
+    table = {}
+    min_k = None
+    for k in range(2, k_max + 1):
+        f1 = lloyd_max_linear_fraction(k)
+        if k <= 8:
+            table[str(k)] = {"max_linear_fraction_per_layer": f1,
+                             "max_linear_fraction_network": f1 ** depth}
+        if min_k is None and f1 ** depth >= F:
+            min_k = k
+            if k > 8:
+                break
+    return {"dense_linear_fraction": F, "bound_by_levels": table,
+            "min_levels_necessary": min_k}
