@@ -253,7 +253,9 @@ def _horner(a1, a2, rho, k0: int = 1):
 def _relu_family(alpha, var1, var2, cov, rho):
     beta = 1.0 - alpha
     theta = jnp.arccos(rho)
-    det = jnp.sqrt(jnp.maximum(var1 * var2 - cov * cov, 0.0))
+    # sqrt(var1 var2 - cov^2) written through rho: the direct difference cancels
+    # catastrophically near the diagonal (and XLA may contract it into an FMA)
+    det = jnp.sqrt(var1) * jnp.sqrt(var2) * jnp.sqrt(jnp.maximum((1.0 - rho) * (1.0 + rho), 0.0))
     k_relu = (det + (math.pi - theta) * cov) / _TWO_PI
     p_pos = (math.pi - theta) / _TWO_PI
     ss = beta * beta * k_relu + (alpha * beta + alpha * alpha) * cov
@@ -436,11 +438,18 @@ def mehler_error_bound(act: Activation, var1, var2, cov, *, n_terms: int = N_TER
     |rho|^{K+1} sqrt(R(s1) R(s2)) with R(s) = E[f(s xi)^2] - sum_{k<=K} a_k(s)^2 (f = sigma,
     then sigma'). Exact (zero) for polynomials of degree <= K. Shapes as in :func:`bivariate`.
     """
+    _validate_act(act)
+    _check_inputs(var1, var2, cov, 0.0)
+    return _bound_impl(act, var1, var2, cov, int(n_terms), int(n_nodes))
+
+
+@functools.partial(jax.jit, static_argnames=("n_terms", "n_nodes"))
+def _bound_impl(act, var1, var2, cov, n_terms, n_nodes):
     dtype = jnp.result_type(var1, var2, cov, float)
     var1, var2, cov = (jnp.asarray(x, dtype) for x in (var1, var2, cov))
     s1 = jnp.sqrt(jnp.maximum(var1, _TINY))
     s2 = jnp.sqrt(jnp.maximum(var2, _TINY))
-    rho = jnp.clip(cov / (s1 * s2), -1.0, 1.0)
+    rho = _correlation(var1, var2, cov, s1, s2)
     bp = None if act.kind == "smooth" else act.breakpoints()
     out = []
     for fn in (act, act.derivative):
