@@ -309,7 +309,7 @@ def _steps(act, var1, var2, cov, center, s1, s2, rho):
     return out, jnp.zeros_like(out)
 
 
-def _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes):
+def _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes, same=False):
     bp = None if act.kind == "smooth" else act.breakpoints()
     if act.name in ("polynomial", "quadratic"):
         coeffs = (jnp.asarray(act.params["coeffs"], rho.dtype) if act.name == "polynomial"
@@ -322,9 +322,13 @@ def _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes):
         exact_diag = False
     else:
         a1, f2_1 = hermite_coefficients(act, s1, n_terms, bp, n_nodes)
-        a2, f2_2 = hermite_coefficients(act, s2, n_terms, bp, n_nodes)
         b1, g2_1 = hermite_coefficients(act.derivative, s1, n_terms, bp, n_nodes)
-        b2, g2_2 = hermite_coefficients(act.derivative, s2, n_terms, bp, n_nodes)
+        if same:   # var2 holds the same values as var1 (symmetric kernel): reuse
+            a2 = a1.reshape(s2.shape + (n_terms + 1,))
+            b2 = b1.reshape(s2.shape + (n_terms + 1,))
+        else:
+            a2, _ = hermite_coefficients(act, s2, n_terms, bp, n_nodes)
+            b2, _ = hermite_coefficients(act.derivative, s2, n_terms, bp, n_nodes)
         exact_diag = True
     m1, m2 = a1[..., 0], a2[..., 0]
     ck = _horner(a1, a2, rho) + (m1 - center) * (m2 - center)
@@ -375,15 +379,15 @@ def _correlation(var1, var2, cov, s1, s2):
     return jnp.where(snap, jnp.sign(rho), rho)
 
 
-@functools.partial(jax.jit, static_argnames=("method", "n_terms", "n_nodes"))
-def _bivariate_impl(act, var1, var2, cov, center, method, n_terms, n_nodes):
+@functools.partial(jax.jit, static_argnames=("method", "n_terms", "n_nodes", "same"))
+def _bivariate_impl(act, var1, var2, cov, center, method, n_terms, n_nodes, same=False):
     dtype = jnp.result_type(var1, var2, cov, center, float)
     var1, var2, cov, center = (jnp.asarray(x, dtype) for x in (var1, var2, cov, center))
     s1 = jnp.sqrt(jnp.maximum(var1, _TINY))
     s2 = jnp.sqrt(jnp.maximum(var2, _TINY))
     rho = _correlation(var1, var2, cov, s1, s2)
     if method == "mehler":
-        return _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes)
+        return _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes, same)
     if act.kind == "piecewise_constant":
         return _steps(act, var1, var2, cov, center, s1, s2, rho)
     if act.name in _BIV_CLOSED:
@@ -391,7 +395,7 @@ def _bivariate_impl(act, var1, var2, cov, center, method, n_terms, n_nodes):
         m1, m2 = _means(act, s1), _means(act, s2)
         ck = ss - center * (m1 + m2) + center * center
         return ck, dd
-    return _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes)
+    return _mehler(act, var1, var2, cov, center, s1, s2, rho, n_terms, n_nodes, same)
 
 
 def bivariate(act: Activation, var1, var2, cov, center=0.0, *, method: str = "auto",
@@ -427,9 +431,20 @@ def bivariate(act: Activation, var1, var2, cov, center=0.0, *, method: str = "au
                          "(use 'auto')")
     if int(n_terms) < 1:
         raise ValueError(f"n_terms must be an integer >= 1, got {n_terms!r}")
+    same = _same_values(var1, var2)
     ck, dd = _bivariate_impl(act, var1, var2, cov, center, "mehler" if method == "mehler"
-                             else "auto", int(n_terms), int(n_nodes))
+                             else "auto", int(n_terms), int(n_nodes), same)
     return ck, dd
+
+
+def _same_values(var1, var2) -> bool:
+    """True when var2 holds exactly var1's values in the same order (e.g. d[:, None] and
+    d[None, :] for a symmetric kernel), so per-sample coefficients can be shared."""
+    if _is_traced(var1) or _is_traced(var2) or np.size(var1) != np.size(var2):
+        return False
+    if np.size(var1) < 2:
+        return False
+    return bool(np.array_equal(np.ravel(np.asarray(var1)), np.ravel(np.asarray(var2))))
 
 
 def mehler_error_bound(act: Activation, var1, var2, cov, *, n_terms: int = N_TERMS,
