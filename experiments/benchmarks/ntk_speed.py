@@ -1,0 +1,302 @@
+"""Benchmark of the exact empirical NTK (``ntkcomp.kernels.empirical_ntk``).
+
+    python experiments/benchmarks/ntk_speed.py --quick      # n <= 2048 (+ neural-tangents)
+    python experiments/benchmarks/ntk_speed.py --full       # n = 256 ... 32768
+    python experiments/benchmarks/ntk_speed.py --sizes 4096 8192 --configs w1000x3 --no-nt
+
+MLP with p = 784, ReLU (centred), widths ``w1000x3`` = [1000, 1000, 1000] and
+``w2000_2000_1000`` = [2000, 2000, 1000], Gaussian weights, X = N(0, 1)/sqrt(p); float32
+at every size and float64 at a few. Every (config, dtype, n) runs in a fresh subprocess so
+that its peak memory (``getrusage`` max RSS of that process: JAX runtime + data + weights
++ output kernel + temporaries) is its own. Per size: compile time (AOT ``lower().compile()``),
+median of ``--repeats`` (>= 3) timed calls after compilation, the Gram-product FLOP rate,
+the float32 GEMM rate measured in the same run (its own subprocess), and for
+``n <= --nt-max-n`` the time of neural-tangents' ``empirical_ntk_fn`` implementations 1 and
+2 on the same weights and data (pinned ``.venv-nt``; see experiments/nt_reference/) and
+their max relative difference to our kernel.
+
+FLOP accounting. The Gram products of one b x b tile have inner dimension
+``p + 2 * sum_l d_l`` (CK_0 .. CK_L and the L backward Grams); with ``X2 = None`` only the
+``nb (nb + 1)/2`` tiles on and above the diagonal are computed (``nb = n / b``). "Gram
+GFLOP/s" counts the FLOPs actually performed; "dense-equivalent GFLOP/s" counts a full
+``2 n^2 (p + 2 sum d)`` and can exceed the GEMM rate thanks to the symmetry.
+
+Results are printed as a table and written atomically to ``--out`` (JSON, with run
+metadata). Timings are only meaningful on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NT_PYTHON = ROOT / ".venv-nt" / "bin" / "python"
+NT_TIME = ROOT / "experiments" / "nt_reference" / "nt_time.py"
+CONFIGS = {"w1000x3": [1000, 1000, 1000], "w2000_2000_1000": [2000, 2000, 1000]}
+P = 784
+QUICK_SIZES = [256, 512, 1024, 2048]
+FULL_SIZES = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+F64_SIZES = [256, 1024, 4096]
+
+
+def _maxrss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def gram_flops(n: int, widths: list, block: int, symmetric: bool = True) -> tuple[int, int]:
+    """(FLOPs performed by the tile loop, dense-equivalent FLOPs) of the Gram products."""
+    inner = P + 2 * sum(widths)
+    dense = 2 * n * n * inner
+    b = min(block, n)
+    nb = -(-n // b)
+    tiles = nb * (nb + 1) // 2 if (symmetric and nb > 1) else nb * nb
+    return 2 * b * b * inner * tiles, dense
+
+
+# ----------------------------------------------------------------------------- children
+def child_gemm(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    out = {}
+    for name, (m, k, n) in {"square4096": (4096, 4096, 4096),
+                            "tile2048x1000": (2048, 1000, 2048)}.items():
+        A = jax.random.normal(jax.random.PRNGKey(0), (m, k), jnp.float32)
+        B = jax.random.normal(jax.random.PRNGKey(1), (k, n), jnp.float32)
+        f = jax.jit(lambda a, b: a @ b)
+        jax.block_until_ready(f(A, B))
+        ts = []
+        for _ in range(max(5, args.repeats)):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(A, B))
+            ts.append(time.perf_counter() - t0)
+        out[name] = 2 * m * k * n / statistics.median(ts) / 1e9
+    return {"gemm_gflops": out}
+
+
+def child_ntk(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import ntkcomp
+
+    if args.dtype == "float64":
+        ntkcomp.enable_x64()
+    from ntkcomp.kernels import empirical_ntk
+    from ntkcomp.kernels.empirical import Arch, _ntk_jit
+    from ntkcomp.networks import MLP
+
+    dtype = jnp.float64 if args.dtype == "float64" else jnp.float32
+    widths = CONFIGS[args.config]
+    net = MLP(widths, "relu")
+    params = net.init(jax.random.PRNGKey(0), P, dtype=dtype)
+    X = (jax.random.normal(jax.random.PRNGKey(1), (args.n, P), dtype) / math.sqrt(P))
+    jax.block_until_ready((params, X))
+    rss_before = _maxrss_gb()
+    b = min(args.block_size, args.n)
+    t0 = time.perf_counter()
+    compiled = _ntk_jit.lower(Arch(net), params, X, None, b, b, True).compile()
+    compile_s = time.perf_counter() - t0
+    del compiled
+    jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))  # warm
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        K = jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
+        times.append(time.perf_counter() - t0)
+    res = {"config": args.config, "widths": widths, "dtype": args.dtype, "n": args.n,
+           "block_size": b, "compile_s": compile_s, "times_s": times,
+           "median_s": statistics.median(times), "peak_rss_gb": _maxrss_gb(),
+           "rss_before_gb": rss_before, "output_gb": K.size * K.dtype.itemsize / 1024 ** 3,
+           "devices": [str(d) for d in jax.devices()]}
+    if args.export:
+        np.savez(args.export, X=np.asarray(X, np.float32), p=P, act="relu",
+                 centers=np.asarray(net.centers),
+                 w=np.asarray(params["w"], np.float32),
+                 **{f"W{l + 1}": np.asarray(W, np.float32) for l, W in enumerate(params["W"])})
+        np.save(args.export + ".ours.npy", np.asarray(K))
+    return res
+
+
+# ----------------------------------------------------------------------------- parent
+def _run_child(argv: list, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *argv]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
+    if proc.returncode != 0 or not lines:
+        why = "killed (out of memory?)" if proc.returncode in (-9, 137) else proc.stderr[-800:]
+        return {"ok": False, "error": f"exit {proc.returncode}: {why}"}
+    return {"ok": True, **json.loads(lines[-1][len("RESULT"):])}
+
+
+def _run_nt(data: str, impl: int, args) -> dict:
+    if not NT_PYTHON.exists():
+        return {"ok": False, "error": f"{NT_PYTHON} missing: run experiments/nt_reference/setup_env.sh"}
+    kernel = f"{data}.nt{impl}.npy"
+    cmd = [str(NT_PYTHON), str(NT_TIME), "--data", data, "--impl", str(impl),
+           "--repeats", str(args.repeats), "--max-seconds", str(args.nt_max_seconds),
+           "--save-kernel", kernel]
+    if args.nt_mem_gb > 0:  # cap the data segment: an OOM fails the NT child, not the machine
+        kb = int(args.nt_mem_gb * 1024 ** 2)
+        cmd = ["bash", "-c", f'ulimit -d {kb} && exec "$@"', "nt_time", *cmd]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["JAX_PLATFORMS"] = "cpu"
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.nt_timeout,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timeout after {args.nt_timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
+    if not lines:
+        why = "killed (out of memory?)" if proc.returncode in (-9, 137) else proc.stderr[-500:]
+        return {"ok": False, "error": f"exit {proc.returncode}: {why}"}
+    res = json.loads(lines[-1][len("RESULT"):])
+    if res.get("ok"):
+        import numpy as np
+
+        K_nt = np.load(kernel).astype(np.float64)
+        K_us = np.load(data + ".ours.npy").astype(np.float64)
+        res["max_rel_diff_vs_ours"] = float(np.abs(K_nt - K_us).max() / np.abs(K_us).max())
+    return res
+
+
+def _fmt(x, spec, none="-"):
+    return none if x is None else format(x, spec)
+
+
+def print_table(rows: list, gemm: dict) -> None:
+    peak = max(gemm.values()) if gemm else None
+    print("\nfloat32 GEMM: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in gemm.items()))
+    hdr = (f"{'config':16s} {'dtype':7s} {'n':>6s} {'time s':>8s} {'compile s':>9s} "
+           f"{'Gram GF/s':>9s} {'%GEMM':>6s} {'dense-eq GF/s':>13s} {'peak GB':>7s} "
+           f"{'NT1 s':>8s} {'NT2 s':>8s} {'speedup':>8s} {'NT diff':>8s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if not r.get("ok"):
+            print(f"{r['config']:16s} {r['dtype']:7s} {r['n']:6d}  FAILED: {r.get('error', '')[:80]}")
+            continue
+        nt1, nt2 = r.get("nt1", {}), r.get("nt2", {})
+        t1 = nt1.get("median_s") if nt1.get("ok") else None
+        t2 = nt2.get("median_s") if nt2.get("ok") else None
+        best = min([t for t in (t1, t2) if t is not None], default=None)
+        speed = best / r["median_s"] if best else None
+        diff = max([x.get("max_rel_diff_vs_ours", 0) for x in (nt1, nt2) if x.get("ok")],
+                   default=None)
+        nt1s = _fmt(t1, ".3g", "fail" if nt1 else "-")
+        nt2s = _fmt(t2, ".3g", "fail" if nt2 else "-")
+        pct = 100 * r["gram_gflops"] / peak if peak else None
+        print(f"{r['config']:16s} {r['dtype']:7s} {r['n']:6d} {r['median_s']:8.3f} "
+              f"{r['compile_s']:9.2f} {r['gram_gflops']:9.0f} {_fmt(pct, '5.0f'):>6s} "
+              f"{r['dense_gflops']:13.0f} {r['peak_rss_gb']:7.2f} {nt1s:>8s} {nt2s:>8s} "
+              f"{_fmt(speed, '7.0f'):>7s}x {_fmt(diff, '8.1e'):>8s}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="n in 256..2048 (default)")
+    mode.add_argument("--full", action="store_true", help="n in 256..32768")
+    mode.add_argument("--sizes", type=int, nargs="+", help="explicit sizes")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--f64-sizes", type=int, nargs="*", default=None,
+                    help=f"sizes also run in float64 (default {F64_SIZES} within the sizes)")
+    ap.add_argument("--block-size", type=int, default=None,
+                    help="tile size (default: ntkcomp.kernels.empirical.DEFAULT_BLOCK_SIZE)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
+    ap.add_argument("--nt-max-n", type=int, default=2048)
+    ap.add_argument("--nt-timeout", type=float, default=900.0)
+    ap.add_argument("--nt-max-seconds", type=float, default=30.0,
+                    help="NT: stop repeating once a call took longer than this")
+    ap.add_argument("--nt-mem-gb", type=float, default=18.0,
+                    help="RLIMIT_DATA for the NT child (0: none)")
+    ap.add_argument("--child-timeout", type=float, default=1800.0)
+    ap.add_argument("--out", default=None, help="results JSON (default runs/benchmarks/...)")
+    # internal: child processes
+    ap.add_argument("--_child", choices=("gemm", "ntk"), help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--config", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    ap.add_argument("--export", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.repeats < 3 and not args._child:
+        ap.error("--repeats must be >= 3")
+
+    if args._child:
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        res = child_gemm(args) if args._child == "gemm" else child_ntk(args)
+        print("RESULT" + json.dumps(res))
+        return 0
+
+    from ntkcomp._io import atomic_write_json, run_metadata
+    from ntkcomp.kernels.empirical import DEFAULT_BLOCK_SIZE
+
+    block = args.block_size or DEFAULT_BLOCK_SIZE
+    sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
+    f64 = [n for n in (F64_SIZES if args.f64_sizes is None else args.f64_sizes) if n in sizes]
+    tag = "full" if args.full else ("custom" if args.sizes else "quick")
+    out = Path(args.out or ROOT / "runs" / "benchmarks" / f"ntk_speed_{tag}.json")
+    config = {"sizes": sizes, "f64_sizes": f64, "configs": args.configs, "p": P,
+              "block_size": block, "repeats": args.repeats, "nt": not args.no_nt,
+              "nt_max_n": args.nt_max_n}
+    results = {"meta": run_metadata(config, seeds={"params": 0, "X": 1}),
+               "gemm_gflops": {}, "rows": []}
+
+    print("measuring float32 GEMM rate ...", flush=True)
+    g = _run_child(["--_child", "gemm", "--repeats", str(args.repeats)], args.child_timeout)
+    results["gemm_gflops"] = g.get("gemm_gflops", {}) if g.get("ok") else {}
+    peak = max(results["gemm_gflops"].values()) if results["gemm_gflops"] else None
+
+    tmp = tempfile.mkdtemp(prefix="ntk_speed_")
+    jobs = [(c, "float32", n) for c in args.configs for n in sizes]
+    jobs += [(c, "float64", n) for c in args.configs[:1] for n in f64]
+    for config_name, dtype, n in jobs:
+        print(f"{config_name} {dtype} n={n} ...", flush=True)
+        want_nt = (not args.no_nt) and dtype == "float32" and n <= args.nt_max_n
+        export = os.path.join(tmp, f"{config_name}_{n}.npz") if want_nt else None
+        cargs = ["--_child", "ntk", "--n", str(n), "--config", config_name, "--dtype", dtype,
+                 "--block-size", str(block), "--repeats", str(args.repeats)]
+        if export:
+            cargs += ["--export", export]
+        r = _run_child(cargs, args.child_timeout)
+        r.setdefault("config", config_name)
+        r.setdefault("dtype", dtype)
+        r.setdefault("n", n)
+        if r.get("ok"):
+            done, dense = gram_flops(n, CONFIGS[config_name], block)
+            r["gram_gflops"] = done / r["median_s"] / 1e9
+            r["dense_gflops"] = dense / r["median_s"] / 1e9
+            r["pct_of_gemm"] = 100 * r["gram_gflops"] / peak if peak else None
+            if want_nt:
+                for impl in (1, 2):
+                    print(f"  neural-tangents impl {impl} ...", flush=True)
+                    r[f"nt{impl}"] = _run_nt(export, impl, args)
+                best = [r[f"nt{i}"]["median_s"] for i in (1, 2) if r[f"nt{i}"].get("ok")]
+                r["speedup_vs_best_nt"] = min(best) / r["median_s"] if best else None
+        results["rows"].append(r)
+        atomic_write_json(out, results)  # partial results survive an interrupted run
+    print_table(results["rows"], results["gemm_gflops"])
+    atomic_write_json(out, results)
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
