@@ -102,6 +102,8 @@ def default_grid(eigs_K, ratio, num: int = 800) -> np.ndarray:
     for l in lam[lam > q99 / 1.2]:
         g.append(np.linspace(l * 0.5, l * (1 + np.sqrt(c)) ** 2 * 1.1, 80))
     g.append(np.linspace(q99, top, max(num // 4, 50)))
+    if abs(c - 1.0) < 0.2 or lo <= 0:  # hard edge at 0 (density ~ x^{-1/2} when c ~ 1)
+        g.append(np.geomspace(1e-7 * max(q99, 1e-300), max(q99, 1e-300) * 0.05, num // 4))
     g = np.unique(np.concatenate(g))
     return g[g > 0]
 
