@@ -135,7 +135,8 @@ def _run_child(argv: list, timeout: float) -> dict:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("JAX_PLATFORMS", "cpu")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {timeout:.0f} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
@@ -159,7 +160,7 @@ def _run_nt(data: str, impl: int, args) -> dict:
     env["JAX_PLATFORMS"] = "cpu"
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.nt_timeout,
-                              env=env)
+                              env=env, check=False)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {args.nt_timeout:.0f} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]

@@ -75,7 +75,7 @@ def main(argv=None):
             times.append(time.perf_counter() - t0)
             if times[-1] > args.max_seconds:
                 break
-    except Exception as e:  # out of memory etc.
+    except Exception as e:  # noqa: BLE001 -- out of memory etc.: report, do not crash
         print("RESULT" + json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"[:500],
                                      "peak_rss_gb": _maxrss_gb()}))
         return 1
