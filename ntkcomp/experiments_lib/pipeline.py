@@ -72,8 +72,16 @@ def validate_data_config(name: str, n, p, K) -> None:
         check_positive_int("p", p)
         if K > p:
             raise ValueError(f"K must be <= p = {p} for GMM presets, got {K}")
+        if n < K:
+            raise ValueError(f"n must be an integer >= K = {K} (one sample per class), got {n}")
+        from ntkcomp.data import gmm_preset
+
+        gmm_preset(name, p, K=K)  # preset-specific limits (e.g. p >= 8K for official_mixed)
     elif not 2 <= K <= 10:
         raise ValueError(f"K must be in [2, 10] for mnist (digits 0..K-1), got {K}")
+    elif n < 2 * K:
+        raise ValueError(f"n must be an integer >= 2K = {2 * K} for mnist (two images per "
+                         f"class for the estimated statistics), got {n}")
 
 
 def resolve_widths(widths, depth) -> list[int]:
