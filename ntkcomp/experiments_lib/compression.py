@@ -43,6 +43,10 @@ def validate_compression_config(cfg: dict) -> dict:
                          f"got {cfg['family']!r}")
     if cfg["family"] == "k_level" and cfg["levels"] is None:
         raise ValueError("levels must be given (an integer >= 2) with family k_level")
+    if cfg["levels"] is not None:  # checked here, before the run directory is written
+        from ntkcomp._validate import check_positive_int
+
+        check_positive_int("levels", cfg["levels"], minimum=2)
     if cfg["target"] not in ("ck", "ntk"):
         raise ValueError(f"target must be one of ['ck', 'ntk'], got {cfg['target']!r}")
     return cfg
