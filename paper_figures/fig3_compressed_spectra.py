@@ -73,11 +73,13 @@ def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--activation", default="relu")
     ap.add_argument("--family", default="auto", help="compress family (auto)")
-    ap.add_argument("--hidden-tau", default="auto", help="compress hidden_tau rule (auto)")
+    ap.add_argument("--hidden-tau", default=None,
+                    help="compress hidden_tau rule: free, match or a ratio (compress default)")
     args = ap.parse_args(argv)
     _common.setup()
     t0 = time.perf_counter()
-    ht = args.hidden_tau if args.hidden_tau in ("auto", "free") else float(args.hidden_tau)
+    ht = (args.hidden_tau if args.hidden_tau in (None, "free", "match")
+          else float(args.hidden_tau))
     if args.full:
         size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20,
                 "exact": False}

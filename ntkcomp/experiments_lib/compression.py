@@ -26,7 +26,7 @@ __all__ = ["COMPRESSION_DEFAULTS", "validate_compression_config", "compression_p
 COMPRESSION_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
                         "eps": 0.9, "family": "auto", "levels": None, "target": "ck",
-                        "hidden_tau": "auto", "report": True, "single_draw": True}
+                        "hidden_tau": None, "report": True, "single_draw": True}
 
 
 def validate_compression_config(cfg: dict) -> dict:
@@ -108,10 +108,10 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
     tick("dense")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
-                         levels=cfg["levels"], target=cfg["target"],
-                         hidden_tau=cfg["hidden_tau"], seed=cfg["seed"],
-                         p=data.p if hasattr(C, "memory_report") else None)
+                         levels=cfg["levels"], target=cfg["target"], seed=cfg["seed"],
+                         p=data.p if hasattr(C, "memory_report") else None, **kw)
     tick("match")
     compressed = res.compressed
     report = res.to_json()

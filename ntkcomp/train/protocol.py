@@ -7,8 +7,9 @@ protocol) of each variant of one network draw and returns accuracy and memory in
 Variants (same dense draw for the dense and both pruning baselines):
 - ``dense``      Gaussian weights, the dense activations; 32 bits per hidden weight;
 - ``ntk_lc``     the compressed description (sparse ternary weights, quantized
-                 activations) drawn with the same seed; bits from the compress module's
-                 packed format when available (else :func:`ternary_bits`);
+                 activations); bits of the compress module's real packed format
+                 (``memory_report``: bitmask or 2-bit codes, scales and thresholds; the
+                 output vector removed), else :func:`ternary_bits`;
 - ``magnitude``  dense draw, the fraction eps of smallest |W| per layer zeroed;
 - ``random``     dense draw, a random fraction eps per layer zeroed;
 pruned variants store float32 values + positions (:func:`~.baselines.sparse_float_bits`).
@@ -38,7 +39,18 @@ def ternary_bits(shape, nnz: int) -> int:
     return min(2 * size, size + int(nnz)) + 32
 
 
-def _ntk_lc_bits(params_c) -> int:
+def _ntk_lc_bits(params_c, net=None, p: int | None = None) -> int:
+    """Hidden-layer bits of an NTK-LC draw: the compress module's real packed format
+    (``ntkcomp.compress.memory_report``, output vector removed) when available, else
+    :func:`ternary_bits` per layer."""
+    if net is not None and p is not None:
+        try:
+            from ntkcomp.compress import memory_report
+        except ImportError:
+            memory_report = None
+        if memory_report is not None:
+            rep = memory_report(net, p, params=params_c)
+            return int(rep["packed_bits"]) - 32 * int(net.widths[-1])
     return sum(ternary_bits(W.shape, int(np.count_nonzero(np.asarray(W))))
                for W in params_c["W"])
 
@@ -83,7 +95,8 @@ def compare_methods(dense, compressed, train, test, *, eps, seed: int = 0,
         params_c = compressed.init(kc, p)
         masks_c = {"W": [(jnp.asarray(W) != 0).astype(W.dtype) for W in params_c["W"]],
                    "w": jnp.ones_like(params_c["w"])}
-        bits = compressed_bits if compressed_bits is not None else _ntk_lc_bits(params_c)
+        bits = (compressed_bits if compressed_bits is not None
+                else _ntk_lc_bits(params_c, compressed, p))
         variants["ntk_lc"] = (compressed, params_c, masks_c, int(bits))
     if "magnitude" in methods:
         pr, m = magnitude_prune(params_d, eps)
