@@ -30,12 +30,20 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def _as_float_array(name: str, value: Any, what: str) -> np.ndarray:
+    """``np.asarray(value, float)``, with a ValueError naming ``name`` if it is not numeric."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+
+
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> Any:
     """Raise ValueError unless every entry of ``value`` is finite and > 0 (>= 0 if allowed)."""
     if _is_traced(value):
         return value
-    arr = np.asarray(value, dtype=float)
     bound = ">= 0" if allow_zero else "> 0"
+    arr = _as_float_array(name, value, f"a real number {bound}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
     ok = arr >= 0 if allow_zero else arr > 0
@@ -49,7 +57,7 @@ def check_in_range(name: str, value: Any, low: float, high: float, *,
     """Raise ValueError unless ``low (<|<=) value (<|<=) high`` entrywise (default [low, high))."""
     if _is_traced(value):
         return value
-    arr = np.asarray(value, dtype=float)
+    arr = _as_float_array(name, value, f"a real number in [{low}, {high}]")
     lo_ok = arr > low if low_open else arr >= low
     hi_ok = arr < high if high_open else arr <= high
     if not (np.all(np.isfinite(arr)) and np.all(lo_ok) and np.all(hi_ok)):
@@ -60,10 +68,13 @@ def check_in_range(name: str, value: Any, low: float, high: float, *,
 
 
 def check_finite_array(name: str, value: Any) -> Any:
-    """Raise ValueError if a concrete array contains NaN or Inf."""
+    """Raise ValueError if a concrete array is not real numeric (complex, strings, objects)
+    or contains NaN or Inf."""
     if _is_traced(value):
         return value
     arr = np.asarray(value)
+    if arr.dtype.kind in "cSUOMm":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite; found {bad} NaN/Inf entries")

@@ -57,7 +57,11 @@ def _activation_key(act) -> tuple:
 def _per_layer(name: str, value: Any, depth: int, scalar_types: tuple) -> list:
     if isinstance(value, scalar_types):
         return [value] * depth
-    value = list(value)
+    try:
+        value = list(value)
+    except TypeError:
+        raise ValueError(f"{name} must be one entry or a list of {depth} (one per layer), "
+                         f"got {value!r}") from None
     if len(value) != depth:
         raise ValueError(f"{name} must be one entry or a list of {depth} (one per layer), "
                          f"got {len(value)}")
