@@ -70,7 +70,7 @@ def test_tiling_paths_agree_and_symmetric():
     X, X2 = _data(n1=11, n2=9)
     params = net.init(jax.random.PRNGKey(0), X.shape[1])
     ref = ntk_autodiff(net, params, X)
-    for bs in (1, 2, 4, 5, 11, 64):
+    for bs in (1, 4, 64):  # one row per tile, a size not dividing n, one tile (64 > n)
         K = empirical_ntk(net, params, X, block_size=bs)
         assert K.shape == (11, 11)
         assert _rel(K, ref) <= 1e-10
