@@ -88,7 +88,7 @@ def test_coefficients_quadratic_closed_form():
 
 def test_coefficients_differentiable_in_tau0():
     net = MLP([64] * 2, ["erf", "relu"], tau0=1.0)
-    f = lambda t: coefficients(net, t).beta[2, 2]  # noqa: E731
+    f = lambda t: coefficients(net, t).beta[2, 2]
     g = jax.grad(f)(1.0)
     h = 1e-6
     fd = (f(1.0 + h) - f(1.0 - h)) / (2 * h)

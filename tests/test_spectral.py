@@ -60,7 +60,7 @@ def test_relative_operator_error_vs_numpy(n):
 
 def test_spectral_density_normalised():
     e = np.random.default_rng(0).normal(size=2000)
-    x, f = spectral_density(e, bins=40)
+    _, f = spectral_density(e, bins=40)
     np.testing.assert_allclose(np.sum(f * np.diff(np.linspace(e.min(), e.max(), 41))), 1.0,
                                rtol=1e-12)
     g = np.linspace(-5, 5, 801)

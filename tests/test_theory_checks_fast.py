@@ -54,6 +54,6 @@ def test_quick_universality_kurtosis(monkeypatch):
     orig_add = C.Table.add
     monkeypatch.setattr(C.Table, "add", lambda self, r: (rows.append(r), orig_add(self, r)))
     universality.main(["--quick", "--no-report"])
-    sparse = [r for r in rows if "eps=0.9" in r.config][0]
+    sparse = next(r for r in rows if "eps=0.9" in r.config)
     # the kurtosis correction removes most of the spurious spike (0.26 -> 0.11 measured)
     assert sparse.values["err corr"] < 0.6 * sparse.values["err no-corr"]

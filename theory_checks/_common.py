@@ -22,13 +22,13 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import ntkcomp  # noqa: E402
+import ntkcomp
 
 ntkcomp.enable_x64()
 
-import jax  # noqa: E402
+import jax
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
 CACHE_DIR = Path(os.environ.get("NTKCOMP_CHECK_CACHE", "/tmp/ntkcomp_theory_cache"))
@@ -68,7 +68,7 @@ def transported(threshold: float, n_max: int, rate: float = 0.5) -> float:
 def sample(preset: str, n: int, *, p_over_n: float = 0.5, seed: int = 0, K: int = 2):
     from ntkcomp.data import gmm_preset
 
-    p = max(int(round(p_over_n * n)), 8 * K)
+    p = max(round(p_over_n * n), 8 * K)
     return gmm_preset(preset, p, K=K).sample(jax.random.PRNGKey(seed), n)
 
 
@@ -138,8 +138,13 @@ def loglog_slope(ns, errs) -> float:
 def compare_kernels(K, K_ref, labels, k_top: int = 3) -> dict:
     """Relative operator error, W1 of spectra (absolute and / mean eigenvalue), top
     eigenvalues, top-subspace alignment and class alignment of the leading eigenvector."""
-    from ntkcomp.spectral import (class_alignment, eigenvalues, relative_operator_error,
-                                  subspace_alignment, wasserstein1)
+    from ntkcomp.spectral import (
+        class_alignment,
+        eigenvalues,
+        relative_operator_error,
+        subspace_alignment,
+        wasserstein1,
+    )
 
     K, K_ref = np.asarray(K), np.asarray(K_ref)
     e, e_ref = eigenvalues(K), eigenvalues(K_ref)
@@ -227,12 +232,13 @@ def write_report(name: str, *, title: str, claim: str, criteria: str, tables: di
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     mode = "quick" if getattr(args, "quick", False) else "full"
     stem = name if mode == "full" else f"{name}_quick"
-    lines = [f"# {title}", "", f"Command: `python -m theory_checks.{name}"
-             f"{' --quick' if mode == 'quick' else ''}`  ", f"Mode: {mode}; git: "
-             f"{git_revision()}; generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-             + (f"; runtime {time.time() - started:.0f} s (shared 2-core machine)"
-                if started else ""), "", "## Claim", "", claim, "", "## Criteria", "",
-             criteria, ""]
+    command = f"python -m theory_checks.{name}" + (" --quick" if mode == "quick" else "")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    runtime = (f"; runtime {time.time() - started:.0f} s (shared 2-core machine)"
+               if started else "")
+    lines = [f"# {title}", "", f"Command: `{command}`  ",
+             f"Mode: {mode}; git: {git_revision()}; generated {when}{runtime}", "",
+             "## Claim", "", claim, "", "## Criteria", "", criteria, ""]
     total_fail = 0
     for tname, table in tables.items():
         lines += [f"## {tname}", "", table.markdown(), ""]

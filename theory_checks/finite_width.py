@@ -29,16 +29,20 @@ def single_draws(args):
 
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.kernels import conjugate_kernels
-    from ntkcomp.spectral import (eigenvalues, random_features_density,
-                                  random_features_spectrum, wasserstein1,
-                                  wasserstein1_to_density)
+    from ntkcomp.spectral import (
+        eigenvalues,
+        random_features_density,
+        random_features_spectrum,
+        wasserstein1,
+        wasserstein1_to_density,
+    )
 
     ns = C.ladder(args)
     cols = ["n ladder", "W1 draw-vs-RF(K~) sampled", "W1 draw-vs-RF(E_W) sampled",
             "W1 draw-vs-RF fixed point", "W1 draw-vs-eig(K~) (naive)", "W1/mean",
             "top eig draw", "top eig RF"]
     C.header(NAME + " (A)", cols)
-    table = Table = C.Table(cols)
+    table = C.Table(cols)
     plot_data = None
     for act, L in SINGLE_CONFIGS:
         w_s, w_e, w_fp, w_naive, w_rel = [], [], [], [], []

@@ -16,6 +16,14 @@ from ntkcomp.equivalents.matrices import (
 )
 
 __all__ = [
-    "Coefficients", "coefficients", "STEP_CONVENTIONS", "ck_equivalent", "ntk_equivalent",
-    "ck_equivalent_matvec", "ntk_equivalent_matvec", "equivalent_parts", "small_matrix", "exact_diagonal",
+    "STEP_CONVENTIONS",
+    "Coefficients",
+    "ck_equivalent",
+    "ck_equivalent_matvec",
+    "coefficients",
+    "equivalent_parts",
+    "exact_diagonal",
+    "ntk_equivalent",
+    "ntk_equivalent_matvec",
+    "small_matrix",
 ]

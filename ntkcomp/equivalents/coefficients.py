@@ -50,7 +50,7 @@ import numpy as np
 
 from ntkcomp._validate import check_choice
 
-__all__ = ["Coefficients", "coefficients", "STEP_CONVENTIONS"]
+__all__ = ["STEP_CONVENTIONS", "Coefficients", "coefficients"]
 
 STEP_CONVENTIONS = ("autodiff", "raise")
 
@@ -93,9 +93,9 @@ class Coefficients:
     s_ntk: Any
     kappa4: Any
     widths: Any
-    names: tuple = dataclasses.field(metadata=dict(static=True), default=())
-    kinds: tuple = dataclasses.field(metadata=dict(static=True), default=())
-    step_convention: str = dataclasses.field(metadata=dict(static=True), default="autodiff")
+    names: tuple = dataclasses.field(metadata={"static": True}, default=())
+    kinds: tuple = dataclasses.field(metadata={"static": True}, default=())
+    step_convention: str = dataclasses.field(metadata={"static": True}, default="autodiff")
 
     @property
     def depth(self) -> int:
@@ -113,7 +113,7 @@ class Coefficients:
                     *[self.beta[l, k] for k in range(3)], self.kappa[l], self.b[l]]
             rows.append([str(l), name] + [f"{float(x):.4g}" for x in vals])
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-        line = lambda r: "  ".join(x.rjust(w) for x, w in zip(r, widths))  # noqa: E731
+        line = lambda r: "  ".join(x.rjust(w) for x, w in zip(r, widths))
         out = [line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows]
         out.append(f"(step-activation NTK convention: {self.step_convention}; "
                    "alphaD = kurtosis T_diag coefficient; b = finite-width off-diagonal term)")
@@ -210,12 +210,12 @@ def coefficients(net, tau0=None, *, step_derivative: str = "autodiff") -> Coeffi
             bl_fw = (a1 ** 2 * b[-1] + 0.5 * a2 ** 2 * v[-1]
                      + 0.25 * a2 ** 2 * k4 * tau[l - 1] ** 4 / d_prev)
             vl = a1 ** 4 * v[-1] + tl2 ** 2 / d_l
-        alpha.append(al); alpha_d.append(ald); beta.append(bl); beta_d.append(bld)  # noqa: E702
-        tau.append(tau_l); kappa2.append(k2); b.append(bl_fw); v.append(vl)  # noqa: E702
-        a1s.append(a1); a2s.append(a2); qs.append(q); ss.append(s); means.append(m.mean)  # noqa
-        a1n.append(a1_n); a2n.append(a2_n); sn.append(s_n); k4s.append(k4)  # noqa: E702
+        alpha.append(al); alpha_d.append(ald); beta.append(bl); beta_d.append(bld)
+        tau.append(tau_l); kappa2.append(k2); b.append(bl_fw); v.append(vl)
+        a1s.append(a1); a2s.append(a2); qs.append(q); ss.append(s); means.append(m.mean)
+        a1n.append(a1_n); a2n.append(a2_n); sn.append(s_n); k4s.append(k4)
 
-    st = lambda xs: jnp.stack([jnp.asarray(x, dtype=tau0.dtype) for x in xs])  # noqa: E731
+    st = lambda xs: jnp.stack([jnp.asarray(x, dtype=tau0.dtype) for x in xs])
     kappa2_arr = st(kappa2)
     return Coefficients(
         alpha=jnp.stack(alpha), alpha_diag=st(alpha_d), beta=jnp.stack(beta),

@@ -27,16 +27,22 @@ assumed to be centred at that scale (``net.tau0 == stats.tau0``; otherwise the m
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp.equivalents.coefficients import Coefficients, coefficients
 
 __all__ = [
-    "ck_equivalent", "ntk_equivalent", "ck_equivalent_matvec", "ntk_equivalent_matvec",
-    "equivalent_parts", "small_matrix", "exact_diagonal",
+    "ck_equivalent",
+    "ck_equivalent_matvec",
+    "equivalent_parts",
+    "exact_diagonal",
+    "ntk_equivalent",
+    "ntk_equivalent_matvec",
+    "small_matrix",
 ]
 
 
@@ -89,7 +95,7 @@ def _check_net_scale(net, tau0):
     try:
         t_net = float(t_net) if t_net is not None else float(net.taus[0])
         t_dat = float(tau0)
-    except Exception:  # traced values: nothing to check
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):  # traced: skip
         return
     if abs(t_net - t_dat) > 1e-3 * max(t_dat, 1e-12):
         warnings.warn(f"net.tau0 = {t_net:.6g} differs from the data scale stats.tau0 = "

@@ -35,12 +35,26 @@ from ntkcomp.spectral.random_features import (
 )
 
 __all__ = [
-    "eigenvalues", "eigh_top", "spectral_density", "spikes", "class_alignment",
-    "class_indicators", "subspace_alignment", "wasserstein1", "ks_distance",
-    "relative_operator_error", "operator_norm", "wasserstein1_to_density",
-    "density_quantiles", "predicted_cdf", "random_features_spectrum",
-    "random_features_density", "stieltjes_companion", "support_edge",
-    "marchenko_pastur_density", "default_grid",
+    "class_alignment",
+    "class_indicators",
+    "default_grid",
+    "density_quantiles",
+    "eigenvalues",
+    "eigh_top",
+    "ks_distance",
+    "marchenko_pastur_density",
+    "operator_norm",
+    "predicted_cdf",
+    "random_features_density",
+    "random_features_spectrum",
+    "relative_operator_error",
+    "spectral_density",
+    "spikes",
+    "stieltjes_companion",
+    "subspace_alignment",
+    "support_edge",
+    "wasserstein1",
+    "wasserstein1_to_density",
 ]
 
 # --- matrix-free methods (issue 7, other helper): re-exported when the modules exist ---

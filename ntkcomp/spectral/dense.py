@@ -13,8 +13,13 @@ import scipy.linalg
 from ntkcomp._validate import check_positive_int
 
 __all__ = [
-    "eigenvalues", "eigh_top", "spectral_density", "spikes", "class_alignment",
-    "subspace_alignment", "class_indicators",
+    "class_alignment",
+    "class_indicators",
+    "eigenvalues",
+    "eigh_top",
+    "spectral_density",
+    "spikes",
+    "subspace_alignment",
 ]
 
 

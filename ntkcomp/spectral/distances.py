@@ -6,8 +6,13 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 __all__ = [
-    "wasserstein1", "ks_distance", "relative_operator_error", "operator_norm",
-    "wasserstein1_to_density", "density_quantiles", "predicted_cdf",
+    "density_quantiles",
+    "ks_distance",
+    "operator_norm",
+    "predicted_cdf",
+    "relative_operator_error",
+    "wasserstein1",
+    "wasserstein1_to_density",
 ]
 
 

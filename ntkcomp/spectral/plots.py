@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-__all__ = ["plot_spectrum", "plot_eigenvectors", "save_figure"]
+__all__ = ["plot_eigenvectors", "plot_spectrum", "save_figure"]
 
 
 def _plt():

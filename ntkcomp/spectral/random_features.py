@@ -28,8 +28,14 @@ import scipy.linalg
 
 from ntkcomp._validate import check_positive, check_positive_int
 
-__all__ = ["random_features_spectrum", "random_features_density", "stieltjes_companion",
-           "support_edge", "marchenko_pastur_density", "default_grid"]
+__all__ = [
+    "default_grid",
+    "marchenko_pastur_density",
+    "random_features_density",
+    "random_features_spectrum",
+    "stieltjes_companion",
+    "support_edge",
+]
 
 
 def _psd_sqrt(K):
