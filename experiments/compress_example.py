@@ -91,13 +91,19 @@ def main(argv=None):
     ap.add_argument("--p", type=int, default=None, help="default n // 2")
     ap.add_argument("--widths", type=int, nargs="+", default=None,
                     help="default [n/2, n/2, n/4] (the official proportions)")
-    ap.add_argument("--family", default="auto")
+    ap.add_argument("--family", default="ternary")
     ap.add_argument("--k-max", type=int, default=4)
     ap.add_argument("--hidden-tau", default="free")
     ap.add_argument("--no-exact", action="store_true")
     ap.add_argument("--no-single-draw", action="store_true")
     ap.add_argument("--sweep", action="store_true",
                     help="relu/tanh/erf x eps in {0, 0.5, 0.9}; writes sweep.json")
+    ap.add_argument("--frontier", action="store_true",
+                    help="single-draw agreement vs width and eps (lossless_frontier); "
+                         "writes frontier.json")
+    ap.add_argument("--frontier-widths", type=int, nargs="+", default=[128, 256, 512, 1024,
+                                                                        2048])
+    ap.add_argument("--tol", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="experiments/results/compress_example")
     a = ap.parse_args(argv)
@@ -107,6 +113,27 @@ def main(argv=None):
     out = Path(a.out)
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
               single_draw=not a.no_single_draw, seed=a.seed)
+    if a.frontier:
+        from ntkcomp.compress import lossless_frontier
+
+        res = {}
+        for act in ("relu", "tanh", "erf"):
+            fr = lossless_frontier(n=a.n, p=p, depth=len(widths), activation=act, tol=a.tol,
+                                   widths=a.frontier_widths, eps_grid=(0.0, 0.5, 0.9),
+                                   family=a.family, k_max=a.k_max, seed=a.seed)
+            res[act] = fr
+            print(f"{act}: smallest width agreeing at eps=0: "
+                  f"{fr['smallest_width_agreeing_at_eps0']} (predicted "
+                  f"{fr.get('predicted_smallest_width_at_eps0')}); largest eps per width: "
+                  f"{fr['largest_eps_agreeing_per_width']}")
+            for r in fr["rows"]:
+                print(f"   d={r['width']:5d} eps={r['eps']:.1f} w1_rel={r['w1_rel']:.4f} "
+                      f"predicted={r.get('predicted_w1_rel', float('nan')):.4f} "
+                      f"align d/c={r['alignment_dense']:.3f}/{r['alignment_compressed']:.3f}",
+                      flush=True)
+            atomic_write_json(out / "frontier.json", {"results": res,
+                                                      **run_metadata(vars(a))})
+        return
     if not a.sweep:
         s, _ = run_one(a.activation, a.eps, a.n, p, widths, out_dir=out, **kw)
         print({k: v for k, v in s.items() if k != "layers"})

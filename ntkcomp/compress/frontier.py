@@ -34,7 +34,7 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
                       activation: str = "relu", tol: float = 0.1,
                       widths: Sequence[int] = (128, 256, 512, 1024),
                       eps_grid: Sequence[float] = (0.0, 0.5, 0.9), *, preset: str = "mixed",
-                      family: str = "auto", k_max: int = 3, seed: int = 0,
+                      family: str = "ternary", k_max: int = 3, seed: int = 0,
                       predict: bool = True) -> dict:
     """Measure (and predict) single-draw agreement of compressed vs dense; JSON-able dict."""
     from ntkcomp.compress.core import check_eps, coefficient_comparison, compress
