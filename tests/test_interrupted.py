@@ -1,0 +1,240 @@
+"""Interrupted work (issue 8, item 3): a sweep of real kernel computations killed mid-run by
+SIGTERM, or SIGKILL twice, resumes, skips finished points, and ends with exactly the
+results of an uninterrupted run; corrupted or half-written point files are never trusted.
+
+The sweep runner is :func:`ntkcomp.experiments_lib.run_sweep` (used by paper_figures and the
+experiments); files go through :mod:`ntkcomp._io` (atomic temp file + fsync + rename).
+``tests/test_sweep.py`` covers the runner's bookkeeping with a toy function; here every
+point does real JAX work (GMM sample -> network -> empirical NTK -> eigenvalues) in a child
+process, each point's start is logged, and the final results are compared bitwise against
+an uninterrupted in-process reference.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntkcomp import _io
+from ntkcomp.experiments_lib import load_sweep, point_key, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+N_POINTS = 10
+PAD = 150_000  # 1.2 MB of float64 per point: writes take long enough for kills to land mid-write
+
+# The point function, shared verbatim by the child process and the in-process reference.
+POINT_SRC = textwrap.dedent("""
+    import os, time
+    import numpy as np
+    import jax
+    import ntkcomp
+    ntkcomp.enable_x64()
+    from ntkcomp.data import gmm_preset
+    from ntkcomp.networks import MLP
+    from ntkcomp.kernels import empirical_ntk
+
+    def point(cfg, log=None, delay=0.0):
+        if log:
+            with open(log, "a") as f:
+                f.write(f"start {cfg['seed']}\\n")
+        s = gmm_preset("mixed", 16, K=2).sample(jax.random.key(cfg["seed"]), 24)
+        net = MLP([32, 16], cfg["act"], tau0=float(s.stats.tau0))
+        params = net.init(jax.random.key(cfg["seed"] + 1000), 16)
+        eig = np.linalg.eigvalsh(np.asarray(empirical_ntk(net, params, s.X)))
+        time.sleep(delay)
+        return {"seed": cfg["seed"], "top": float(eig[-1]),
+                "_arrays": {"eig": eig, "pad": np.full(PAD_, float(cfg["seed"]))}}
+""").replace("PAD_", str(PAD))
+
+CHILD_SRC = POINT_SRC + textwrap.dedent("""
+    import sys
+    from ntkcomp.experiments_lib import run_sweep
+    out, log = sys.argv[1], sys.argv[2]
+    pts = [{"seed": i, "act": "tanh"} for i in range(N_POINTS_)]
+    run_sweep(lambda c: point(c, log, 0.4), pts, out, name="interrupt", progress=False)
+""").replace("N_POINTS_", str(N_POINTS))
+
+POINTS = [{"seed": i, "act": "tanh"} for i in range(N_POINTS)]
+
+
+def _point_fn():
+    ns: dict = {}
+    exec(compile(POINT_SRC, "<point>", "exec"), ns)  # noqa: S102 - our own source above
+    return ns["point"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    point = _point_fn()
+    return {c["seed"]: point(c) for c in POINTS}
+
+
+def _finished(pdir: Path) -> set[str]:
+    return {p.stem for p in pdir.glob("*.json") if not p.name.endswith(".error.json")}
+
+
+def _run_child_and_kill(out: Path, log: Path, sig: int, at_least_new: int) -> None:
+    """Start the sweep in a child, wait until ``at_least_new`` more points finished, kill."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    pdir = out / "points"
+    before = len(_finished(pdir)) if pdir.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_SRC, str(out), str(log)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if pdir.exists() and len(_finished(pdir)) >= before + at_least_new:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, f"child ended early: {proc.stderr.read().decode()[-2000:]}"
+        # let the child get into its next point's write for a moment, then kill it
+        time.sleep(0.27)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # it was really interrupted, not finished (a lost SIGTERM would let it run to the end)
+    assert proc.returncode != 0, proc.stderr.read().decode()[-3000:]
+
+
+def _check_files_intact(pdir: Path) -> None:
+    """Every finished point on disk is complete: its JSON parses, its arrays load."""
+    for key in _finished(pdir):
+        rec = json.loads((pdir / f"{key}.json").read_text())
+        assert rec["key"] == key == point_key(rec["config"])
+        with np.load(pdir / f"{key}.npz") as z:
+            assert z["pad"].shape == (PAD,)
+            assert np.all(z["pad"] == rec["config"]["seed"])
+
+
+@pytest.mark.parametrize("sig,kills", [(signal.SIGTERM, 1), (signal.SIGKILL, 2)],
+                         ids=["SIGTERM", "SIGKILLx2"])
+def test_sweep_killed_resumes_to_identical_results(tmp_path, sig, kills, reference):
+    out, log = tmp_path / "sweep", tmp_path / "starts.log"
+    pdir = out / "points"
+    _run_child_and_kill(out, log, sig, at_least_new=2)
+    first = _finished(pdir)
+    assert 2 <= len(first) < N_POINTS
+    _check_files_intact(pdir)
+    if sig == signal.SIGTERM:  # orderly exit: temporary files removed
+        assert not list(pdir.glob(".*.tmp"))
+    second = first
+    if kills == 2:  # a second child, killed again
+        _run_child_and_kill(out, log, sig, at_least_new=2)
+        second = _finished(pdir)
+        assert first < second and len(second) < N_POINTS
+        _check_files_intact(pdir)
+
+    # Finished points were never started again (by the second child, if any).
+    starts = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    first_seeds = {json.loads((pdir / f"{k}.json").read_text())["config"]["seed"] for k in first}
+    for s in first_seeds:
+        assert starts.count(s) == 1, (s, starts)
+
+    # Resume in-process to the end: only unfinished points run, results equal the reference.
+    point = _point_fn()
+    calls = []
+
+    def fn(cfg):
+        calls.append(cfg["seed"])
+        return point(cfg)
+
+    res = run_sweep(fn, POINTS, out, name="interrupt", progress=False)
+    assert len(calls) == N_POINTS - len(second)
+    assert not set(calls) & {json.loads((pdir / f"{k}.json").read_text())["config"]["seed"]
+                             for k in second}
+    assert not list(pdir.glob(".*.tmp"))  # stale temporaries from SIGKILL are cleaned
+    for cfg, r in zip(POINTS, res.results):
+        ref = reference[cfg["seed"]]
+        assert r["seed"] == cfg["seed"]
+        assert r["top"] == ref["top"]  # bitwise: same computation, same machine
+        np.testing.assert_array_equal(r["_arrays"]["eig"], ref["_arrays"]["eig"])
+    recs = load_sweep(out)
+    assert [r["config"]["seed"] for r in recs] == list(range(N_POINTS))
+
+
+# ---------------------------------------------------------------------------------------
+# Corrupted or half-written files are never trusted
+def _small_sweep(out, calls):
+    def fn(cfg):
+        calls.append(cfg["i"])
+        return {"y": cfg["i"] * 10, "_arrays": {"v": np.arange(cfg["i"] + 2.0)}}
+
+    return run_sweep(fn, [{"i": i} for i in range(4)], out, progress=False)
+
+
+def test_truncated_point_json_is_recomputed(tmp_path):
+    calls: list = []
+    _small_sweep(tmp_path, calls)
+    f = tmp_path / "points" / f"{point_key({'i': 2})}.json"
+    f.write_text(f.read_text()[:25])  # a truncated file (as a non-atomic writer would leave)
+    calls.clear()
+    res = _small_sweep(tmp_path, calls)
+    assert calls == [2]
+    assert [r["y"] for r in res.results] == [0, 10, 20, 30]
+    assert json.loads(f.read_text())["result"]["y"] == 20
+
+
+def test_point_json_with_other_config_is_recomputed(tmp_path):
+    calls: list = []
+    _small_sweep(tmp_path, calls)
+    f = tmp_path / "points" / f"{point_key({'i': 1})}.json"
+    rec = json.loads(f.read_text())
+    rec["config"] = {"i": 99}
+    f.write_text(json.dumps(rec))
+    calls.clear()
+    res = _small_sweep(tmp_path, calls)
+    assert calls == [1] and res.results[1]["y"] == 10
+
+
+def test_orphan_npz_without_json_is_recomputed(tmp_path):
+    """A kill between the .npz and the .json (the .json is the 'finished' marker)."""
+    calls: list = []
+    _small_sweep(tmp_path, calls)
+    (tmp_path / "points" / f"{point_key({'i': 3})}.json").unlink()
+    calls.clear()
+    res = _small_sweep(tmp_path, calls)
+    assert calls == [3]
+    np.testing.assert_array_equal(res.results[3]["_arrays"]["v"], np.arange(5.0))
+
+
+def test_stale_temporary_files_are_removed(tmp_path):
+    calls: list = []
+    _small_sweep(tmp_path, calls)
+    stale = tmp_path / "points" / f".{point_key({'i': 0})}.json.abc123.tmp"
+    stale.write_text('{"half": ')
+    calls.clear()
+    _small_sweep(tmp_path, calls)
+    assert calls == [] and not stale.exists()
+
+
+def test_atomic_write_failure_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
+    """If the process dies between writing and renaming, the old content survives intact."""
+    target = tmp_path / "r.json"
+    _io.atomic_write_json(target, {"v": 1})
+
+    def boom(src, dst):
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr(_io.os, "replace", boom)
+    with pytest.raises(OSError, match="simulated"):
+        _io.atomic_write_json(target, {"v": 2, "big": list(range(10000))})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_write_nan_is_visible_not_silent(tmp_path):
+    """NaN/Inf never vanish silently from a result file: they are written as strings."""
+    f = _io.atomic_write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.0, float("inf")]})
+    assert json.loads(f.read_text()) == {"a": "nan", "b": [1.0, "inf"]}
