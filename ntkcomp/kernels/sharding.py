@@ -13,6 +13,7 @@ spreads the kernel over all accelerators.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,27 @@ def _shard_map(f, mesh, in_specs, out_specs):
     return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh):
+    """The jitted shard_map'ed kernel, built once per (kind, architecture, tiles, mesh)."""
+    axis = mesh.axis_names[0]
+    row_sharded = NamedSharding(mesh, P(axis, None))
+    if kind == "ntk":
+        def local(prm, xl, x2):
+            return _ntk_jit(arch, prm, xl, x2, b1, b2, False)
+
+        out_specs = P(axis, None)
+        out_shardings = row_sharded
+    else:
+        def local(prm, xl, x2):
+            return tuple(_ck_jit(arch, prm, xl, x2, b1, b2, False))
+
+        out_specs = tuple(P(axis, None) for _ in range(arch.net.depth))
+        out_shardings = tuple(row_sharded for _ in range(arch.net.depth))
+    return jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()), out_specs),
+                   out_shardings=out_shardings)
+
+
 def _sharded(kind: str, net, params, X, X2, block_size, mesh):
     mesh = device_mesh() if mesh is None else mesh
     if len(mesh.axis_names) != 1:
@@ -70,20 +92,7 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
     X2 = jax.device_put(X2, replicated)
     params = jax.device_put(params, replicated)
 
-    if kind == "ntk":
-        def local(prm, xl, x2):
-            return _ntk_jit(Arch(net), prm, xl, x2, b1, b2, False)
-
-        out_specs = P(axis, None)
-        out_shardings = row_sharded
-    else:
-        def local(prm, xl, x2):
-            return tuple(_ck_jit(Arch(net), prm, xl, x2, b1, b2, False))
-
-        out_specs = tuple(P(axis, None) for _ in range(net.depth))
-        out_shardings = tuple(row_sharded for _ in range(net.depth))
-    f = jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()), out_specs),
-                out_shardings=out_shardings)
+    f = _sharded_fn(kind, Arch(net), b1, b2, mesh)
     out = f(params, Xp, X2)
     if pad:
         out = jax.tree.map(lambda K: K[:n1], out)
