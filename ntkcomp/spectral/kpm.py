@@ -107,16 +107,15 @@ def kpm_cdf(moments, bounds, x, *, kernel: str = "jackson") -> np.ndarray:
     N = mu.size
     g = jackson_kernel(N) if kernel == "jackson" else np.ones(N)
     th, _ = _theta(x, bounds)
+    shape = np.shape(th)
+    th = np.ravel(th)
     k = np.arange(1, N)
+    coef = g[1:] * mu[1:] / k
     F = g[0] * mu[0] * (np.pi - th) / np.pi
-    # chunk over x to bound memory (len(x) * N)
-    out = np.empty_like(F)
-    step = max(1, 2_000_000 // max(N, 1))
+    step = max(1, 2_000_000 // max(N, 1))  # chunk over x: memory len(chunk) * N
     for s in range(0, th.size, step):
-        tt = th.ravel()[s:s + step, None]
-        out.ravel()[s:s + step] = (F.ravel()[s:s + step]
-                                   - (2 / np.pi) * (np.sin(k * tt) * (g[1:] * mu[1:] / k)).sum(1))
-    return out
+        F[s:s + step] -= (2 / np.pi) * (np.sin(np.outer(th[s:s + step], k)) * coef).sum(1)
+    return F.reshape(shape)
 
 
 def kpm_pdf(moments, bounds, x, *, kernel: str = "jackson") -> np.ndarray:

@@ -138,26 +138,40 @@ class FactorKernel:
 
     pairs: tuple of ``(A_t (n, d_a), B_t (n, d_b))``; grams: tuple of ``G_s (n, d_s)``.
     method: "features" | "tiled" (see module docstring); block_size: row tile (tiled only).
+
+    Contiguous transposes ``G_s^T`` (and ``A_t^T`` for "features") are stored next to the
+    factors: XLA:CPU computes ``G^T V`` (contracting the long n axis) ~8x faster from a
+    stored ``(d, n)`` array than from ``G`` itself (measured n = 8192, d = 2048, 32 vectors).
+    Memory: the factors twice. Under ``vmap`` over m vectors, "features" holds an
+    ``(m, n, d_b)`` temporary: batch probes accordingly (``probe_batch``).
     """
 
     def __init__(self, pairs: Sequence = (), grams: Sequence = (), *, method: str = "tiled",
                  block_size: int = DEFAULT_TILE):
         check_choice("method", method, ["features", "tiled"])
-        self.pairs = tuple((A, B) for A, B in pairs)
-        self.grams = tuple(grams)
+        self.pairs = tuple((jnp.asarray(A), jnp.asarray(B)) for A, B in pairs)
+        self.grams = tuple(jnp.asarray(G) for G in grams)
         if not self.pairs and not self.grams:
             raise ValueError("FactorKernel needs at least one pair or gram factor")
+        for i, F in enumerate([A for pr in self.pairs for A in pr] + list(self.grams)):
+            if F.ndim != 2 or F.shape[0] != self._first().shape[0]:
+                raise ValueError(f"factors must be 2-D with n = {self._first().shape[0]} rows, "
+                                 f"factor {i} has shape {F.shape}")
         self.method = method
         self.block_size = int(block_size)
+        # contiguous transposes (eager: materialised once, outside any jit)
+        self.grams_t = tuple(jnp.asarray(G.T) for G in self.grams)
+        self.pairs_t = tuple(jnp.asarray(A.T) for A, _ in self.pairs) if method == "features" else ()
 
     # -- pytree
     def tree_flatten(self):
-        return (self.pairs, self.grams), (self.method, self.block_size)
+        return ((self.pairs, self.grams, self.grams_t, self.pairs_t),
+                (self.method, self.block_size))
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         obj = object.__new__(cls)
-        obj.pairs, obj.grams = children
+        obj.pairs, obj.grams, obj.grams_t, obj.pairs_t = children
         obj.method, obj.block_size = aux
         return obj
 
@@ -176,14 +190,14 @@ class FactorKernel:
     # -- products
     def _grams_mv(self, v):
         out = jnp.zeros_like(v)
-        for G in self.grams:
-            out = out + _mm(G, _mm(G.T, v))
+        for G, Gt in zip(self.grams, self.grams_t):
+            out = out + _mm(G, _mm(Gt, v))
         return out
 
     def _features_mv(self, v):
         out = self._grams_mv(v)
-        for A, B in self.pairs:
-            M = _mm(A.T, v[:, None] * B)  # (d_a, d_b) = A^T diag(v) B
+        for (A, B), At in zip(self.pairs, self.pairs_t):
+            M = _mm(At, v[:, None] * B)  # (d_a, d_b) = A^T diag(v) B
             out = out + jnp.sum(_mm(A, M) * B, axis=1)
         return out
 
@@ -237,15 +251,18 @@ class FactorKernel:
 
     def cost_per_vector(self, method: str, num_vectors: int = 1) -> float:
         """Flops of one product per vector (tiled Grams amortised over ``num_vectors``)."""
-        n = self.n
-        g = sum(4.0 * n * G.shape[1] for G in self.grams)
-        if method == "features":
-            return g + sum(4.0 * n * A.shape[1] * B.shape[1] for A, B in self.pairs)
-        if not self.pairs:
-            return g
-        tile = 2.0 * n * n * (sum(A.shape[1] + B.shape[1] for A, B in self.pairs)
-                              + sum(G.shape[1] for G in self.grams))
-        return tile / num_vectors + 2.0 * n * n
+        return _cost_per_vector(self.n, self.pairs, self.grams, method, num_vectors)
+
+
+def _cost_per_vector(n, pairs, grams, method, num_vectors=1) -> float:
+    g = sum(4.0 * n * G.shape[1] for G in grams)
+    if method == "features":
+        return g + sum(4.0 * n * A.shape[1] * B.shape[1] for A, B in pairs)
+    if not pairs:
+        return g
+    tile = 2.0 * n * n * (sum(A.shape[1] + B.shape[1] for A, B in pairs)
+                          + sum(G.shape[1] for G in grams))
+    return tile / num_vectors + 2.0 * n * n
 
 
 @register_pytree_node_class
@@ -253,12 +270,13 @@ class LowRankKernel:
     """``K = c_lin X X^T + V M V^T + c_id I + b (1 1^T - I) + diag(dvec)`` (the equivalents'
     structure, ``X (n, p)``, ``V (n, K+1)``, ``M (K+1, K+1)``, ``dvec (n,)``)."""
 
-    def __init__(self, c_lin, X, V, M, c_id, b, dvec):
+    def __init__(self, c_lin, X, V, M, c_id, b, dvec, Xt=None):
         self.c_lin, self.X, self.V, self.M = c_lin, X, V, M
         self.c_id, self.b, self.dvec = c_id, b, dvec
+        self.Xt = jnp.asarray(X.T) if Xt is None else Xt  # contiguous (p, n): see FactorKernel
 
     def tree_flatten(self):
-        return (self.c_lin, self.X, self.V, self.M, self.c_id, self.b, self.dvec), None
+        return (self.c_lin, self.X, self.V, self.M, self.c_id, self.b, self.dvec, self.Xt), None
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -274,7 +292,7 @@ class LowRankKernel:
 
     def __call__(self, v):
         w = v.astype(self.dtype)
-        out = (self.c_lin * _mm(self.X, _mm(self.X.T, w))
+        out = (self.c_lin * _mm(self.X, _mm(self.Xt, w))
                + _mm(self.V, _mm(self.M, _mm(self.V.T, w)))
                + (self.c_id - self.b + self.dvec) * w + self.b * jnp.sum(w))
         return out.astype(v.dtype)
@@ -362,11 +380,11 @@ def ntk_matvec(net, params: dict, X, *, block_size: int | None = None, method: s
     num_vectors = check_positive_int("num_vectors", num_vectors)
     bs = check_positive_int("block_size", block_size or DEFAULT_TILE)
     pairs, grams = ntk_factors(net, params, X)
-    op = FactorKernel(pairs, grams, method="tiled", block_size=bs)
     if method == "auto":
-        method = ("features" if op.cost_per_vector("features") <=
-                  op.cost_per_vector("tiled", num_vectors) else "tiled")
-    op.method = method
+        n = X.shape[0]
+        method = ("features" if _cost_per_vector(n, pairs, grams, "features") <=
+                  _cost_per_vector(n, pairs, grams, "tiled", num_vectors) else "tiled")
+    op = FactorKernel(pairs, grams, method=method, block_size=bs)
     return shard_rows(op, mesh) if mesh is not None else op
 
 
@@ -423,7 +441,8 @@ def row_mesh(devices: Sequence | None = None, axis_name: str = "rows") -> Mesh:
 
 
 def shard_rows(op, mesh: Mesh | None = None):
-    """Return ``op`` with every array whose leading axis is ``n`` sharded by rows over ``mesh``.
+    """Return ``op`` with every array whose leading axis is ``n`` sharded by rows over ``mesh``
+    (stored transposes ``(d, n)``: by columns).
 
     Other leaves (the small ``M`` of a LowRankKernel, scalars) are replicated. Requires
     ``n`` divisible by the number of devices (ValueError otherwise).
@@ -438,8 +457,10 @@ def shard_rows(op, mesh: Mesh | None = None):
 
     def place(x):
         x = jnp.asarray(x)
-        if x.ndim >= 1 and x.shape[0] == n:
+        if x.ndim >= 1 and x.shape[0] == n:  # row factors, kernels, vectors
             spec = P(axis, *([None] * (x.ndim - 1)))
+        elif x.ndim == 2 and x.shape[1] == n:  # stored transposes (d, n)
+            spec = P(None, axis)
         else:
             spec = P()
         return jax.device_put(x, NamedSharding(mesh, spec))

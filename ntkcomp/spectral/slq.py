@@ -178,7 +178,7 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
              key: jax.Array | None = None, num_probes: int = 20, num_steps: int = 100,
              num_moments: int = 500, grid=None, bins: int | None = None,
              threshold: int = LARGE_N_THRESHOLD, materialize: bool | None = None,
-             dtype=None) -> SpectralMeasure:
+             reorth: bool = False, dtype=None) -> SpectralMeasure:
     """Spectrum of a symmetric kernel, dense below ``threshold`` and matrix-free above.
 
     matvec_or_matrix: an ``(n, n)`` array, a callable ``v -> K v`` (then ``n`` is required),
@@ -189,6 +189,7 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
     materialize: for a matrix-free NTK operator (``matfree.FactorKernel``) on the SLQ/KPM
         path, store the kernel once (``None``: when ``matfree.should_materialize`` says it is
         cheaper for the planned number of products and fits in ``MATERIALIZE_MAX_BYTES``).
+    reorth: full reorthogonalisation in SLQ (see :func:`slq_quadrature`).
     Returns a :class:`SpectralMeasure`; for "dense" ``nodes`` are the exact eigenvalues
     (float64, ascending) with weights 1/n.
     """
@@ -244,7 +245,7 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
             op = matfree.DenseKernel(op.to_dense())
     if method == "slq":
         return slq_density(op, n, key, num_probes=num_probes, num_steps=min(num_steps, n),
-                           grid=grid, bins=bins, dtype=dtype)
+                           grid=grid, bins=bins, reorth=reorth, dtype=dtype)
     from ntkcomp.spectral.kpm import kpm_density
 
     return kpm_density(op, n, key, num_moments=num_moments, num_probes=num_probes, grid=grid,
