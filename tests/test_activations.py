@@ -197,3 +197,13 @@ def test_register_errors(scratch_names):
     with pytest.raises(ValueError, match="thresholds_levels"):
         register("x_test", None, kind="piecewise_constant")
     assert "x_test" not in available()
+
+
+def test_pickle_and_deepcopy_roundtrip():
+    import copy
+    import pickle
+
+    act = get("k_level", thresholds=[-1.0, 0.5], levels=[-1.0, 0.0, 2.0])
+    for back in (pickle.loads(pickle.dumps(act)), copy.deepcopy(act)):
+        assert back == act
+        np.testing.assert_array_equal(back(T), act(T))

@@ -116,6 +116,7 @@ def _near_one_part(hf, k2, r):
     return jnp.where(inner, bvn, 0.0)
 
 
+@jax.jit
 def bvn_upper(h, k, r):
     """P(X > h, Y > k) for standard bivariate normal (X, Y) with correlation r (broadcast).
 
@@ -303,9 +304,13 @@ def _steps(act, var1, var2, cov, center, s1, s2, rho):
     out = l0 * l0
     for i in range(m):
         out = out + l0 * jumps[i] * (ndtr(-thr[i] / s1) + ndtr(-thr[i] / s2))
-    for i in range(m):
-        for j in range(m):
-            out = out + jumps[i] * jumps[j] * bvn_upper(thr[i] / s1, thr[j] / s2, rho)
+    out = jnp.broadcast_to(out, jnp.broadcast_shapes(out.shape, rho.shape))
+
+    def pair(p, acc):          # one compiled BVN body for all m^2 threshold pairs
+        i, j = p // m, p % m
+        return acc + jumps[i] * jumps[j] * bvn_upper(thr[i] / s1, thr[j] / s2, rho)
+
+    out = jax.lax.fori_loop(0, m * m, pair, out)
     return out, jnp.zeros_like(out)
 
 

@@ -197,6 +197,9 @@ class Activation:
     def __setattr__(self, key, value):  # frozen
         raise AttributeError("Activation is immutable; use ntkcomp.activations.get(...)")
 
+    def __reduce__(self):  # pickle / copy.deepcopy (the frozen __setattr__ blocks the default)
+        return (Activation, (self.name, self.kind, self.params))
+
     # pytree protocol ------------------------------------------------------------------
     def tree_flatten(self):
         keys = tuple(sorted(self.params))
