@@ -125,7 +125,7 @@ def _infeasible_layer(tmp: Path):
     # THEORY 8: no two-level function matches tau_L together with (a1^2, a2^2) for ReLU.
     tgt = target_from_activation(get("relu"), 1.0)
     return solve_layer(tgt, 1.0, family="binary", match_tau=True, require_feasible=True,
-                       n_starts=8)
+                       n_starts=2)
 
 
 def _bad_idx(tmp: Path):

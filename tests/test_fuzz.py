@@ -38,7 +38,7 @@ PSD_TOL = 1e-9
 # Each new network / shape compiles (jit), so keep the example counts small.
 FUZZ = settings(max_examples=8, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FUZZ_JIT = settings(FUZZ, max_examples=6)
+FUZZ_JIT = settings(FUZZ, max_examples=5)
 
 
 def _assert_sym_psd(K, what):

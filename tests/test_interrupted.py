@@ -27,7 +27,7 @@ from ntkcomp import _io
 from ntkcomp.experiments_lib import load_sweep, point_key, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-N_POINTS = 10
+N_POINTS = 8
 PAD = 150_000  # 1.2 MB of float64 per point: writes take long enough for kills to land mid-write
 
 # The point function, shared verbatim by the child process and the in-process reference.
