@@ -43,9 +43,10 @@ __all__ = [
 ]
 
 #: Above this size ``spectrum(..., method="auto")`` uses SLQ instead of dense ``eigvalsh``.
-#: Dense float64 eigvalsh costs ~(4/3..9) n^3 flops and 2 n^2 * 8 bytes: measured on the 2-core
-#: development machine ~2-4 s at n = 4096 and ~25 s at n = 8000 (~200 s at 16000). At 4096 the
-#: dense path is still cheaper than SLQ with a materialised kernel; above it SLQ wins.
+#: Dense eigvalsh costs O(n^3) flops and an n x n copy: the issue measured ~25 s (float64)
+#: at n = 8000 on the 2-core development machine, i.e. ~1-3 s at n = 4096, where it is still
+#: competitive with SLQ and exact; above it SLQ (O(n^2) per product with a stored kernel,
+#: O(n d) matrix-free for a CK) wins quickly. See experiments/benchmarks/spectra_speed.py.
 LARGE_N_THRESHOLD = 4096
 
 
