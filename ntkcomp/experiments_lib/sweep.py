@@ -61,12 +61,19 @@ class SweepOutcome:
 
 
 class _SigtermToExit:
-    """Context manager: SIGTERM raises SystemExit(143) so ``finally`` blocks run."""
+    """Context manager: SIGTERM raises SystemExit(143) so ``finally`` blocks run.
+
+    The signal is also remembered (``received``): if the SystemExit is swallowed where the
+    handler happened to run (e.g. inside a ``__del__`` or a callback from C++, where Python
+    only prints "Exception ignored"), the sweep loop still stops before the next point.
+    """
 
     def __enter__(self):
         self._old = None
+        self.received = None
         if threading.current_thread() is threading.main_thread():
             def handler(signum, frame):
+                self.received = signum
                 raise SystemExit(128 + signum)
 
             self._old = signal.signal(signal.SIGTERM, handler)
@@ -166,9 +173,11 @@ def run_sweep(fn: Callable[[dict], Any], points: Iterable[dict], out: str | os.P
         bar = tqdm(total=len(todo), desc=f"{name} ({len(outcome.skipped)} done before)",
                    unit="pt")
     seen = set()
-    with _SigtermToExit():
+    with _SigtermToExit() as sigterm:
         try:
             for i, k, p in todo:
+                if sigterm.received is not None:  # a SIGTERM whose SystemExit was swallowed
+                    raise SystemExit(128 + sigterm.received)
                 if k in seen:
                     continue
                 seen.add(k)
