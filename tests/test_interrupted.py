@@ -238,3 +238,29 @@ def test_atomic_write_nan_is_visible_not_silent(tmp_path):
     """NaN/Inf never vanish silently from a result file: they are written as strings."""
     f = _io.atomic_write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.0, float("inf")]})
     assert json.loads(f.read_text()) == {"a": "nan", "b": [1.0, "inf"]}
+
+
+def test_swallowed_sigterm_still_stops_the_sweep(tmp_path):
+    """If the SystemExit raised by the SIGTERM handler is swallowed where it lands (inside a
+    ``__del__`` or a C++ callback Python only reports "Exception ignored" for), the sweep
+    must still stop before starting another point; the current point is kept."""
+    calls = []
+
+    def fn(cfg):
+        calls.append(cfg["i"])
+        if cfg["i"] == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1.0)  # the handler runs here and raises SystemExit ...
+            except SystemExit:
+                pass  # ... which this code swallows
+        return {"i": cfg["i"]}
+
+    with pytest.raises(SystemExit) as e:
+        run_sweep(fn, [{"i": i} for i in range(4)], tmp_path, progress=False)
+    assert e.value.code == 128 + signal.SIGTERM
+    assert calls == [0, 1]  # stopped before point 2
+    assert _finished(tmp_path / "points") == {point_key({"i": 0}), point_key({"i": 1})}
+    assert signal.getsignal(signal.SIGTERM) is not None  # handler restored afterwards
+    res = run_sweep(fn, [{"i": i} for i in range(4)], tmp_path, progress=False)
+    assert calls == [0, 1, 2, 3] and [r["i"] for r in res.results] == [0, 1, 2, 3]
