@@ -118,7 +118,26 @@ def compare_analytic(data, name, meta):
             out[f"ck{l}_{tag}"] = _rel(k.nngp, data[f"{name}__ck{l}_{tag}"])
             if l == L:
                 out[f"ntk_{tag}"] = _rel(k.ntk, data[f"{name}__ntk_{tag}"])
+                if tag == "sym":
+                    out["ntk_offdiag_sym"] = _rel(_offdiag(k.ntk),
+                                                  _offdiag(data[f"{name}__ntk_sym"]))
+                    if meta["activations"] == ["relu"] * L and meta["centers"] == [0.0] * L:
+                        # exact diagonal: CK_l(x,x) = |x|^2/2^l, Theta_l = CK_l + Theta_{l-1}/2
+                        v = np.sum(np.asarray(X) ** 2, axis=1)
+                        th = v.copy()
+                        for _ in range(L):
+                            v = v / 2
+                            th = v + th / 2
+                        out["ntk_diag_nt_vs_exact"] = _rel(np.diag(np.asarray(k.ntk)), th)
+                        out["ntk_diag_ours_vs_exact"] = _rel(
+                            np.diag(data[f"{name}__ntk_sym"]), th)
     return out
+
+
+def _offdiag(A):
+    A = np.array(A, np.float64)
+    np.fill_diagonal(A, 0.0)
+    return A
 
 
 def main(argv=None):
