@@ -40,7 +40,9 @@ kernels (width -> infinity); single finite-width draws add sqrt(n / width) noise
 def add_parser(sub) -> None:
     p = sub.add_parser("compress", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_network_options(p, n=1024, p_dim=512)
+    # n = 512 keeps the default run (dominated by the exact E_W kernels and ~50 dense
+    # eigendecompositions of the spectral report, O(n^3)) under 3 minutes on 2 cores
+    add_network_options(p, n=512, p_dim=256)
     g = p.add_argument_group("compression")
     g.add_argument("--eps", type=float_list, default=[0.9], metavar="EPS[,EPS...]",
                    help="sparsity of the ternary weights in [0, 1): fraction of zeros, one "

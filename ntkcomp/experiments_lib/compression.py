@@ -23,7 +23,7 @@ from .pipeline import (dense_network, eig, load_data, parse_activations, resolve
 __all__ = ["COMPRESSION_DEFAULTS", "validate_compression_config", "compression_point",
            "compression_run"]
 
-COMPRESSION_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2,
+COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
                         "eps": 0.9, "family": "auto", "levels": None, "target": "ck",
                         "hidden_tau": None, "report": True, "single_draw": True}
