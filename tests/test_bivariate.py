@@ -168,6 +168,11 @@ def test_bvn_upper_vs_quadrature():
     ref = np.array([_bvn_ref(h, k, r) for h, k, r in zip(hs, ks, rs)])
     # Genz's algorithm is accurate to ~1e-15 absolute; quad to ~1e-16
     np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-15)
+    # infinite arguments: exact limits
+    np.testing.assert_allclose(bvn_upper(-np.inf, 0.3, 0.5), stats.norm.sf(0.3), rtol=1e-15)
+    np.testing.assert_allclose(bvn_upper(0.3, -np.inf, -0.95), stats.norm.sf(0.3), rtol=1e-15)
+    assert float(bvn_upper(np.inf, 0.3, 0.5)) == 0.0
+    assert float(bvn_upper(-np.inf, -np.inf, 0.2)) == 1.0
     # each branch (6/12/20 nodes, near-one) evaluated on its own, not only in a mixed array
     for r in (0.2, 0.6, 0.9, 0.97, -0.97):
         np.testing.assert_allclose(bvn_upper(hs[:3], ks[:3], r),

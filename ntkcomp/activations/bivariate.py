@@ -127,14 +127,20 @@ def bvn_upper(h, k, r):
     for the whole array); for 0.925 <= |r| < 1 an expansion in sqrt(1 - r^2) plus a
     corrected integral (computed only when some entry needs it); |r| = 1 exact.
     Measured absolute error <= 4e-16 against adaptive quadrature. Infinite h, k allowed.
+    h and k may have different (broadcastable) shapes, e.g. (n, 1) and (1, n): the
+    one-dimensional terms are evaluated on those shapes only.
     """
-    h, k, r = jnp.broadcast_arrays(*[jnp.asarray(x) for x in (h, k, r)])
+    h, k, r = (jnp.asarray(x) for x in (h, k, r))
     dtype = jnp.result_type(h, k, r, float)
-    h, k, r = h.astype(dtype), k.astype(dtype), r.astype(dtype)
-    r = jnp.clip(r, -1.0, 1.0)
-    # finite stand-ins for +-inf (Phi(-40) underflows to 0 in float64 anyway)
-    hf = jnp.clip(h, -40.0, 40.0)
-    kf = jnp.clip(k, -40.0, 40.0)
+    # Per-sample quantities stay on their own shapes (h: rows, k: columns for a kernel);
+    # only the pairwise terms are computed on the broadcast shape.
+    # Clipping to +-40 is exact for infinite arguments: Phi(-40) underflows to 0.
+    hf = jnp.clip(h.astype(dtype), -40.0, 40.0)
+    kf = jnp.clip(k.astype(dtype), -40.0, 40.0)
+    r = jnp.clip(r.astype(dtype), -1.0, 1.0)
+    shape = jnp.broadcast_shapes(hf.shape, kf.shape, r.shape)
+    r = jnp.broadcast_to(r, shape)
+    Ph, Pk = ndtr(-hf), ndtr(-kf)                      # P(X > h), P(Y > k)
     ar = jnp.abs(r)
     small = ar < 0.925
 
@@ -143,24 +149,25 @@ def bvn_upper(h, k, r):
     rmax = jnp.max(jnp.abs(r_small)) if r_small.size else jnp.zeros((), dtype)
     tier = (rmax >= 0.3).astype(jnp.int32) + (rmax >= 0.75).astype(jnp.int32)
     p_small = jax.lax.switch(tier, [functools.partial(_arcsine_part, n=n) for n in (6, 12, 20)],
-                             hf, kf, r_small) + ndtr(-hf) * ndtr(-kf)
+                             hf, kf, r_small) + Ph * Pk
 
-    # ---- |r| >= 0.925 -----------------------------------------------------------------
-    neg = r < 0
-    k2 = jnp.where(neg, -kf, kf)
-    need = jnp.any(~small & (ar < 1.0)) if r.size else jnp.zeros((), bool)
-    bvn = jax.lax.cond(need, _near_one_part, lambda a, b, c: jnp.zeros_like(a), hf, k2, r)
-    p_pos = bvn + ndtr(-jnp.maximum(hf, k2))
-    L = jnp.where(hf < 0, ndtr(k2) - ndtr(hf), ndtr(-hf) - ndtr(-k2))
-    p_neg = jnp.where(hf >= k2, -bvn, L - bvn)
-    p_large = jnp.where(neg, p_neg, p_pos)
+    # ---- |r| = 1 exactly: P(X > max(h, k)) = min(Ph, Pk); P(h < X < -k) = max(0, Ph+Pk-1)
+    p_one = jnp.where(r > 0, jnp.minimum(Ph, Pk), jnp.maximum(Ph + Pk - 1.0, 0.0))
 
-    p = jnp.where(small, p_small, p_large)
-    # exact limits for infinite arguments
-    p = jnp.where((h == jnp.inf) | (k == jnp.inf), 0.0, p)
-    p = jnp.where(h == -jnp.inf, ndtr(-k), p)
-    p = jnp.where(k == -jnp.inf, ndtr(-h), p)
-    p = jnp.where((h == -jnp.inf) & (k == -jnp.inf), 1.0, p)
+    # ---- 0.925 <= |r| < 1 (only computed when some entry needs it) ----------------------
+    def large(hf, kf, r):
+        neg = r < 0
+        k2 = jnp.where(neg, -kf, kf)
+        bvn = _near_one_part(hf, k2, r)
+        p_pos = bvn + ndtr(-jnp.maximum(hf, k2))
+        L = jnp.where(hf < 0, ndtr(k2) - ndtr(hf), ndtr(-hf) - ndtr(-k2))
+        p_neg = jnp.where(hf >= k2, -bvn, L - bvn)
+        return jnp.where(neg, p_neg, p_pos)
+
+    inner = ~small & (ar < 1.0)
+    need = jnp.any(inner) if r.size else jnp.zeros((), bool)
+    p_large = jax.lax.cond(need, large, lambda a, b, c: jnp.zeros(shape, dtype), hf, kf, r)
+    p = jnp.where(small, p_small, jnp.where(inner, p_large, p_one))
     return jnp.clip(p, 0.0, 1.0)
 
 
