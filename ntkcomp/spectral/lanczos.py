@@ -30,6 +30,7 @@ import numpy as np
 from jax.tree_util import Partial
 
 from ntkcomp._validate import check_choice, check_positive_int
+from ntkcomp.guards import check_eigenpairs_converged, warn_if_float32
 
 __all__ = [
     "LanczosResult",
@@ -61,11 +62,14 @@ class LanczosResult(NamedTuple):
 
 class EigenpairsResult(NamedTuple):
     """Top eigenpairs: ``values (k,)`` descending, ``vectors (n, k)`` orthonormal columns,
-    ``residuals (k,)`` = ``||K u_i - theta_i u_i||`` (computed with one extra matvec each)."""
+    ``residuals (k,)`` = ``||K u_i - theta_i u_i||`` (computed with one extra matvec each),
+    ``converged (k,)`` bool: residual <= rtol * max|theta| (see
+    :func:`ntkcomp.guards.check_eigenpairs_converged`; None when traced)."""
 
     values: jax.Array
     vectors: jax.Array
     residuals: jax.Array
+    converged: Any = None
 
 
 def as_operator(matvec: Callable) -> Callable:
@@ -238,6 +242,7 @@ def top_eigenpairs(matvec: Callable, n: int, k: int, key: jax.Array, *, num_step
     if k > n:
         raise ValueError(f"k must be <= n = {n}, got {k}")
     dtype = dtype or jnp.zeros(()).dtype
+    warn_if_float32(tol, where="top_eigenpairs")
     op = as_operator(matvec)
     if method == "lobpcg":
         if which != "largest":
@@ -259,4 +264,6 @@ def top_eigenpairs(matvec: Callable, n: int, k: int, key: jax.Array, *, num_step
         theta = theta_all[idx]
         U = res.basis.T @ S[:, idx]
     resid = jnp.linalg.norm(jax.vmap(op, in_axes=1, out_axes=1)(U) - U * theta[None, :], axis=0)
-    return EigenpairsResult(theta, U, resid)
+    # numerical guard: unconverged Ritz pairs are reported (ConvergenceWarning + flag)
+    conv = check_eigenpairs_converged(theta, resid, rtol=tol, where=f"top_eigenpairs({method})")
+    return EigenpairsResult(theta, U, resid, conv)
