@@ -239,11 +239,12 @@ def test_expected_kernels_agree_on_unseen_gmm():
 
 
 def test_step_network_ntk_matches_expected():
-    s = _sample("mixed", n=48)
+    s = _sample("mixed", n=128)
     net = _net(["ternary"], s)
     E = expected_kernels(net, s.X)
     np.testing.assert_allclose(E["ntk"], E["ck"][-1], atol=1e-12)  # the convention itself
-    assert relative_operator_error(ntk_equivalent(net, s), E["ntk"]) < 0.2
+    # ladder: ternary L = 1 error 0.023 at n = 1024 -> ~0.07 at n = 128 along n^-1/2
+    assert relative_operator_error(ntk_equivalent(net, s), E["ntk"]) < 0.15
 
 
 # ------------------------------------------------------------------- matvec / API -------
