@@ -87,6 +87,11 @@ def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
             t = table[f"{a}/{kind}"]
             slopes[f"{a}/{kind}"] = loglog_fit(ax, ns, t["mean"], yerr=t["std"], label=a,
                                                color=COLORS[i])
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xticks(ns)
+        ax.set_xticklabels([str(n) for n in ns])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("n  (p = n/2)")
         ax.set_ylabel("||E_W K - K~|| / ||E_W K||")
         ax.set_title(f"{name} equivalent, L = {depth}", fontsize=10)
