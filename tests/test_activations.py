@@ -68,7 +68,7 @@ def test_derivatives_match_autodiff_and_finite_differences(name):
 
 @pytest.mark.parametrize("name", ["binary", "ternary", "k_level"])
 def test_piecewise_constant_metadata(name):
-    params, ref = REF[name]
+    params, _ref = REF[name]
     act = get(name, **params)
     assert act.kind == "piecewise_constant"
     np.testing.assert_array_equal(act.derivative(T), 0.0)     # autodiff convention

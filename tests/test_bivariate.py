@@ -37,7 +37,7 @@ def _composite(edges, n=20):
 
 def _np_act(name, params):
     """NumPy activations and derivatives, written independently of the package."""
-    sig = lambda t: 0.5 * (1 + np.tanh(t / 2))  # noqa: E731
+    sig = lambda t: 0.5 * (1 + np.tanh(t / 2))
     alpha = {"relu": 0.0, "abs": -1.0, "leaky_relu": params.get("slope", 0.0)}.get(name)
     if alpha is not None:
         return (lambda t: np.where(t > 0, t, alpha * t)), (lambda t: np.where(t > 0, 1.0, alpha))
@@ -144,7 +144,7 @@ def _bvn_ref(h, k, r):
     if r == -1:
         return max(0.0, stats.norm.sf(h) - stats.norm.cdf(k))
     sr = math.sqrt(1 - r * r)
-    f = lambda x: stats.norm.pdf(x) * stats.norm.cdf((r * x - k) / sr)  # noqa: E731
+    f = lambda x: stats.norm.pdf(x) * stats.norm.cdf((r * x - k) / sr)
     pts = [h]
     if r != 0:
         c = k / r

@@ -272,7 +272,7 @@ def test_threshold_gradients_quadrature_vs_closed_form(tau, s1, gap):
     gradient of the closed form, including thresholds that coincide with the fixed panel
     grid (round values), which once produced zero-width panels and a wrong gradient."""
     act = get("binary", s1=s1, s2=s1 + gap, b=1.3)
-    f = lambda a, method: _stack(moments(a, tau, method=method))  # noqa: E731
+    f = lambda a, method: _stack(moments(a, tau, method=method))
     gq = jax.jacrev(f)(act, "quadrature")
     gc = jax.jacrev(f)(act, "closed_form")
     for k in ("s1", "s2", "b"):

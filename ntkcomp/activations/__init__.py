@@ -11,13 +11,22 @@ Public API::
 
 See :mod:`.registry`, :mod:`.moments`, :mod:`.bivariate`.
 """
-from ntkcomp.activations.registry import KINDS, Activation, available, get, register
 from ntkcomp.activations.moments import Moments, has_closed_form, moments
+from ntkcomp.activations.registry import KINDS, Activation, available, get, register
 
 try:  # the bivariate map (written after the moments)
     from ntkcomp.activations.bivariate import bivariate
 except ImportError:  # pragma: no cover
     pass
 
-__all__ = ["Activation", "get", "register", "available", "moments", "Moments", "bivariate",
-           "has_closed_form", "KINDS"]
+__all__ = [
+    "KINDS",
+    "Activation",
+    "Moments",
+    "available",
+    "bivariate",
+    "get",
+    "has_closed_form",
+    "moments",
+    "register",
+]

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
-__all__ = ["CLOSED_FORMS", "piecewise_constant_moments", "hermite_matrix"]
+__all__ = ["CLOSED_FORMS", "hermite_matrix", "piecewise_constant_moments"]
 
 _PHI0 = 1.0 / math.sqrt(2.0 * math.pi)
 

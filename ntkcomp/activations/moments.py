@@ -30,7 +30,7 @@ from ntkcomp.activations.closed_forms import CLOSED_FORMS, piecewise_constant_mo
 from ntkcomp.activations.quadrature import N_NODES, gauss_nodes
 from ntkcomp.activations.registry import Activation
 
-__all__ = ["Moments", "moments", "has_closed_form"]
+__all__ = ["Moments", "has_closed_form", "moments"]
 
 METHODS = ("auto", "closed_form", "quadrature")
 

@@ -27,7 +27,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["gauss_nodes", "expectation", "N_NODES", "XI_MAX"]
+__all__ = ["N_NODES", "XI_MAX", "expectation", "gauss_nodes"]
 
 N_NODES = 20          # Gauss-Legendre nodes per panel
 XI_MAX = 12.0         # truncation of the xi-line (at least)
@@ -38,7 +38,7 @@ _CLIP = 40.0          # breakpoints beyond |xi| = 40 carry no representable mass
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _legendre(n: int):
     x, w = np.polynomial.legendre.leggauss(n)
     return x, w

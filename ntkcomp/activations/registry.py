@@ -25,7 +25,8 @@ k_level(thresholds, levels) (no defaults; len(levels) = len(thresholds) + 1).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ from ntkcomp._validate import _is_traced, check_choice
 
 KINDS = ("smooth", "piecewise_smooth", "piecewise_constant")
 
-__all__ = ["Activation", "get", "register", "available", "KINDS"]
+__all__ = ["KINDS", "Activation", "available", "get", "register"]
 
 
 # --------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def _as_param(pname: str, value: Any, vector: bool):
     return arr
 
 
-def get(name: str, **params) -> "Activation":
+def get(name: str, **params) -> Activation:
     """Activation ``name`` with parameters ``params`` (missing ones take their defaults).
 
     Raises ValueError for an unknown name, unknown/missing parameters, NaN/Inf values,
@@ -187,7 +188,7 @@ class Activation:
     Calling ``act(t)`` evaluates sigma elementwise (any shape; jit/vmap/grad-able).
     """
 
-    __slots__ = ("name", "kind", "params")
+    __slots__ = ("kind", "name", "params")
 
     def __init__(self, name: str, kind: str, params: Mapping[str, Any]):
         object.__setattr__(self, "name", name)
