@@ -14,10 +14,7 @@ See :mod:`.registry`, :mod:`.moments`, :mod:`.bivariate`.
 from ntkcomp.activations.moments import Moments, has_closed_form, moments
 from ntkcomp.activations.registry import KINDS, Activation, available, get, register
 
-try:  # the bivariate map (written after the moments)
-    from ntkcomp.activations.bivariate import bivariate
-except ImportError:  # pragma: no cover
-    pass
+from ntkcomp.activations.bivariate import bivariate, bvn_upper, mehler_error_bound
 
 __all__ = [
     "KINDS",
@@ -25,8 +22,10 @@ __all__ = [
     "Moments",
     "available",
     "bivariate",
+    "bvn_upper",
     "get",
     "has_closed_form",
+    "mehler_error_bound",
     "moments",
     "register",
 ]
