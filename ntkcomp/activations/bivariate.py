@@ -32,16 +32,24 @@ Methods (``method="auto"`` picks the first that applies):
   sample by the piecewise quadrature of :mod:`.quadrature`, truncated after ``n_terms``.
   By Cauchy-Schwarz the truncation error is at most
   |rho|^{K+1} sqrt(R(s1) R(s2)), R(s) = E[f(s xi)^2] - sum_{k<=K} a_k(s)^2, which
-  :func:`mehler_error_bound` returns. With K = 96: tanh R <= 6e-11 at s = 1, 4e-6 at s = 2
-  (so entries with |rho| <= 0.9 are within ~1e-10 for s <= 2); gelu, swish, sigmoid,
-  softplus are better. The diagonal u = v (var1 == var2 == |cov|) takes an exact 1-D
+  :func:`mehler_error_bound` returns. Measured R at K = 96 (sigma / sigma'):
+  tanh 2e-13 / 2e-11 at s = 1, 2e-7 / 5e-6 at s = 2, 2e-4 / 1e-3 at s = 4; gelu, swish,
+  sigmoid, softplus are smaller. Since the bound carries |rho|^97, entries with |rho| <= 0.9
+  are within ~1e-10 for s <= 2; checked against nested quadrature to 1e-9 in the tests.
+  Near |rho| = 1 with s1 != s2 and large s the series is the weak spot (bound above).
+  The diagonal u = v (var1 == var2 == |cov|) takes an exact 1-D
   quadrature path instead of the series.
 
 Shapes and cost: per-sample coefficients are computed on the shapes of ``var1`` and
 ``var2`` separately (pass ``(n, 1)`` and ``(1, n)`` for an n x n kernel: O(n * nodes * K)),
 the pairwise work is an elementwise Horner loop over the broadcast shape (O(n^2 K) flops,
-O(n^2) memory; never O(n^2 * nodes)). Everything is pure JAX (jit-able, differentiable
-away from rho = +-1).
+O(n^2) memory; never O(n^2 * nodes)). When var2 repeats var1's values (a symmetric kernel)
+the coefficients are computed once. Everything is pure JAX (jit-able; differentiable away
+from rho = +-1, where sqrt(1 - rho^2) has an infinite derivative).
+
+Measured (2 shared CPU cores under heavy load, load average ~17, float64, n = 2048, i.e.
+4.2M entries, warm): relu 0.8 s, erf 0.6 s, tanh 4.8 s, gelu 5.8 s, binary 3.9 s,
+ternary 4.3 s; peak RSS 0.7 GB.
 """
 from __future__ import annotations
 
