@@ -36,6 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ntkcomp.guards import check_report_finite, warn_if_float32
 from ntkcomp._validate import check_choice, check_in_range, check_positive, check_positive_int
 from ntkcomp.compress.families import FAMILIES
 from ntkcomp.compress.solver import LayerSolution, solve_fewest_levels, solve_layer
@@ -260,6 +261,9 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
         tau0 = net.tau0
     check_positive("tau0", tau0)
     check_positive("tol", tol)
+    # the LM solve runs in float64 regardless, but the compressed network's kernels are
+    # then evaluated in JAX's default float: say so when float32 cannot honour tol
+    warn_if_float32(tol, where="compress(tol)")
     n_starts = check_positive_int("n_starts", n_starts)
     k_max = check_positive_int("k_max", k_max, minimum=3)
     k = None
@@ -284,6 +288,7 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
     laws = [weight_law("sparse_ternary", eps=e) for e in eps_l]
     compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws, tau0=float(tau0))
     comp = coefficient_comparison(net, compressed, float(tau0))
+    check_report_finite(comp, where="compress", name="coefficients")
     comp["tau_propagated_vs_mlp_max_abs"] = float(
         np.max(np.abs(np.asarray(taus) - np.asarray(compressed.taus))))
     shift = comp["delta_ntk"] if target == "ntk" else comp["delta_ck"][-1]

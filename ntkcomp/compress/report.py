@@ -127,6 +127,8 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         out["single_draw"] = _single_draw(dense, compressed, X, labels, seed,
                                           kern.get("exact_ck_L", kern["equiv_ck_L"]),
                                           coef["delta_ck"][-1])
+    from ntkcomp.guards import check_report_finite
+    check_report_finite(out, where="spectral_report", name="spectral_report")  # no NaN/Inf
     fig = _figure(out, kern, coef) if figure else None
     out.get("single_draw", {}).pop("_eigs", None)
     return SpectralReport(data=out, figure=fig)

@@ -79,6 +79,10 @@ def expected_kernels(net, X: Any, X2: Any = None) -> dict:
         theta = ck + theta * dd
         C = ck
         cks.append(ck)
+    from ntkcomp.guards import check_finite  # numerical guard (no-op on traced values)
+    for l, ck in enumerate(cks):
+        check_finite(f"CK_{l + 1}", ck, where="expected_kernels")
+    check_finite("NTK", theta, where="expected_kernels")
     return {"ck": cks, "ntk": theta}
 
 
