@@ -120,3 +120,36 @@ def test_spectrum_run_writes_run_directory(capsys, tmp_path):
     # same float64 matrix, two eigensolvers: agreement to 1e-10 absolute
     np.testing.assert_allclose(np.sort(arr["ck_single"]), ev, atol=1e-10)
     assert res["ck"]["w1_single_equiv"] >= 0 and "W1" in stdout
+
+
+@pytest.mark.parametrize("extra", [
+    ["--no-report"],
+    pytest.param([], marks=pytest.mark.slow),     # + spectral report: ~30 s of compiles
+])
+def test_compress_end_to_end_tiny(capsys, tmp_path, extra):
+    """The README's first command at tiny size: every output file, the report keys, and the
+    memory factor recomputed independently from the saved packed network."""
+    out = tmp_path / "comp"
+    code, stdout, err = _run(capsys, "compress", "--n", "32", "--p", "16", "--widths", "16,16",
+                             "--family", "ternary", "--eps", "0.5", "--out", str(out),
+                             "--no-progress", "--seed", "1", *extra)
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    expected = {"config.json", "metadata.json", "report.json", "results.json", "results.npz",
+                "compressed_network.npz"}
+    if not extra:
+        expected |= {"report.png", "report.pdf"}
+    assert expected <= names
+    rep = json.loads((out / "report.json").read_text())
+    keys = ["memory_factor", "layers", "identity_shift"]
+    if not extra:
+        keys += ["ck_rel_diff", "ntk_rel_diff"]
+    for key in keys:
+        assert key in rep
+    assert len(rep["layers"]) == 2 and all("feasible" in L for L in rep["layers"])
+    from ntkcomp.compress import load
+
+    packed = load(out / "compressed_network.npz")
+    dense_bits = 32 * (16 * 16 + 16 * 16 + 16)       # W_1, W_2 and w as float32
+    assert rep["memory_factor"] == pytest.approx(dense_bits / packed.bits, rel=1e-12)
+    assert "memory factor" in stdout

@@ -120,7 +120,14 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
     # one packed draw of the compressed network (the real storage format)
     if hasattr(C, "pack"):
         params_c = compressed.init(jax.random.PRNGKey(cfg["seed"] + 3), data.p)
-        packed = C.pack(params_c, compressed)
+        if hasattr(C, "memory_report"):
+            # memory of THIS draw (the one saved below), in the smaller packed format
+            mem = C.memory_report(compressed, data.p, params=params_c)
+            report["memory"] = mem
+            report["memory_factor"] = float(mem["memory_factor"])
+            packed = C.pack(params_c, compressed, format=mem["format"])
+        else:
+            packed = C.pack(params_c, compressed)
         if run_dir is not None:
             C.save(run_dir.file("compressed_network.npz"), packed)
             run_dir._note("compressed_network.npz")
