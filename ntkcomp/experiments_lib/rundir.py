@@ -74,7 +74,14 @@ class RunDir:
         self._note("config.json", "metadata.json")
 
     def write_results(self, results: dict, arrays: dict[str, Any] | None = None) -> None:
-        """Write ``results.json`` (scalars, small lists) and ``results.npz`` (arrays)."""
+        """Write ``results.json`` (scalars, small lists) and ``results.npz`` (arrays).
+
+        Numerical guard: a NaN anywhere raises :class:`ntkcomp.guards.NonFiniteError` naming
+        the key before anything is written (+-Inf is allowed: e.g. ``s = inf`` of a
+        piecewise-constant activation, or an unreachable residual)."""
+        from ntkcomp.guards import check_report_finite
+        check_report_finite({"results": results, "arrays": arrays or {}}, name="run",
+                            where=f"{self.path}", allow_inf=("results", "arrays"))
         atomic_write_json(self.file("results.json"), results)
         self._note("results.json")
         if arrays:

@@ -1,0 +1,143 @@
+"""Numerical guards (issue 8 item 4): float32 precision warnings, NaN/Inf never silently in a
+report, eigen-solver and moment-solver non-convergence reported."""
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcomp.guards import (ConvergenceWarning, NonFiniteError, PrecisionWarning,
+                            check_eigenpairs_converged, check_finite, check_report_finite,
+                            ritz_residuals, warn_if_float32)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_float32_precision_warning_in_subprocess():
+    # the test process is float64 (conftest); JAX's default float32 needs a fresh interpreter
+    code = (
+        "import warnings, json\n"
+        "from ntkcomp.config import x64_enabled\n"
+        "from ntkcomp.guards import warn_if_float32, PrecisionWarning\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    a = warn_if_float32(1e-10, where='t')\n"
+        "    b = warn_if_float32(1e-3, where='t')\n"
+        "print(json.dumps([x64_enabled(), a, b,"
+        " [issubclass(x.category, PrecisionWarning) for x in w]]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    env["JAX_PLATFORMS"] = "cpu"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    x64, warned_tight, warned_loose, cats = json.loads(out.stdout.strip().splitlines()[-1])
+    assert x64 is False
+    assert warned_tight is True and warned_loose is False   # 1e-10 < 1e-6 <= 1e-3
+    assert cats == [True]                                    # exactly one PrecisionWarning
+
+
+def test_no_precision_warning_in_float64():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_float32(1e-12, where="t") is False
+
+
+def test_nan_in_report_raises_naming_the_key():
+    rep = {"n": 10, "exact": {"ck_1": {"rel_op_diff": 0.1, "w1": float("nan")}},
+           "s": "inf", "spikes": [1.0, 2.0]}
+    with pytest.raises(NonFiniteError, match=r"\['exact'\]\['ck_1'\]\['w1'\]"):
+        check_report_finite(rep, where="unit")
+    # NonFiniteError is a ValueError (bad-result handling) and a FloatingPointError
+    assert issubclass(NonFiniteError, ValueError) and issubclass(NonFiniteError, FloatingPointError)
+    rep["exact"]["ck_1"]["w1"] = 0.3
+    assert check_report_finite(rep) is rep              # the string "inf" is intentional
+    rep["spikes"][1] = np.inf
+    with pytest.raises(NonFiniteError, match=r"\['spikes'\]\[1\]"):
+        check_report_finite(rep)
+    # an explicitly allowed key may be +-Inf but never NaN
+    check_report_finite({"s": np.inf}, allow_inf=("s",))
+    with pytest.raises(NonFiniteError, match="'s'"):
+        check_report_finite({"s": np.nan}, allow_inf=("s",))
+    with pytest.raises(NonFiniteError, match="NTK"):
+        check_finite("NTK", jnp.array([[1.0, jnp.inf]]))
+
+
+def test_rundir_refuses_nan_results_and_writes_nothing(tmp_path):
+    from ntkcomp.experiments_lib.rundir import RunDir
+
+    rd = RunDir(tmp_path / "run")
+    with pytest.raises(NonFiniteError, match="top_eigenvalue"):
+        rd.write_results({"top_eigenvalue": float("nan"), "s": float("inf")})
+    assert not (tmp_path / "run" / "results.json").exists()
+    rd.write_results({"top_eigenvalue": 1.0, "s": float("inf")})   # Inf allowed, NaN not
+    assert (tmp_path / "run" / "results.json").exists()
+    with pytest.raises(NonFiniteError, match="eigs"):
+        rd.write_results({"ok": 1.0}, {"eigs": np.array([1.0, np.nan])})
+
+
+def _clustered(n=120, seed=0):
+    """Symmetric A = Q diag(ev) Q^T: 5 top eigenvalues clustered within 4e-3 of 1, the rest
+    spread in [0, 0.5] (Lanczos separates the top cluster only after many steps)."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    ev = np.concatenate([1.0 + 1e-3 * np.arange(5), np.linspace(0.0, 0.5, n - 5)])
+    return (Q * ev) @ Q.T
+
+
+def test_lanczos_nonconvergence_reported_and_convergence_certified():
+    from ntkcomp.spectral.lanczos import top_eigenpairs
+
+    A = _clustered()
+    n, k = A.shape[0], 3
+    Aj = jnp.asarray(A)
+    mv = lambda v: Aj @ v  # noqa: E731
+    lam = np.linalg.eigh(A)[0][::-1][:k]                 # independent reference: LAPACK
+    with pytest.warns(ConvergenceWarning, match="not converged"):
+        few = top_eigenpairs(mv, n, k, jax.random.PRNGKey(0), num_steps=6)
+    assert not np.all(few.converged)
+    # the flag is honest: the unconverged Ritz values really are off by more than 1e-6
+    assert np.max(np.abs(np.asarray(few.values) - lam)) > 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        many = top_eigenpairs(mv, n, k, jax.random.PRNGKey(0), num_steps=100)
+    assert np.all(many.converged)
+    # converged => |theta - lambda| <= residual (Kahan bound) and <= 1e-6 * ||A||
+    assert np.max(np.abs(np.asarray(many.values) - lam)) <= 1e-6
+    # residuals returned by the solver agree with an independent recomputation
+    r = ritz_residuals(lambda v: A @ v, many.values, many.vectors)
+    np.testing.assert_allclose(np.asarray(many.residuals), r, atol=1e-12)
+    # Kahan: SOME eigenvalue of A lies within the residual of each (even unconverged) theta
+    lam_all = np.linalg.eigh(A)[0]
+    dist = np.min(np.abs(np.asarray(few.values)[:, None] - lam_all[None, :]), axis=1)
+    assert np.all(dist <= ritz_residuals(lambda v: A @ v, few.values, few.vectors) + 1e-12)
+
+
+def test_check_eigenpairs_converged_nan_is_not_converged():
+    with pytest.warns(ConvergenceWarning):
+        ok = check_eigenpairs_converged(np.array([2.0, 1.0]), np.array([0.0, np.nan]))
+    assert ok.tolist() == [True, False]
+
+
+def test_moment_solver_lm_nonconvergence_reported():
+    from ntkcomp.activations import get
+    from ntkcomp.compress import InfeasibleError, solve_layer, target_from_activation
+
+    t = target_from_activation(get("relu"), 1.0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        sol = solve_layer(t, 1.0, family="binary", iters=1, n_starts=8)
+    assert not sol.feasible and not sol.lm_converged
+    assert sol.to_json()["lm_converged"] is False
+    with pytest.warns(ConvergenceWarning), pytest.raises(InfeasibleError, match="NOT converge"):
+        solve_layer(t, 1.0, family="binary", iters=1, n_starts=8, require_feasible=True)
+    # enough iterations: feasible, converged, no warning (relu is matchable by binary)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        good = solve_layer(t, 1.0, family="binary", n_starts=8)
+    assert good.feasible and good.lm_converged and good.max_residual <= 1e-10
+    assert math.isfinite(good.lm_rel_gradient)
