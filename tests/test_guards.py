@@ -141,3 +141,22 @@ def test_moment_solver_lm_nonconvergence_reported():
         good = solve_layer(t, 1.0, family="binary", n_starts=8)
     assert good.feasible and good.lm_converged and good.max_residual <= 1e-10
     assert math.isfinite(good.lm_rel_gradient)
+
+
+def test_entry_points_call_the_float32_guard(monkeypatch):
+    # simulate float32 mode for the guard only (arrays stay float64): the public entry points
+    # that take a tolerance must warn before doing any work; a bad later argument then stops
+    # them cheaply (the warning comes first, so it is observed)
+    import ntkcomp.config
+    from ntkcomp.compress import compress
+    from ntkcomp.networks import MLP
+    from ntkcomp.spectral.lanczos import top_eigenpairs
+
+    monkeypatch.setattr(ntkcomp.config, "x64_enabled", lambda: False)
+    net = MLP([8, 8], ["relu", "relu"])
+    with pytest.warns(PrecisionWarning, match="compress"), pytest.raises(ValueError,
+                                                                         match="n_starts"):
+        compress(net, 1.0, tol=1e-10, n_starts=0)
+    with pytest.warns(PrecisionWarning, match="top_eigenpairs"), pytest.raises(ValueError):
+        top_eigenpairs(lambda v: v, 4, 1, jax.random.PRNGKey(0), tol=1e-9, method="lobpcg",
+                       which="smallest")
