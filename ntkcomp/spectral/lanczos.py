@@ -234,6 +234,10 @@ def top_eigenpairs(matvec: Callable, n: int, k: int, key: jax.Array, *, num_step
     relative eigenvalue error is <= residual^2 / (gap * |lambda|)).
     method="lobpcg": ``jax.experimental.sparse.linalg.lobpcg_standard`` (block method, needs
     ``n >= 5 k``), ``num_steps`` iterations (default 200), largest eigenpairs only.
+    tol: LOBPCG's tolerance, and for both methods the relative Ritz-residual tolerance of the
+    ``converged`` verdict (``residual <= tol * max|theta|``; default 1e-6, at least 100 eps).
+    Unconverged pairs raise a :class:`ntkcomp.guards.ConvergenceWarning`; a ``tol`` below
+    1e-6 in float32 a :class:`ntkcomp.guards.PrecisionWarning`.
     """
     n = check_positive_int("n", n)
     k = check_positive_int("k", k)
