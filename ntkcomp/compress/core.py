@@ -32,15 +32,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ntkcomp.guards import check_report_finite, warn_if_float32
 from ntkcomp._validate import check_choice, check_in_range, check_positive, check_positive_int
 from ntkcomp.compress.families import FAMILIES
-from ntkcomp.compress.solver import LayerSolution, solve_fewest_levels, solve_layer
-from ntkcomp.compress.targets import (FLOOR_FRAC, MomentTarget, linear_fraction_bound,
+from ntkcomp.compress.solver import solve_fewest_levels, solve_layer
+from ntkcomp.compress.targets import (FLOOR_FRAC, linear_fraction_bound,
                                       ntk_last_layer_target, target_from_activation)
 
 __all__ = ["compress", "CompressionResult", "coefficient_comparison", "check_eps"]

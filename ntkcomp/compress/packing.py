@@ -23,12 +23,10 @@ names and shapes -- is reported separately, ``header_bits``).
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
 import zipfile
-from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -36,7 +36,7 @@ from ntkcomp._validate import check_choice, check_positive, check_positive_int
 from ntkcomp.compress.families import (FAMILIES, decode, family_moments, n_levels,
                                        n_unknowns, step_moments, activation_params,
                                        to_activation)
-from ntkcomp.compress.targets import (FLOOR_FRAC, QUANTITIES, LinearTarget, MomentTarget,
+from ntkcomp.compress.targets import (FLOOR_FRAC, LinearTarget, MomentTarget,
                                       moment_linear_target)
 
 __all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "lm_solve",
