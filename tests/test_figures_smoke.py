@@ -12,7 +12,7 @@ TINY = {
     "fig3_compressed_spectra": ["--n", "40", "--p", "20", "--widths", "24,24", "--draws", "1",
                                 "--family", "ternary", "--hidden-tau", "0.7"],
     "fig4_accuracy_memory": ["--n", "40", "--p", "20", "--widths", "24,24", "--seeds", "1",
-                             "--eps", "0.5,0.9", "--family", "ternary", "--hidden-tau", "0.7"],
+                             "--eps", "0.9", "--family", "ternary", "--hidden-tau", "0.7"],
     "fig5_error_vs_n": ["--ns", "32,64", "--seeds", "1", "--activations", "relu"],
 }
 
