@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import _runner  # noqa: F401
+import _runner
 
 NAME = "compression_sweep"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-import _runner  # noqa: F401  (puts the repository root on sys.path)
+import _runner
 
 NAME = "spectral_equivalence"
 ACTS = ["relu", "tanh", "erf", "sin", "binary", "ternary"]

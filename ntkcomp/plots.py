@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["figure", "spectra_panel", "eigvec_panel", "loglog_fit", "fit_slope",
-           "accuracy_memory_panel", "COLORS"]
+__all__ = [
+    "COLORS",
+    "accuracy_memory_panel",
+    "eigvec_panel",
+    "figure",
+    "fit_slope",
+    "loglog_fit",
+    "spectra_panel",
+]
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
 

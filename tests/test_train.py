@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 
 from ntkcomp.networks import MLP
-from ntkcomp.train import (class_targets, frozen_protocol, keep_count, lazy_comparison,
-                           magnitude_prune, network_bits, random_sparsify, ridge_fit,
-                           ridge_predict, sparse_float_bits, train_readout)
+from ntkcomp.train import (
+    class_targets,
+    frozen_protocol,
+    keep_count,
+    lazy_comparison,
+    magnitude_prune,
+    network_bits,
+    random_sparsify,
+    ridge_fit,
+    ridge_predict,
+    sparse_float_bits,
+    train_readout,
+)
 
 
 @pytest.mark.parametrize("n,d,K", [(40, 10, 1), (12, 30, 3)])   # primal and dual branch
@@ -72,7 +82,7 @@ def test_class_targets_centred():
     assert list(np.asarray(T.argmax(1))) == [0, 2, 1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _net(d):
     return MLP([d, d], "tanh")
 

@@ -19,7 +19,7 @@ import os
 import sys
 import traceback
 
-__all__ = ["main", "build_parser", "CLIError"]
+__all__ = ["CLIError", "build_parser", "main"]
 
 PROG = "ntkcomp"
 EXIT_BAD_INPUT = 2
@@ -33,7 +33,7 @@ class CLIError(ValueError):
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line ``ntkcomp: error: ...`` (exit 2)."""
 
-    def error(self, message):  # noqa: D102 - argparse hook
+    def error(self, message):
         raise CLIError(f"{message} (see '{self.prog} --help')")
 
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import (Progress, add_network_options, add_run_options, float_list,
-                      setup_precision)
+from ._common import Progress, add_network_options, add_run_options, float_list, setup_precision
 
 HELP = "compress a dense network by NTK-LC; report memory factor and kernel agreement"
 

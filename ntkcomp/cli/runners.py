@@ -8,7 +8,6 @@ passed to the script (e.g. ``ntkcomp figure fig1 --full``).
 from __future__ import annotations
 
 import argparse
-import os
 import runpy
 import sys
 from pathlib import Path

@@ -12,5 +12,13 @@ experiment definitions (config -> results) used by ``experiments/`` and the CLI.
 from .rundir import RunDir, check_writable_dir, read_json
 from .sweep import SweepOutcome, canonical_json, load_sweep, point_key, run_sweep
 
-__all__ = ["RunDir", "check_writable_dir", "read_json", "run_sweep", "load_sweep",
-           "point_key", "canonical_json", "SweepOutcome"]
+__all__ = [
+           "RunDir",
+           "SweepOutcome",
+           "canonical_json",
+           "check_writable_dir",
+           "load_sweep",
+           "point_key",
+           "read_json",
+           "run_sweep",
+]

@@ -17,11 +17,21 @@ import warnings
 
 import numpy as np
 
-from .pipeline import (dense_network, eig, load_data, parse_activations, resolve_widths,
-                       validate_data_config)
+from .pipeline import (
+    dense_network,
+    eig,
+    load_data,
+    parse_activations,
+    resolve_widths,
+    validate_data_config,
+)
 
-__all__ = ["COMPRESSION_DEFAULTS", "validate_compression_config", "compression_point",
-           "compression_run"]
+__all__ = [
+    "COMPRESSION_DEFAULTS",
+    "compression_point",
+    "compression_run",
+    "validate_compression_config",
+]
 
 COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,

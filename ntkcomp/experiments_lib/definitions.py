@@ -18,7 +18,7 @@ import numpy as np
 
 from .pipeline import dense_network, eig, load_data, parse_activations, resolve_widths
 
-__all__ = ["spectral_equivalence", "SPECTRAL_DEFAULTS"]
+__all__ = ["SPECTRAL_DEFAULTS", "spectral_equivalence"]
 
 SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [1024, 1024, 512],
                      "activations": ["relu"], "seed": 0, "kinds": ["ck", "ntk"],

@@ -12,8 +12,16 @@ import numpy as np
 
 from ntkcomp._validate import check_positive_int
 
-__all__ = ["Data", "load_data", "validate_data_config", "resolve_widths", "parse_activations", "dense_network",
-           "eig", "DATA_CHOICES"]
+__all__ = [
+    "DATA_CHOICES",
+    "Data",
+    "dense_network",
+    "eig",
+    "load_data",
+    "parse_activations",
+    "resolve_widths",
+    "validate_data_config",
+]
 
 DATA_CHOICES = ("means", "covs", "mixed", "official_mixed", "mnist")
 

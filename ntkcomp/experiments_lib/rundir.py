@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ntkcomp._io import (_atomic_write_bytes, atomic_write_json, atomic_write_npz,
-                         run_metadata)
+from ntkcomp._io import _atomic_write_bytes, atomic_write_json, atomic_write_npz, run_metadata
 
 
 def check_writable_dir(path: str | os.PathLike, name: str = "out") -> Path:

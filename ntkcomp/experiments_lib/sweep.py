@@ -30,9 +30,10 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ntkcomp._io import _to_jsonable, atomic_write_json, atomic_write_npz, run_metadata
 
@@ -184,7 +185,7 @@ def run_sweep(fn: Callable[[dict], Any], points: Iterable[dict], out: str | os.P
                 t0 = time.perf_counter()
                 try:
                     res = fn(dict(p))
-                except Exception as e:  # noqa: BLE001 - recorded or re-raised
+                except Exception as e:
                     if on_error == "raise":
                         raise
                     atomic_write_json(pdir / f"{k}.error.json", {

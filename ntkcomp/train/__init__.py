@@ -12,19 +12,51 @@ sparsity eps, with honest bit counts (:func:`network_bits`).
 :mod:`.protocol` runs all of it for dense / NTK-LC / pruned / random networks over seeds
 (mean +- std, accuracy against memory in bits).
 """
-from .baselines import (dense_bits, keep_count, magnitude_prune, network_bits, random_sparsify,
-                        sparse_float_bits)
-from .frozen import (ReadoutResult, accuracy, frozen_protocol, last_features, readout_logits,
-                     train_readout)
+from .baselines import (
+                        dense_bits,
+                        keep_count,
+                        magnitude_prune,
+                        network_bits,
+                        random_sparsify,
+                        sparse_float_bits,
+)
+from .frozen import (
+                        ReadoutResult,
+                        accuracy,
+                        frozen_protocol,
+                        last_features,
+                        readout_logits,
+                        train_readout,
+)
 from .lazy import LazyResult, lazy_comparison, linearize, mse_loss, param_movement, train_full
 from .protocol import METHODS, aggregate, compare_methods, ternary_bits
 from .ridge import RidgeModel, class_targets, ridge_fit, ridge_predict
 
 __all__ = [
-    "ridge_fit", "ridge_predict", "RidgeModel", "class_targets",
-    "train_readout", "readout_logits", "ReadoutResult", "accuracy", "frozen_protocol",
-    "last_features",
-    "train_full", "linearize", "lazy_comparison", "param_movement", "mse_loss", "LazyResult",
-    "magnitude_prune", "random_sparsify", "keep_count", "network_bits", "sparse_float_bits",
-    "dense_bits", "compare_methods", "aggregate", "ternary_bits", "METHODS",
+                        "METHODS",
+                        "LazyResult",
+                        "ReadoutResult",
+                        "RidgeModel",
+                        "accuracy",
+                        "aggregate",
+                        "class_targets",
+                        "compare_methods",
+                        "dense_bits",
+                        "frozen_protocol",
+                        "keep_count",
+                        "last_features",
+                        "lazy_comparison",
+                        "linearize",
+                        "magnitude_prune",
+                        "mse_loss",
+                        "network_bits",
+                        "param_movement",
+                        "random_sparsify",
+                        "readout_logits",
+                        "ridge_fit",
+                        "ridge_predict",
+                        "sparse_float_bits",
+                        "ternary_bits",
+                        "train_full",
+                        "train_readout",
 ]

@@ -24,8 +24,14 @@ import numpy as np
 
 from ntkcomp._validate import check_in_range
 
-__all__ = ["keep_count", "magnitude_prune", "random_sparsify", "sparse_float_bits",
-           "dense_bits", "network_bits"]
+__all__ = [
+    "dense_bits",
+    "keep_count",
+    "magnitude_prune",
+    "network_bits",
+    "random_sparsify",
+    "sparse_float_bits",
+]
 
 FLOAT_BITS = 32
 

@@ -23,8 +23,14 @@ from ntkcomp._validate import check_choice, check_positive, check_positive_int
 
 from .ridge import class_targets, ridge_fit, ridge_predict
 
-__all__ = ["ReadoutResult", "train_readout", "readout_logits", "accuracy", "frozen_protocol",
-           "last_features"]
+__all__ = [
+    "ReadoutResult",
+    "accuracy",
+    "frozen_protocol",
+    "last_features",
+    "readout_logits",
+    "train_readout",
+]
 
 
 class ReadoutResult(NamedTuple):

@@ -23,8 +23,9 @@ that a network with step activations has zero gradient through its hidden layers
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +33,14 @@ import optax
 
 from ntkcomp._validate import check_positive, check_positive_int
 
-__all__ = ["LazyResult", "mse_loss", "linearize", "train_full", "param_movement",
-           "lazy_comparison"]
+__all__ = [
+    "LazyResult",
+    "lazy_comparison",
+    "linearize",
+    "mse_loss",
+    "param_movement",
+    "train_full",
+]
 
 
 class LazyResult(NamedTuple):

@@ -27,7 +27,7 @@ from .baselines import magnitude_prune, network_bits, random_sparsify
 from .frozen import frozen_protocol
 from .lazy import train_full
 
-__all__ = ["ternary_bits", "compare_methods", "aggregate", "METHODS"]
+__all__ = ["METHODS", "aggregate", "compare_methods", "ternary_bits"]
 
 METHODS = ("dense", "ntk_lc", "magnitude", "random")
 

@@ -21,7 +21,7 @@ import jax.scipy.linalg as jsl
 
 from ntkcomp._validate import check_finite_array, check_positive
 
-__all__ = ["RidgeModel", "ridge_fit", "ridge_predict", "class_targets"]
+__all__ = ["RidgeModel", "class_targets", "ridge_fit", "ridge_predict"]
 
 
 class RidgeModel(NamedTuple):
