@@ -160,6 +160,9 @@ def accuracy_memory_panel(ax, rows: list[dict], *, title: str | None = None):
         ax.errorbar(bits, acc, yerr=std, marker=markers[i % len(markers)], capsize=2,
                     color=COLORS[i % len(COLORS)], label=m, lw=1)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("memory of the hidden layers (bits)")
     ax.set_ylabel("test accuracy")
     if title:
