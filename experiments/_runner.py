@@ -20,6 +20,8 @@ def parse(name: str, doc: str, argv=None):
                     help="sweep directory (default experiments/_runs/NAME)")
     ap.add_argument("--quick", action="store_true", help="tiny grid (seconds; for checks)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="run only the first N points of the grid (checks, partial runs)")
     return ap.parse_args(argv)
 
 
@@ -33,6 +35,10 @@ def run(name: str, fn, points, args, summarize) -> int:
 
     ntkcomp.enable_x64()
     t0 = time.perf_counter()
+    if getattr(args, "limit", None) is not None:
+        if args.limit < 1:
+            raise SystemExit(f"--limit must be a positive integer, got {args.limit}")
+        points = points[:args.limit]
     out = run_sweep(fn, points, args.out, name=name, on_error="record",
                     progress=not args.no_progress)
     print(f"[{name}] computed {len(out.computed)}, reused {len(out.skipped)}, failed "

@@ -39,7 +39,8 @@ def summarize(ok):
     table = [{"activation": c["activations"][0], "L": len(c["widths"]), "preset": c["data"],
               "ck_relop": r["ck"].get("relop_expected_equiv", float("nan")),
               "ntk_relop": r["ntk"].get("relop_expected_equiv", float("nan")),
-              "ck_w1_single": r["ck"]["w1_single_equiv"]} for c, r in ok]
+              "ck_w1_single": r["ck"]["w1_single_equiv"],
+              "ck_w1_single_rf": r["ck"].get("w1_single_rf", float("nan"))} for c, r in ok]
     return table, None
 
 

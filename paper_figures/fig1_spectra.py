@@ -6,7 +6,9 @@ on the three GMM presets (means, covs, mixed).
 
 Curves per panel: the exact weight-averaged kernel E_W[K] (default sizes; by Monte Carlo over
 ``--draws`` networks with --full), the equivalent K~ (THEORY.md sections 4-5) and one
-finite-width network (a single draw: Marchenko-Pastur-type spreading of K~, section 6).
+finite-width network (a single draw: Marchenko-Pastur-type spreading of K~, section 6),
+with, for CK_L, one sample of that random-features law (eigenvalues of
+K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian n x d_L), which the single draw should follow.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
         print(f"{pr:6s}  CK: E_W vs K~ rel.op {r['ck'].get('relop_expected_equiv', float('nan')):.3f}"
               f"  NTK: {r['ntk'].get('relop_expected_equiv', float('nan')):.3f}"
               f"  (W1 single draw vs K~: CK {r['ck']['w1_single_equiv']:.3g}, "
-              f"NTK {r['ntk']['w1_single_equiv']:.3g})")
+              f"NTK {r['ntk']['w1_single_equiv']:.3g}; CK vs random-features law "
+              f"{r['ck'].get('w1_single_rf', float('nan')):.3g})")
     return 0
 
 
@@ -61,10 +64,13 @@ def plot(results, size):
                 sp[f"E_W[{name}] ({src})"] = a[f"{kind}_expected"]
             sp["equivalent"] = a[f"{kind}_equiv"]
             sp["one network"] = a[f"{kind}_single"]
+            if f"{kind}_rf" in a:     # THEORY section 6: the law of one finite-width draw
+                sp["random-features law"] = a[f"{kind}_rf"]
             rel = r[kind].get("relop_expected_equiv")
             title = f"{name}, preset '{pr}'" + (f"  (rel. err {rel:.3f})" if rel else "")
             spectra_panel(axes[i, j], sp, title=title,
-                          styles={"one network": {"alpha": 0.45, "lw": 1.0}})
+                          styles={"one network": {"alpha": 0.45, "lw": 1.0},
+                                  "random-features law": {"ls": ":", "lw": 1.0}})
     fig.suptitle(f"Eigenvalues: weight-averaged kernels vs equivalents (n = {size['n']}, "
                  f"p = {size['p']}, widths {size['widths']}, ReLU)", fontsize=10)
     fig.tight_layout()

@@ -72,7 +72,7 @@ def point(cfg: dict) -> dict:
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--activation", default="relu")
-    ap.add_argument("--family", default="auto", help="compress family (auto)")
+    ap.add_argument("--family", default="ternary", help="compress family (ternary, as compress)")
     ap.add_argument("--hidden-tau", default=None,
                     help="compress hidden_tau rule: free, match or a ratio (compress default)")
     args = ap.parse_args(argv)

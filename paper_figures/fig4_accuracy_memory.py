@@ -26,7 +26,7 @@ EPS = [0.5, 0.75, 0.9, 0.95]
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3; full 10)")
-    ap.add_argument("--family", default="auto", help="compress family (auto)")
+    ap.add_argument("--family", default="ternary", help="compress family (ternary, as compress)")
     ap.add_argument("--hidden-tau", default=None,
                     help="compress hidden_tau rule: free, match or a ratio (compress default)")
     ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])

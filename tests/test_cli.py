@@ -120,6 +120,21 @@ def test_spectrum_run_writes_run_directory(capsys, tmp_path):
     # same float64 matrix, two eigensolvers: agreement to 1e-10 absolute
     np.testing.assert_allclose(np.sort(arr["ck_single"]), ev, atol=1e-10)
     assert res["ck"]["w1_single_equiv"] >= 0 and "W1" in stdout
+    # the random-features overlay (default on): n - d_L = 16 zero eigenvalues like the draw
+    assert "ck_rf" in arr.files and "random-features law" in stdout
+    assert np.sum(np.abs(arr["ck_rf"]) < 1e-10 * arr["ck_rf"].max()) == 48 - 32
+    assert res["ck"]["w1_single_rf"] >= 0 and "ck_rf" not in cfg.get("kinds", [])
+    assert cfg["rf_law"] is True and cfg["seeds"]["rf_law"] == 3 + 5
+
+
+def test_spectrum_no_rf_law(capsys, tmp_path):
+    out = tmp_path / "spec"
+    code, stdout, err = _run(capsys, "spectrum", "--n", "32", "--p", "16", "--widths", "16",
+                             "--no-exact", "--no-rf-law", "--kinds", "ck", "--out", str(out),
+                             "--no-progress")
+    assert code == 0, err
+    assert "ck_rf" not in np.load(out / "results.npz").files
+    assert "random-features" not in stdout
 
 
 @pytest.mark.parametrize("extra", [
@@ -153,3 +168,19 @@ def test_compress_end_to_end_tiny(capsys, tmp_path, extra):
     dense_bits = 32 * (16 * 16 + 16 * 16 + 16)       # W_1, W_2 and w as float32
     assert rep["memory_factor"] == pytest.approx(dense_bits / packed.bits, rel=1e-12)
     assert "memory factor" in stdout
+
+
+def test_compress_cli_defaults_match_the_api():
+    """`ntkcomp compress` without options uses compress()'s own default family (ternary),
+    and the experiment / figure defaults agree with it."""
+    import inspect
+
+    from ntkcomp.cli import build_parser
+    from ntkcomp.compress import compress
+    from ntkcomp.experiments_lib.accuracy import ACCURACY_DEFAULTS
+    from ntkcomp.experiments_lib.compression import COMPRESSION_DEFAULTS
+
+    api = inspect.signature(compress).parameters["family"].default
+    args = build_parser().parse_args(["compress"])
+    assert args.family == api == "ternary"
+    assert COMPRESSION_DEFAULTS["family"] == api and ACCURACY_DEFAULTS["family"] == api

@@ -17,7 +17,7 @@ What happens, step by step:
               --widths, each activation centred at its Gaussian mean;
   3. match    each layer is replaced by SPARSE TERNARY weights (a fraction --eps of zeros,
               the rest +-1/sqrt(1-eps)) and a QUANTIZED activation (--family: binary,
-              ternary, k_level, or auto = fewest levels) whose Gaussian moments
+              ternary (default), k_level, or auto = fewest levels) whose Gaussian moments
               (a1^2, a2^2, q, and tau_L at the last layer) equal the dense layer's,
               solved by a jit-compiled Levenberg-Marquardt multi-start;
   4. pack     one draw of the compressed weights in a real packed format (2-bit ternary
@@ -46,10 +46,13 @@ def add_parser(sub) -> None:
     g.add_argument("--eps", type=float_list, default=[0.9], metavar="EPS[,EPS...]",
                    help="sparsity of the ternary weights in [0, 1): fraction of zeros, one "
                         "value or one per layer (default 0.9)")
-    g.add_argument("--family", default="auto",
-                   choices=["auto", "binary", "ternary", "k_level"],
-                   help="quantized activation family (default auto: per layer the fewest "
-                        "levels meeting the tolerance)")
+    g.add_argument("--family", default="ternary",
+                   choices=["ternary", "binary", "k_level", "auto"],
+                   help="quantized activation family (default ternary, as "
+                        "ntkcomp.compress.compress: it keeps every layer's output scale close "
+                        "to the dense one; binary matches ReLU hidden layers exactly but "
+                        "inflates the later scales and the last layer's identity shift; "
+                        "auto: per layer the fewest levels meeting the tolerance)")
     g.add_argument("--levels", type=int, default=None,
                    help="number of levels for --family k_level")
     g.add_argument("--target", default="ck", choices=["ck", "ntk"],

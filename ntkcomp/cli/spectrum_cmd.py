@@ -24,7 +24,9 @@ computed by stochastic Lanczos quadrature from matrix-vector products only: no n
 matrix is formed or diagonalised, so n = 32768 fits on a laptop.
 
 A single finite-width network does NOT converge to K~ in operator norm: its spectrum is a
-Marchenko-Pastur-type spreading of K~'s (error ~ sqrt(n / width)). Compare widths!
+Marchenko-Pastur-type spreading of K~'s (error ~ sqrt(n / width)): the plot overlays
+that random-features law (eigenvalues of K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian) on the
+single draw's CK_L, and the summary gives W1(single draw, law). Compare widths!
 """
 
 
@@ -39,6 +41,11 @@ def add_parser(sub) -> None:
                    help="eigenvalue method (default auto: dense below the threshold, SLQ above)")
     g.add_argument("--no-exact", action="store_true",
                    help="skip the exact weight-averaged kernel (O(n^2 L) bivariate integrals)")
+    g.add_argument("--no-rf-law", action="store_true",
+                   help="do not overlay the random-features law on the single draw's CK_L "
+                        "(by default, with dense spectra, one sample of the eigenvalues of "
+                        "K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian (n, d_L): THEORY.md "
+                        "section 6's law for ONE finite-width network)")
     add_run_options(p, "ntkcomp_runs/spectrum")
     p.set_defaults(func=run)
 
@@ -53,6 +60,7 @@ def config_from_args(args) -> dict:
     return {"command": "spectrum", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
             "widths": widths, "activations": args.activations, "seed": args.seed,
             "kinds": kinds, "method": args.method, "exact": not args.no_exact,
+            "rf_law": not args.no_rf_law,
             "float64": not args.float32}
 
 
@@ -67,7 +75,8 @@ def run(args) -> int:
 
     validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
     parse_activations(cfg["activations"], len(cfg["widths"]))
-    run_dir = RunDir(args.out, cfg, seeds={"data": args.seed, "weights": args.seed + 1})
+    run_dir = RunDir(args.out, cfg, seeds={"data": args.seed, "weights": args.seed + 1,
+                                           "rf_law": args.seed + 5})
     steps = ["data", "network"] + (["expected kernels"] if cfg["exact"] else []) + \
         [f"{k} spectra" for k in cfg["kinds"]] + ["write"]
     with Progress(steps, "ntkcomp spectrum", not args.no_progress) as tick:
@@ -92,6 +101,8 @@ def _summary(res, run_dir) -> str:
         r = res[kind]
         s = (f"  {kind.upper():3s} [{r['method']}]  W1(single draw, equivalent) = "
              f"{r['w1_single_equiv']:.4g}")
+        if "w1_single_rf" in r:
+            s += f", W1(single draw, random-features law) = {r['w1_single_rf']:.4g}"
         if "relop_expected_equiv" in r:
             s += (f";  exact E_W vs equivalent: rel. op. error {r['relop_expected_equiv']:.4g},"
                   f" W1 {r['w1_expected_equiv']:.4g}")

@@ -18,7 +18,7 @@ __all__ = ["ACCURACY_DEFAULTS", "accuracy_point", "compressed_network"]
 
 ACCURACY_DEFAULTS = {"data": "mixed", "n": 512, "n_test": 512, "p": 256, "K": 2,
                      "widths": [512, 512], "activations": ["relu"], "eps": 0.9,
-                     "family": "auto", "hidden_tau": None, "seed": 0, "protocol": "frozen",
+                     "family": "ternary", "hidden_tau": None, "seed": 0, "protocol": "frozen",
                      "readout": "ridge", "lam": 1e-2, "steps": 300, "lr": 1e-2,
                      "lazy_lr": 0.5, "methods": ["dense", "ntk_lc", "magnitude", "random"]}
 
@@ -39,7 +39,7 @@ def _compress_cached(widths, activations, tau0, family, hidden_tau):
     return res
 
 
-def compressed_network(widths, activations, tau0, eps, family="auto", hidden_tau=None):
+def compressed_network(widths, activations, tau0, eps, family="ternary", hidden_tau=None):
     """(dense MLP, CompressionResult at eps = 0, compressed MLP with sparse_ternary(eps)
     weights) for the design scale tau0 (the solve is cached)."""
     from ntkcomp.compress import check_eps

@@ -35,7 +35,7 @@ __all__ = [
 
 COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
-                        "eps": 0.9, "family": "auto", "levels": None, "target": "ck",
+                        "eps": 0.9, "family": "ternary", "levels": None, "target": "ck",
                         "hidden_tau": None, "report": True, "single_draw": True}
 
 

@@ -22,7 +22,8 @@ __all__ = ["SPECTRAL_DEFAULTS", "spectral_equivalence"]
 
 SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [1024, 1024, 512],
                      "activations": ["relu"], "seed": 0, "kinds": ["ck", "ntk"],
-                     "method": "auto", "exact": True, "draws": 0, "top_k": 0}
+                     "method": "auto", "exact": True, "draws": 0, "top_k": 0,
+                     "rf_law": True}
 
 
 def _large_n_threshold() -> int:
@@ -54,12 +55,16 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     Config keys (defaults in ``SPECTRAL_DEFAULTS``): data, n, p, K, widths, activations,
     seed, kinds (subset of ["ck", "ntk"]), method ("auto" switches to SLQ above the
     spectral module's ``LARGE_N_THRESHOLD``; "dense", "slq", "kpm"), exact (also compute the
-    exact weight-averaged kernel when n is at most the threshold).
+    exact weight-averaged kernel when n is at most the threshold), rf_law (CK_L only, dense
+    spectra only: also sample the random-features law of THEORY.md section 6, the
+    eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with ``G`` (n, d_L) Gaussian --
+    what ONE finite-width draw should be compared with -- and its W1 to the single draw).
 
     Result: per kind ``{"w1_single_equiv", "w1_expected_equiv", "relop_expected_equiv",
-    "top_single", "top_equiv", "top_expected", "method"}`` plus tau0 and the network's
-    taus; arrays ``{kind}_single``, ``{kind}_equiv``, ``{kind}_expected`` (eigenvalues or
-    measure nodes) and ``{kind}_*_w`` (weights).
+    "top_single", "top_equiv", "top_expected", "method"}`` (+ ``w1_single_rf`` for the CK
+    with ``rf_law``) plus tau0 and the network's taus; arrays ``{kind}_single``,
+    ``{kind}_equiv``, ``{kind}_expected`` (eigenvalues or measure nodes), ``ck_rf``
+    (random-features law, one sampled draw) and ``{kind}_*_w`` (weights).
     """
     import jax
 
@@ -114,6 +119,15 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
         arrays[f"{kind}_single_w"] = np.asarray(m_single.weights)
         arrays[f"{kind}_equiv"] = np.asarray(m_equiv.nodes)
         arrays[f"{kind}_equiv_w"] = np.asarray(m_equiv.weights)
+        if kind == "ck" and cfg.get("rf_law", True) and m_single.method == "dense":
+            from ntkcomp.spectral.random_features import random_features_spectrum
+
+            ev_rf = random_features_spectrum(np.asarray(equiv_op.to_dense()), widths[-1],
+                                             jax.random.PRNGKey(cfg["seed"] + 5))[0]
+            arrays["ck_rf"] = ev_rf
+            # both are n eigenvalues: W1 of the empirical measures = mean |sorted diff|
+            r["w1_single_rf"] = float(np.mean(np.abs(np.sort(np.asarray(m_single.nodes))
+                                                     - ev_rf)))
         if expected is not None:
             from ntkcomp.spectral.distances import relative_operator_error
 
@@ -157,6 +171,7 @@ def spectral_figure(result: dict, title: str = ""):
     for ax, kind in zip(axes[0], kinds):
         spectra = {}
         for part, label in (("single", "one network (single draw)"),
+                            ("rf", "random-features law of K~ (d = d_L)"),
                             ("expected", "exact E_W kernel"),
                             ("equiv", "equivalent K~")):
             if f"{kind}_{part}" not in arrays:
@@ -168,6 +183,7 @@ def spectral_figure(result: dict, title: str = ""):
             else:
                 spectra[label] = nodes
         name = "CK_L" if kind == "ck" else "NTK"
-        spectra_panel(ax, spectra, title=f"{name} {title}".strip())
+        spectra_panel(ax, spectra, title=f"{name} {title}".strip(),
+                      styles={"random-features law of K~ (d = d_L)": {"ls": "--"}})
     fig.tight_layout()
     return fig
