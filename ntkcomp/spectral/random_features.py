@@ -33,38 +33,113 @@ __all__ = [
     "marchenko_pastur_density",
     "random_features_density",
     "random_features_spectrum",
+    "robust_eigh",
     "stieltjes_companion",
     "support_edge",
 ]
 
 
-def _psd_sqrt(K):
+def _as_symmetric(K, name="K_tilde"):
+    """float64, square, finite, symmetrised copy of ``K`` (ValueError otherwise)."""
     K = np.asarray(K, dtype=np.float64)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"K_tilde must be a square (n, n) matrix, got shape {K.shape}")
-    w, U = scipy.linalg.eigh(0.5 * (K + K.T))
-    return (U * np.sqrt(np.clip(w, 0, None))) @ U.T, np.clip(w, 0, None)
+        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise ValueError(f"{name} must be finite (no NaN/Inf), got "
+                         f"{int(np.count_nonzero(~np.isfinite(K)))} non-finite entries")
+    return 0.5 * (K + K.T)
+
+
+def _eigh_with(solver, B, eigvals_only):
+    if solver == "numpy":
+        return np.linalg.eigvalsh(B) if eigvals_only else np.linalg.eigh(B)
+    return scipy.linalg.eigh(B, eigvals_only=eigvals_only, driver=solver, check_finite=False)
+
+
+def robust_eigh(A, *, eigvals_only: bool = False):
+    """Symmetric eigendecomposition that does not die on a LAPACK failure.
+
+    ``scipy.linalg.eigh``'s default driver (``evr``, MRRR) occasionally stops with
+    ``LinAlgError: Internal Error.`` on large kernel matrices (reproduced: the dense ReLU
+    CK_3 equivalent of compress_example at n = 2048, OpenBLAS 0.3.31: ``evr`` fails,
+    ``evd`` and ``ev`` succeed; this killed ``compress_example --no-exact``). We try, in order: scipy ``evd`` (divide and
+    conquer; also the fastest here), numpy (LAPACK ``syevd``), scipy ``ev`` (QR), scipy
+    ``evr``; and, if all fail, the same on ``A / max|A|`` (rescaled back). ``A`` must be
+    symmetric and finite (see :func:`_as_symmetric`). Returns ``w`` or ``(w, U)``,
+    eigenvalues ascending."""
+    A = np.asarray(A, dtype=np.float64)
+    last = None
+    scale = float(np.max(np.abs(A))) if A.size else 1.0
+    for s in (1.0, scale if scale > 0 else 1.0):
+        B = A / s if s != 1.0 else A
+        for solver in ("evd", "numpy", "ev", "evr"):
+            try:
+                out = _eigh_with(solver, B, eigvals_only)
+            except (np.linalg.LinAlgError, ValueError) as err:   # LAPACK "Internal Error"
+                last = err
+                continue
+            if eigvals_only:
+                w = np.asarray(out)
+                if np.all(np.isfinite(w)):
+                    return w * s
+            else:
+                w, U = out
+                if np.all(np.isfinite(w)) and np.all(np.isfinite(U)):
+                    return w * s, U
+    raise np.linalg.LinAlgError(f"symmetric eigendecomposition failed with every LAPACK "
+                                f"driver (last error: {last})")
+
+
+def _psd_sqrt(K):
+    """``(K_+^{1/2}, eig(K_+))`` with ``K_+`` the PSD part of ``(K + K^T)/2`` (float64;
+    negative eigenvalues -- rounding of a kernel that is PSD in exact arithmetic -- are
+    clipped to 0). Robust to LAPACK driver failures (:func:`robust_eigh`)."""
+    K = _as_symmetric(K)
+    w, U = robust_eigh(K)
+    w = np.clip(w, 0, None)
+    return (U * np.sqrt(w)) @ U.T, w
 
 
 def random_features_spectrum(K_tilde, d: int, key, draws: int = 1) -> np.ndarray:
     """Eigenvalues (draws, n), ascending, of ``K~^{1/2} G G^T K~^{1/2} / d`` for ``draws``
-    independent Gaussian ``G`` (n, d). ``key``: a JAX PRNG key (or int seed)."""
+    independent Gaussian ``G`` (n, d). ``key``: a JAX PRNG key (or int seed).
+
+    No square root of ``K~`` is formed (it needed a full n x n eigendecomposition with
+    vectors, the dominant cost at n = 2048 and the source of a LAPACK "Internal Error"):
+    the nonzero eigenvalues are those of
+
+    * ``d < n``:  ``G^T K~ G / d`` (d x d), padded with ``n - d`` zeros;
+    * ``d >= n``: ``R^T K~ R`` with ``R R^T = G G^T / d`` (Cholesky, positive definite
+      almost surely), which is similar to ``K~ G G^T / d``.
+
+    Both are exact identities for the same ``G`` (the draws equal the square-root form to
+    rounding). ``K~`` is symmetrised; it is assumed PSD (a kernel): negative eigenvalues of
+    order rounding only move the output by that much, and outputs are clipped at 0."""
     d = check_positive_int("d", d)
     draws = check_positive_int("draws", draws)
-    S, _ = _psd_sqrt(K_tilde)
-    n = S.shape[0]
+    K = _as_symmetric(K_tilde)
+    n = K.shape[0]
     if isinstance(key, (int, np.integer)):
         key = jax.random.PRNGKey(int(key))
     seed = np.asarray(jax.random.randint(key, (draws,), 0, 2 ** 31 - 1))
     out = np.empty((draws, n))
     for r in range(draws):
         G = np.random.default_rng(int(seed[r])).standard_normal((n, d))
-        Y = S @ G / np.sqrt(d)                                   # (n, d)
         if d < n:  # nonzero eigenvalues from the d x d companion, zeros for the rest
-            ev = scipy.linalg.eigh(Y.T @ Y, eigvals_only=True)
+            M = G.T @ (K @ G) / d
+            ev = robust_eigh(0.5 * (M + M.T), eigvals_only=True)
             out[r] = np.sort(np.concatenate([np.zeros(n - d), np.clip(ev, 0, None)]))
         else:
-            out[r] = scipy.linalg.eigh(Y @ Y.T, eigvals_only=True)
+            W = G @ G.T / d
+            try:
+                R = np.linalg.cholesky(0.5 * (W + W.T))
+                M = R.T @ K @ R
+                ev = robust_eigh(0.5 * (M + M.T), eigvals_only=True)
+            except np.linalg.LinAlgError:   # W singular (d ~ n, rounding): square-root form
+                S, _ = _psd_sqrt(K)
+                Y = S @ G / np.sqrt(d)
+                ev = robust_eigh(Y @ Y.T, eigvals_only=True)
+            out[r] = np.sort(np.clip(ev, 0, None))
     return out
 
 
