@@ -21,8 +21,9 @@ Lanczos tridiagonal ``T_k = Q_k^T K Q_k``; ``Q_k`` has orthonormal *rows* ``q_0.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,16 +34,16 @@ from ntkcomp._validate import check_choice, check_positive_int
 from ntkcomp.guards import check_eigenpairs_converged, warn_if_float32
 
 __all__ = [
-    "LanczosResult",
     "EigenpairsResult",
+    "LanczosResult",
     "as_operator",
-    "lanczos",
-    "tridiagonal",
-    "tridiag_eigh",
-    "gauss_quadrature",
     "estimate_spectral_bounds",
-    "top_eigenpairs",
+    "gauss_quadrature",
+    "lanczos",
     "rademacher",
+    "top_eigenpairs",
+    "tridiag_eigh",
+    "tridiagonal",
 ]
 
 

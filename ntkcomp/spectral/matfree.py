@@ -50,7 +50,7 @@ the same code runs on 1 CPU, 8 virtual CPU devices (the test) or a GPU/TPU mesh.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -63,20 +63,20 @@ from jax.tree_util import register_pytree_node_class
 from ntkcomp._validate import check_choice, check_positive_int
 
 __all__ = [
+    "DEFAULT_TILE",
+    "MATERIALIZE_MAX_BYTES",
     "DenseKernel",
     "FactorKernel",
     "LowRankKernel",
-    "materialized_kernel_matvec",
-    "gram_matvec",
     "ck_matvec",
-    "ntk_matvec",
-    "ntk_factors",
     "equivalent_matvec",
+    "gram_matvec",
     "materialize",
-    "shard_rows",
+    "materialized_kernel_matvec",
+    "ntk_factors",
+    "ntk_matvec",
     "row_mesh",
-    "DEFAULT_TILE",
-    "MATERIALIZE_MAX_BYTES",
+    "shard_rows",
     "should_materialize",
 ]
 
@@ -298,7 +298,6 @@ class LowRankKernel:
         return out.astype(v.dtype)
 
     def to_dense(self):
-        n = self.n
         K = (self.c_lin * _dot_t(self.X, self.X) + _mm(_mm(self.V, self.M), self.V.T)
              + jnp.diag(self.c_id - self.b + self.dvec) + self.b)
         return 0.5 * (K + K.T)

@@ -23,7 +23,9 @@ The ``spectrum`` entry point switches from dense ``eigvalsh`` to SLQ above
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import os
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,19 +37,37 @@ from ntkcomp.spectral.lanczos import as_operator, gauss_quadrature, lanczos, rad
 __all__ = [
     "LARGE_N_THRESHOLD",
     "SpectralMeasure",
-    "slq_quadrature",
     "slq_density",
+    "slq_quadrature",
     "smoothed_density",
-    "wasserstein1_weighted",
     "spectrum",
+    "wasserstein1_weighted",
 ]
+
+
+def _threshold_from_env(default: int = 4096) -> int:
+    raw = os.environ.get("NTKCOMP_LARGE_N_THRESHOLD")
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError("NTKCOMP_LARGE_N_THRESHOLD must be a positive integer (matrix size "
+                         f"above which spectra use SLQ), got {raw!r}")
+    return value
+
 
 #: Above this size ``spectrum(..., method="auto")`` uses SLQ instead of dense ``eigvalsh``.
 #: Dense eigvalsh costs O(n^3) flops and an n x n copy: the issue measured ~25 s (float64)
 #: at n = 8000 on the 2-core development machine, i.e. ~1-3 s at n = 4096, where it is still
 #: competitive with SLQ and exact; above it SLQ (O(n^2) per product with a stored kernel,
 #: O(n d) matrix-free for a CK) wins quickly. See experiments/benchmarks/spectra_speed.py.
-LARGE_N_THRESHOLD = 4096
+#: Default 4096; the environment variable ``NTKCOMP_LARGE_N_THRESHOLD`` (read at import)
+#: overrides it -- e.g. to exercise the large-n path of ``ntkcomp spectrum`` at small n.
+#: :func:`spectrum` reads this module attribute at call time (``threshold=None``).
+LARGE_N_THRESHOLD = _threshold_from_env()
 
 
 class SpectralMeasure(NamedTuple):
@@ -178,19 +198,25 @@ def _is_matrix(obj) -> bool:
 def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
              key: jax.Array | None = None, num_probes: int = 20, num_steps: int = 100,
              num_moments: int = 500, grid=None, bins: int | None = None,
-             threshold: int = LARGE_N_THRESHOLD, materialize: bool | None = None,
-             reorth: bool = False, dtype=None) -> SpectralMeasure:
+             threshold: int | None = None, materialize: bool | None = None,
+             reorth: bool = False, mesh=None, dtype=None) -> SpectralMeasure:
     """Spectrum of a symmetric kernel, dense below ``threshold`` and matrix-free above.
 
     matvec_or_matrix: an ``(n, n)`` array, a callable ``v -> K v`` (then ``n`` is required),
         or a matfree operator (:mod:`ntkcomp.spectral.matfree`, which has ``.n`` and, when
         materialisable, ``.to_dense()``).
-    method: "auto" (dense if ``n <= threshold`` — default ``LARGE_N_THRESHOLD`` = 4096 — and
-        a dense matrix is available or cheap to form, else "slq"), "dense", "slq" or "kpm".
+    method: "auto" (dense if ``n <= threshold``, else "slq"), "dense", "slq" or "kpm".
+    threshold: default (None) the module attribute ``LARGE_N_THRESHOLD`` at call time (4096,
+        or ``NTKCOMP_LARGE_N_THRESHOLD`` from the environment).
     materialize: for a matrix-free NTK operator (``matfree.FactorKernel``) on the SLQ/KPM
         path, store the kernel once (``None``: when ``matfree.should_materialize`` says it is
         cheaper for the planned number of products and fits in ``MATERIALIZE_MAX_BYTES``).
     reorth: full reorthogonalisation in SLQ (see :func:`slq_quadrature`).
+    mesh: a 1-D ``jax.sharding.Mesh`` (e.g. ``matfree.row_mesh()`` over ``jax.devices()``):
+        on the SLQ/KPM path the operator's row-indexed arrays (kernel rows or factors) are
+        sharded over it (:func:`ntkcomp.spectral.matfree.shard_rows`; ``n`` divisible by the
+        number of devices); the compiled loops are unchanged and XLA partitions the products.
+        Same result as on one device up to the order of floating-point reductions.
     Returns a :class:`SpectralMeasure`; for "dense" ``nodes`` are the exact eigenvalues
     (float64, ascending) with weights 1/n.
     """
@@ -206,6 +232,9 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
         if n is None:
             raise ValueError("n is required when a matvec callable is given")
     n = check_positive_int("n", n)
+    if threshold is None:
+        threshold = LARGE_N_THRESHOLD
+    threshold = check_positive_int("threshold", threshold)
     if method == "auto":
         method = "dense" if n <= threshold else "slq"
     if method == "dense":
@@ -237,13 +266,17 @@ def spectrum(matvec_or_matrix, n: int | None = None, *, method: str = "auto",
         op = matvec_or_matrix
         from ntkcomp.spectral import matfree
 
-        products = num_steps if method == "slq" else num_moments // 2 + 40
+        products = num_steps if method == "slq" else num_moments // 2 + 60
         if materialize is None:
             materialize = matfree.should_materialize(op, products, num_probes)
         if materialize:
             if not hasattr(op, "to_dense"):
                 raise ValueError("materialize=True needs an operator with .to_dense()")
             op = matfree.DenseKernel(op.to_dense())
+    if mesh is not None:
+        from ntkcomp.spectral.matfree import shard_rows
+
+        op = shard_rows(op, mesh)
     if method == "slq":
         return slq_density(op, n, key, num_probes=num_probes, num_steps=min(num_steps, n),
                            grid=grid, bins=bins, reorth=reorth, dtype=dtype)
