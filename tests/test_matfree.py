@@ -141,7 +141,7 @@ _SHARD_SCRIPT = textwrap.dedent("""
     from ntkcomp.data import gmm_preset
     from ntkcomp.networks import MLP
     from ntkcomp.spectral.matfree import ntk_matvec, ck_matvec, materialized_kernel_matvec, shard_rows, row_mesh
-    from ntkcomp.spectral.slq import slq_quadrature
+    from ntkcomp.spectral.slq import slq_quadrature, spectrum
     from ntkcomp.spectral.kpm import kpm_moments
     from ntkcomp.spectral.lanczos import top_eigenpairs
     p, n = 32, 256
@@ -171,10 +171,20 @@ _SHARD_SCRIPT = textwrap.dedent("""
             ka = kpm_moments(op, n, key, num_moments=40, num_probes=4, bounds=(-1.0, 40.0))
             kb = kpm_moments(sh, n, key, num_moments=40, num_probes=4, bounds=(-1.0, 40.0))
             r["kpm"] = float(np.abs(ka - kb).max())
+            # the public entry point: spectrum(..., mesh=) (materialises this small NTK, then
+            # shards the stored kernel's rows; KPM bounds by Lanczos with reorthogonalisation)
+            sa = spectrum(op, method="kpm", key=key, num_moments=60, num_probes=4)
+            sb = spectrum(op, method="kpm", key=key, num_moments=60, num_probes=4, mesh=mesh)
+            r["spectrum_kpm"] = float(np.abs(sa.info["moments"] - sb.info["moments"]).max())
+            r["spectrum_kpm_bounds"] = float(np.abs(np.subtract(sa.info["bounds"], sb.info["bounds"])).max())
         if name == "dense":
             a0 = slq_quadrature(op, n, key, num_probes=4, num_steps=20)
             b0 = slq_quadrature(sh, n, key, num_probes=4, num_steps=20)
             r["w1_noreorth"] = w1(a0, b0)
+            sa = spectrum(op, method="slq", key=key, num_probes=4, num_steps=20, reorth=True)
+            sb = spectrum(op, method="slq", key=key, num_probes=4, num_steps=20, reorth=True,
+                          mesh=mesh)
+            r["spectrum_slq"] = w1((sa.nodes, sa.weights), (sb.nodes, sb.weights))
             ta = top_eigenpairs(op, n, 2, key, num_steps=40).values
             tb = top_eigenpairs(sh, n, 2, key, num_steps=40).values
             r["top"] = float(np.abs(np.asarray(ta) - np.asarray(tb)).max() / abs(float(ta[0])))
@@ -203,6 +213,10 @@ def test_sharded_density_equals_single_device_8_virtual_devices():
         assert r["matvec"] <= 1e-12 * r["scale"], (name, r)
         assert r["matvec_devices"] == 8, (name, r)
     assert res["ntk_tiled"]["kpm"] <= 1e-12
+    # spectrum(..., mesh=mesh) over 8 devices == spectrum(...) on one: same probes, roundoff
+    assert res["ntk_tiled"]["spectrum_kpm"] <= 1e-10, res["ntk_tiled"]
+    assert res["ntk_tiled"]["spectrum_kpm_bounds"] <= 1e-10 * res["ntk_tiled"]["scale"]
+    assert res["dense"]["spectrum_slq"] <= 1e-10 * res["dense"]["scale"]
     assert res["dense"]["top"] <= 1e-12
     # without reorthogonalisation (the SLQ default) the recurrence amplifies roundoff
     # differences (ghost Ritz values appear at slightly different steps): still <= 1e-6
