@@ -1,7 +1,7 @@
 """Claim (THEORY section 4): the CK equivalent K~_L approximates E_W[CK_L] in operator norm
 with relative error O(n^{-1/2}).
 
-    python -m theory_checks.ck_equivalence [--quick] [--max-n 4096]
+    python -m theory_checks.ck_equivalence [--quick] [--max-n 2048|4096 (default)]
 
 Reference: ``ntkcomp.kernels.expected_kernels`` (exact infinite-width E_W, bivariate maps).
 """
@@ -15,7 +15,7 @@ ERR_MAX_2048 = 0.06       # relative operator error at n = 2048 (transported in 
 
 
 def main(argv=None, configs=C.EQUIV_CONFIGS) -> int:
-    args = C.parse_args(__doc__, argv)
+    args = C.parse_args(__doc__, argv, default_max_n=4096)
     t0 = time.time()
     table, curves, extras = C.run_equivalence("ck", args, configs=configs,
                                               slope_max=SLOPE_MAX, err_max_2048=ERR_MAX_2048)
