@@ -73,6 +73,33 @@ def summary_table(rows) -> str:
     return "\n".join(out) + "\n"
 
 
+def frontier_table(res: dict) -> str:
+    """Markdown tables of ``lossless_frontier`` results (one per activation)."""
+    out = []
+    for act, fr in res.items():
+        out.append(f"### {act} (n={fr['n']}, p={fr['p']}, depth={fr['depth']}, "
+                   f"tol={fr['tol']} on w1_rel)\n")
+        out.append("| width d | eps | delta | w1_rel measured | w1_rel predicted (RF law) "
+                   "| agree (measured) | agree (predicted) | top-eigvec class alignment "
+                   "dense / compressed |\n|---|---|---|---|---|---|---|---|")
+        for r in fr["rows"]:
+            pr = r.get("predicted_w1_rel")
+            out.append(f"| {r['width']} | {r['eps']} | {r['identity_shift']:.4f} "
+                       f"| {r['w1_rel']:.4f} | {_fmt(pr, '.4f')} | {r['agree']} "
+                       f"| {'-' if pr is None else pr <= fr['tol']} "
+                       f"| {r['alignment_dense']:.3f} / {r['alignment_compressed']:.3f} |")
+        pred_eps = {r["width"]: None for r in fr["rows"]}
+        for r in fr["rows"]:
+            if r.get("predicted_w1_rel") is not None and r["predicted_w1_rel"] <= fr["tol"]:
+                pred_eps[r["width"]] = max(pred_eps[r["width"]] or 0.0, r["eps"])
+        out.append(f"\nSmallest width agreeing at eps = 0: measured "
+                   f"{fr['smallest_width_agreeing_at_eps0']}, predicted "
+                   f"{fr.get('predicted_smallest_width_at_eps0')}. Largest eps agreeing per "
+                   f"width: measured {fr['largest_eps_agreeing_per_width']}, predicted "
+                   f"{ {str(k): v for k, v in pred_eps.items()} }.\n")
+    return "\n".join(out) + "\n"
+
+
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
             hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None):
     sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
@@ -128,7 +155,12 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--activation", default="relu", choices=["relu", "tanh", "erf"])
-    ap.add_argument("--eps", type=float, default=0.9)
+    ap.add_argument("--eps", type=float, nargs="+", default=[0.9],
+                    help="one value, or one per layer (e.g. 0.6667 0.9 0.9: kappa4 = 0 at "
+                         "layer 1, which removes the kurtosis term of THEORY section 7)")
+    ap.add_argument("--append-to-sweep", action="store_true",
+                    help="single run: add the row to OUT/sweep.json and OUT/summary.md and "
+                         "write the run to OUT/<activation>_eps<...>")
     ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--p", type=int, default=None, help="default n // 2")
     ap.add_argument("--widths", type=int, nargs="+", default=None,
@@ -177,10 +209,22 @@ def main(argv=None):
                       flush=True)
             atomic_write_json(out / "frontier.json", {"results": res,
                                                       **run_metadata(vars(a))})
+            atomic_write_text(out / "frontier.md", frontier_table(res))
         return
     if not a.sweep:
-        s, _ = run_one(a.activation, a.eps, a.n, p, widths, out_dir=out, **kw)
+        eps = a.eps[0] if len(a.eps) == 1 else list(a.eps)
+        tag = "-".join(f"{e:g}" for e in a.eps)
+        run_dir = out / f"{a.activation}_eps{tag}" if a.append_to_sweep else out
+        s, _ = run_one(a.activation, eps, a.n, p, widths, out_dir=run_dir, **kw)
         print({k: v for k, v in s.items() if k != "layers"})
+        if a.append_to_sweep:
+            import json
+            prev = json.loads((out / "sweep.json").read_text())
+            rows = [r for r in prev["rows"] if not (r["activation"] == a.activation
+                                                    and r["eps"] == eps)]
+            rows.append({k: v for k, v in s.items() if k != "layers"})
+            atomic_write_json(out / "sweep.json", {**prev, "rows": rows})
+            atomic_write_text(out / "summary.md", summary_table(rows))
         return
     rows = []
     for act in a.activations:

@@ -122,3 +122,39 @@ def test_frontier_structure_and_consistency(sample):
     tight = lossless_frontier(n=64, p=32, depth=2, activation="relu", tol=1e-12,
                               widths=(32,), eps_grid=(0.0,), family="binary", predict=False)
     assert tight["smallest_width_agreeing_at_eps0"] is None
+
+
+def test_compare_kernels_matches_dense_linear_algebra():
+    """compare_kernels uses eigvalsh + Lanczos (eigsh) + a spectrum cache; check every
+    number against plain numpy eigh on the same matrices (independent). Tolerances: Lanczos
+    converged to tol 1e-10/1e-12 on well-separated top eigenvalues -> 1e-8 relative."""
+    from ntkcomp.compress.report import _SPECTRUM_CACHE, compare_kernels
+    from ntkcomp.spectral import class_alignment, wasserstein1
+
+    rng = np.random.default_rng(0)
+    n = 80
+    labels = np.repeat([0, 1], n // 2)
+    J = np.stack([labels == 0, labels == 1], 1).astype(float)
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    K_d = A @ A.T + 3.0 * J @ np.diag([1.0, 2.0]) @ J.T / n
+    B = A + 0.1 * rng.standard_normal((n, n)) / np.sqrt(n)
+    delta = 0.37
+    K_c = B @ B.T + 3.0 * J @ np.diag([1.0, 2.2]) @ J.T / n + delta * np.eye(n)
+    for _ in range(2):   # second call: spectra from the cache, same answers
+        r = compare_kernels(K_d, K_c, delta, labels, top=2)
+        wd, Vd = np.linalg.eigh(K_d)
+        wc, Vc = np.linalg.eigh(K_c)
+        nd = np.abs(wd).max()
+        opn = lambda M: np.abs(np.linalg.eigvalsh(M)).max()  # noqa: E731
+        np.testing.assert_allclose(r["rel_op_diff"], opn(K_c - K_d) / nd, rtol=1e-8)
+        np.testing.assert_allclose(r["rel_op_diff_shift_removed"],
+                                   opn(K_c - delta * np.eye(n) - K_d) / nd, rtol=1e-8)
+        np.testing.assert_allclose(r["w1_spectra_shift_removed"],
+                                   wasserstein1(np.linalg.eigvalsh(K_c - delta * np.eye(n)),
+                                                wd), rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(r["top_eigvec_class_alignment_compressed"],
+                                   class_alignment(Vc[:, ::-1][:, :2], labels), rtol=1e-6)
+        np.testing.assert_allclose(r["top_eigvec_overlap"],
+                                   np.abs(np.sum(Vd[:, ::-1][:, :2] * Vc[:, ::-1][:, :2], 0)),
+                                   rtol=1e-6)
+    assert len(_SPECTRUM_CACHE) >= 2
