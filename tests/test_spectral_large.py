@@ -148,23 +148,52 @@ def test_threshold_environment_variable():
     assert bad.returncode != 0 and "NTKCOMP_LARGE_N_THRESHOLD" in bad.stderr
 
 
-def test_spectrum_command_pipeline_switches_to_slq_above_threshold(monkeypatch):
+def test_spectrum_command_pipeline_switches_to_large_n_path_above_threshold(monkeypatch):
     # the function behind `ntkcomp spectrum` (experiments_lib.definitions.spectral_equivalence)
-    # with the threshold lowered below n: SLQ measures; with the default threshold: dense.
-    # The SLQ measure of the single network's CK agrees with the dense eigenvalues within the
-    # Gauss + Hutchinson bound (20 probes, 100 steps: spectrum()'s defaults).
+    # with the threshold lowered below n: the NTK goes to SLQ, the CK (Gram of width 32 < n)
+    # to the exact D x D Gram route; with the default threshold both are dense. References:
+    # the dense eigenvalues of the same run. CK: exact up to roundoff (1e-9 of the top
+    # eigenvalue); NTK: the Gauss + Hutchinson bound (20 probes, 100 steps: the defaults).
     from ntkcomp.experiments_lib.definitions import spectral_equivalence
     from ntkcomp.spectral import slq
 
     cfg = {"data": "means", "n": 96, "p": 16, "K": 2, "widths": [32, 32],
-           "activations": ["relu"], "kinds": ["ck"], "exact": False, "seed": 0}
+           "activations": ["relu"], "kinds": ["ck", "ntk"], "exact": False, "seed": 0}
     dense = spectral_equivalence(cfg)
-    assert dense["ck"]["method"] == "dense"
+    assert dense["ck"]["method"] == "dense" and dense["ntk"]["method"] == "dense"
     monkeypatch.setattr(slq, "LARGE_N_THRESHOLD", 64)
     large = spectral_equivalence(cfg)
-    assert large["ck"]["method"] == "slq" and large["large_n_threshold"] == 64
-    ev = np.asarray(dense["_arrays"]["ck_single"])
-    a = large["_arrays"]
+    assert large["large_n_threshold"] == 64
+    assert large["ck"]["method"] == "gram" and large["ntk"]["method"] == "slq"
+    a, d = large["_arrays"], dense["_arrays"]
+    ev_ck = np.sort(np.asarray(d["ck_single"]))
+    np.testing.assert_allclose(np.sort(a["ck_single"]), ev_ck, atol=1e-9 * ev_ck[-1])
+    ev = np.sort(np.asarray(d["ntk_single"]))
     width = ev[-1] - ev[0]
-    w1 = wasserstein1_weighted(a["ck_single"], a["ck_single_w"], ev)
+    w1 = wasserstein1_weighted(a["ntk_single"], a["ntk_single_w"], ev)
     assert w1 <= np.pi * width / 400 + width * np.sqrt(2 / (96 * 20))
+
+
+def test_gram_spectrum_is_exact_and_chosen_automatically():
+    # CK-type operator F F^T with F = [G_1, G_2] (n = 200, D = 30 + 20): eigenvalues equal
+    # numpy's eigvalsh of the dense n x n matrix (independent), float64 roundoff 1e-10.
+    from ntkcomp.spectral.matfree import FactorKernel, gram_matvec, materialized_kernel_matvec
+    from ntkcomp.spectral.slq import gram_spectrum
+
+    rng = np.random.default_rng(8)
+    n = 200
+    G1, G2 = rng.standard_normal((n, 30)), rng.standard_normal((n, 20))
+    op = FactorKernel(grams=(G1, G2))
+    ref = np.linalg.eigvalsh(G1 @ G1.T + G2 @ G2.T)
+    r = spectrum(op, threshold=100)
+    assert r.method == "gram" and r.info["gram_width"] == 50
+    np.testing.assert_allclose(r.eigenvalues, ref, atol=1e-10 * ref[-1])
+    assert spectrum(op, threshold=400).method == "dense"
+    # D >= n: no saving, the SLQ path; wide Gram D > n handled exactly when asked for
+    wide = gram_matvec(rng.standard_normal((60, 80)))
+    assert spectrum(wide, threshold=50, num_steps=20, num_probes=2).method == "slq"
+    Fw = np.asarray(wide.grams[0])
+    np.testing.assert_allclose(gram_spectrum(wide).nodes, np.linalg.eigvalsh(Fw @ Fw.T),
+                               atol=1e-10 * np.linalg.norm(Fw) ** 2)
+    with pytest.raises(ValueError, match="gram"):
+        spectrum(materialized_kernel_matvec(np.eye(4)), method="gram")
