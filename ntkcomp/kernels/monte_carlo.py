@@ -65,7 +65,7 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
         raise ValueError(f"X must have shape (n, p), got {tuple(jnp.shape(X))}")
     p = int(jnp.shape(X)[1])
     dummy = net.init(jax.random.PRNGKey(0), p, dtype=dtype)  # for validation only
-    X, X2, b1, b2, symmetric = _prepare(net, dummy, X, X2, block_size)
+    X, X2, b1, b2, symmetric = _prepare(net, dummy, X, X2, block_size, traced=True)
     n1 = X.shape[0]
     n2 = n1 if symmetric else X2.shape[0]
     zeros = [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)]

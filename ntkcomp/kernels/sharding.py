@@ -76,7 +76,7 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     axis = mesh.axis_names[0]
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced=True)
     if symmetric:
         X2 = X
         b2 = b1
