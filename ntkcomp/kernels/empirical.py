@@ -227,22 +227,32 @@ def _put(out: jax.Array, t: jax.Array, r, c, mirror: bool) -> jax.Array:
     return out
 
 
-def _row_blocks(F: Sequence[jax.Array], b: int) -> list[tuple[int, tuple]]:
-    """Split row-aligned arrays into ``(start, blocks)`` pieces of ``b`` rows (last ragged)."""
+def _split_rows(F: Sequence[jax.Array], b: int) -> tuple:
+    """Split row-aligned arrays into row blocks ``(blocks_0, blocks_1, ...)`` of ``b`` rows
+    each (the last ragged); ``blocks_k`` is a tuple with one slice per array.
+
+    Called inside the feature programs so that the full-size signals are freed when the
+    program returns and only the blocks stay alive (no second copy next to the output).
+    """
     n = F[0].shape[0]
-    return [(s, tuple(f[s:s + b] for f in F)) for s in range(0, n, b)]
+    return tuple(tuple(f[s:s + b] for f in F) for s in range(0, n, b))
 
 
-def _eager_tiled(kind: str, L: int, n_out: int, FA: Sequence[jax.Array],
-                 FB: Sequence[jax.Array] | None, b1: int, b2: int) -> tuple:
-    """Host loop over tile pairs; see the module docstring. Returns ``n_out`` arrays."""
+def _eager_tiled(kind: str, L: int, n_out: int, FA: tuple, FB: tuple | None) -> tuple:
+    """Host loop over tile pairs (see the module docstring); ``FA``/``FB`` are row blocks
+    from :func:`_split_rows` (``FB = None``: symmetric). Returns ``n_out`` arrays."""
     tile = _tile_program(kind, L)
     symmetric = FB is None
-    n1 = FA[0].shape[0]
-    rows = _row_blocks(FA, b1)
-    cols = rows if symmetric else _row_blocks(FB, b2)
-    n2 = n1 if symmetric else FB[0].shape[0]
-    dtype = FA[0].dtype
+
+    def with_starts(blocks):
+        starts = [0]
+        for blk in blocks:
+            starts.append(starts[-1] + blk[0].shape[0])
+        return list(zip(starts[:-1], blocks)), starts[-1]
+
+    rows, n1 = with_starts(FA)
+    cols, n2 = (rows, n1) if symmetric else with_starts(FB)
+    dtype = FA[0][0].dtype
     outs = [jnp.zeros((n1, n2), dtype) for _ in range(n_out)]
     for a, (r, A) in enumerate(rows):
         for c_idx, (c, B) in enumerate(cols):
@@ -258,16 +268,16 @@ def _eager_tiled(kind: str, L: int, n_out: int, FA: Sequence[jax.Array],
     return tuple(outs)
 
 
-@partial(jax.jit, static_argnames=("arch",))
-def _ntk_features(arch, params, X):
+@partial(jax.jit, static_argnames=("arch", "b"))
+def _ntk_features(arch, params, X, b):
     hs, ds = forward_backward(arch.net, params, X)
-    return tuple(hs) + tuple(ds)
+    return _split_rows(tuple(hs) + tuple(ds), b)
 
 
-@partial(jax.jit, static_argnames=("arch",))
-def _ck_features(arch, params, X):
+@partial(jax.jit, static_argnames=("arch", "b"))
+def _ck_features(arch, params, X, b):
     _, hs = arch.net.preactivations_and_features(params, X)
-    return tuple(hs)
+    return _split_rows(tuple(hs), b)
 
 
 def _is_traced(*xs) -> bool:
@@ -325,9 +335,9 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
     if _is_traced(params, X, X2):
         return _ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric)
     arch = Arch(net)
-    FA = _ntk_features(arch, params, X)
-    FB = None if symmetric else _ntk_features(arch, params, X2)
-    return _eager_tiled("ntk", net.depth, 1, FA, FB, b1, b2)[0]
+    FA = _ntk_features(arch, params, X, b1)
+    FB = None if symmetric else _ntk_features(arch, params, X2, b2)
+    return _eager_tiled("ntk", net.depth, 1, FA, FB)[0]
 
 
 def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
@@ -344,6 +354,6 @@ def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
     if _is_traced(params, X, X2):
         return _ck_jit(Arch(net), params, X, X2, b1, b2, symmetric)
     arch = Arch(net)
-    FA = _ck_features(arch, params, X)  # h_0 = X rides along; the tile skips it
-    FB = None if symmetric else _ck_features(arch, params, X2)
-    return list(_eager_tiled("ck", net.depth, net.depth, FA, FB, b1, b2))
+    FA = _ck_features(arch, params, X, b1)  # h_0 = X rides along; the tile skips it
+    FB = None if symmetric else _ck_features(arch, params, X2, b2)
+    return list(_eager_tiled("ck", net.depth, net.depth, FA, FB))
