@@ -193,14 +193,19 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
 
         gram_ev = timed("exact_gram", gram_spectrum)
         exact = np.concatenate([np.zeros(max(n - d, 0)), np.asarray(gram_ev)[-min(n, d):]])
-        slq, kpm, top = estimators(op)
-        accuracy(slq, kpm, top, exact)
-        if n <= cfg["dense_max"]:
+        if cfg.get("dense_only"):
+            res["scale"] = float(np.mean(exact))
+        else:
+            slq, kpm, top = estimators(op)
+            accuracy(slq, kpm, top, exact)
+        if n <= cfg["dense_max"] or cfg.get("dense_only"):
             Kc = np.asarray(H @ H.T)  # float32 (n, n)
             ev = timed("dense", lambda: scipy.linalg.eigvalsh(Kc, overwrite_a=True,
                                                               check_finite=False))
             res["dense_vs_gram_W1"] = wasserstein1_weighted(ev, np.ones(n), exact) / res["scale"]
             del Kc, ev
+    elif cfg.get("dense_only"):
+        raise ValueError("--dense-only is implemented for the CK only")
     else:  # ---------------------------------------------------------- NTK (materialised)
         K = timed("build", lambda: empirical_ntk(net, params, X, block_size=cfg["block"],
                                                  sharded=cfg["shard"]))
@@ -258,8 +263,10 @@ def _load(path: Path) -> dict:
     return data if isinstance(data.get("results"), list) else {}
 
 
-def _merge(path: Path, n: int, kernel: str, entry: dict, cfg: dict, seed: int) -> None:
-    """Re-read ``path``, put ``entry`` at (n, kernel), rewrite atomically."""
+def _merge(path: Path, n: int, kernel: str, entry: dict, cfg: dict, seed: int,
+           update: bool = False) -> None:
+    """Re-read ``path``, put ``entry`` at (n, kernel) (``update``: merge its keys into the
+    existing entry), rewrite atomically."""
     from ntkcomp._io import atomic_write_json, run_metadata
 
     data = _load(path)
@@ -269,6 +276,11 @@ def _merge(path: Path, n: int, kernel: str, entry: dict, cfg: dict, seed: int) -
     if row is None:
         row = {"n": n}
         rows.append(row)
+    if update and isinstance(row.get(kernel), dict):
+        extra = {k: v for k, v in entry.items() if k.startswith("dense")}
+        extra.update({f"dense_{k}": entry[k] for k in ("loadavg", "loadavg_end", "started",
+                                                        "rss_GB", "total_s") if k in entry})
+        entry = {**row[kernel], **extra}
     row[kernel] = entry
     rows.sort(key=lambda r: r["n"])
     meta = run_metadata(cfg, {"seed": seed})
@@ -299,6 +311,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true",
                     help="recompute (n, kernel) entries already in --out")
+    ap.add_argument("--dense-only", action="store_true",
+                    help="CK only: time dense eigvalsh (whatever --dense-max) and add it to the "
+                         "existing entry (dense_s, dense_cpu_s, dense_vs_gram_W1, dense_rss_GB)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--cfg", help=argparse.SUPPRESS)
@@ -319,7 +334,7 @@ def main(argv=None) -> int:
         cfg = {"p": a.p, "widths": a.widths, "dense_max": a.dense_max, "probes": a.probes,
                    "steps": a.steps, "moments": a.moments, "block": a.block}
     cfg.update(activation=a.activation, preset=a.preset, seed=a.seed, reorth=a.reorth,
-               shard=a.shard)
+               shard=a.shard, dense_only=a.dense_only)
     for n in sizes:
         if n < 16:
             raise ValueError(f"sizes must be >= 16, got {n}")
@@ -328,7 +343,13 @@ def main(argv=None) -> int:
     for n in sizes:
         for kernel in a.kernels:
             have = next((r for r in _load(a.out).get("results", []) if r.get("n") == n), {})
-            if kernel in have and "error" not in have[kernel] and not a.force:
+            if a.dense_only:
+                if kernel != "ck":
+                    raise ValueError("--dense-only is implemented for --kernels ck only")
+                if "dense_s" in have.get(kernel, {}) and not a.force:
+                    print(f"n={n} {kernel}: dense kept (use --force)", file=sys.stderr)
+                    continue
+            elif kernel in have and "error" not in have[kernel] and not a.force:
                 print(f"n={n} {kernel}: kept (use --force to recompute)", file=sys.stderr)
                 continue
             t0 = time.perf_counter()
@@ -345,7 +366,7 @@ def main(argv=None) -> int:
             else:
                 res = json.loads(lines[-1][len("RESULT "):])
             res["total_s"] = time.perf_counter() - t0
-            _merge(a.out, n, kernel, res, cfg, a.seed)
+            _merge(a.out, n, kernel, res, cfg, a.seed, update=a.dense_only and "error" not in res)
             print(f"n={n} {kernel} done in {res['total_s']:.0f} s", file=sys.stderr, flush=True)
     print(table(_load(a.out).get("results", [])))
     print(f"written {a.out}")
