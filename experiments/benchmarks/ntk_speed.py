@@ -109,7 +109,9 @@ def child_ntk(args) -> dict:
     X = (jax.random.normal(jax.random.PRNGKey(1), (args.n, P), dtype) / math.sqrt(P))
     jax.block_until_ready((params, X))
     rss_before = _maxrss_gb()
-    b = min(args.block_size, args.n)
+    from ntkcomp.kernels.empirical import default_block_size
+
+    b = min(args.block_size, args.n) if args.block_size else default_block_size(args.n)
     t0 = time.perf_counter()  # first call: compiles the feature, tile and write programs
     jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
     first_s = time.perf_counter() - t0
@@ -226,7 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("--f64-sizes", type=int, nargs="*", default=None,
                     help=f"sizes also run in float64 (default {F64_SIZES} within the sizes)")
     ap.add_argument("--block-size", type=int, default=None,
-                    help="tile size (default: ntkcomp.kernels.empirical.DEFAULT_BLOCK_SIZE)")
+                    help="tile size (default: ntkcomp.kernels.empirical.default_block_size(n))")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
     ap.add_argument("--nt-max-n", type=int, default=2048)
@@ -256,9 +258,7 @@ def main(argv=None) -> int:
         return 0
 
     from ntkcomp._io import atomic_write_json, run_metadata
-    from ntkcomp.kernels.empirical import DEFAULT_BLOCK_SIZE
-
-    block = args.block_size or DEFAULT_BLOCK_SIZE
+    block = args.block_size or "default_block_size(n)"
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     f64 = [n for n in (F64_SIZES if args.f64_sizes is None else args.f64_sizes) if n in sizes]
     tag = "full" if args.full else ("custom" if args.sizes else "quick")
@@ -291,7 +291,9 @@ def main(argv=None) -> int:
         want_nt = (not args.no_nt) and dtype == "float32" and n <= args.nt_max_n
         export = os.path.join(tmp, f"{config_name}_{n}.npz") if want_nt else None
         cargs = ["--_child", "ntk", "--n", str(n), "--config", config_name, "--dtype", dtype,
-                 "--block-size", str(block), "--repeats", str(args.repeats)]
+                 "--repeats", str(args.repeats)]
+        if args.block_size:
+            cargs += ["--block-size", str(args.block_size)]
         if export:
             cargs += ["--export", export]
         r = _run_child(cargs, args.child_timeout)
@@ -299,7 +301,7 @@ def main(argv=None) -> int:
         r.setdefault("dtype", dtype)
         r.setdefault("n", n)
         if r.get("ok"):
-            done, dense = gram_flops(n, CONFIGS[config_name], block)
+            done, dense = gram_flops(n, CONFIGS[config_name], r["block_size"])
             r["gram_gflops"] = done / r["median_s"] / 1e9
             r["dense_gflops"] = dense / r["median_s"] / 1e9
             r["pct_of_gemm"] = 100 * r["gram_gflops"] / peak if peak else None
