@@ -50,7 +50,24 @@ def summarize(ok):
 
     rows = [dict(r, data=c["data"], protocol=c["protocol"]) for c, res in ok
             for r in res["rows"]]
-    return aggregate(rows, keys=("data", "protocol", "method", "eps")), None
+    agg = aggregate(rows, keys=("data", "protocol", "method", "eps"))
+    return agg, figure(agg)
+
+
+def figure(agg):
+    """One accuracy-vs-memory panel per (data, protocol)."""
+    from ntkcomp.plots import accuracy_memory_panel
+    from ntkcomp.plots import figure as new_figure
+
+    panels = sorted({(r["data"], r["protocol"]) for r in agg})
+    if not panels:
+        return None
+    fig, axes = new_figure(1, len(panels), width=4.2, height=3.4)
+    for ax, (d, proto) in zip(axes[0], panels):
+        rows = [r for r in agg if r["data"] == d and r["protocol"] == proto]
+        accuracy_memory_panel(ax, rows, title=f"{d}, {proto} protocol")
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

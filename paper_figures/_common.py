@@ -43,12 +43,50 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
                    "(default paper_figures/NAME.png, or NAME_full.png with --full)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the run's configuration (every point) and its expected cost, "
+                        "then exit without computing or writing anything (e.g. with --full)")
     g = p.add_argument_group("size overrides (for quick looks and smoke tests)")
     g.add_argument("--n", type=int, default=None, help="number of samples")
     g.add_argument("--p", type=int, default=None, help="data dimension (GMM)")
     g.add_argument("--widths", default=None, help="hidden widths, e.g. 64,64")
     g.add_argument("--draws", type=int, default=None, help="Monte Carlo weight draws")
     return p
+
+
+def start(ap: argparse.ArgumentParser, argv) -> tuple[argparse.Namespace, float]:
+    """Parse the figure's options, set up float64 / Agg; return (args, start time)."""
+    args = ap.parse_args(argv)
+    setup()
+    return args, time.perf_counter()
+
+
+def sizes(args, default: dict, full: dict) -> dict:
+    """The figure's size dict: ``full`` with --full, else ``default``; then the overrides."""
+    return apply_overrides(full if args.full else default, args)
+
+
+def add_compress_options(ap: argparse.ArgumentParser) -> None:
+    """--family / --hidden-tau of ``ntkcomp.compress.compress`` (defaults: compress's own)."""
+    ap.add_argument("--family", default="ternary", choices=["ternary", "binary", "auto"],
+                    help="compress family (default ternary, as ntkcomp.compress.compress)")
+    ap.add_argument("--hidden-tau", default=None, type=hidden_tau, metavar="free|match|RHO",
+                    help="compress hidden_tau rule: free, match or a ratio RHO > 0 "
+                         "(default: compress's own)")
+
+
+def hidden_tau(text):
+    """``free`` / ``match`` / a positive ratio (argparse type of --hidden-tau)."""
+    if text in (None, "free", "match"):
+        return text
+    try:
+        rho = float(text)
+    except ValueError:
+        rho = -1.0
+    if not rho > 0:
+        raise argparse.ArgumentTypeError(f"hidden-tau must be free, match or a positive "
+                                         f"number, got {text!r}")
+    return rho
 
 
 def apply_overrides(size: dict, args) -> dict:
@@ -65,11 +103,22 @@ def apply_overrides(size: dict, args) -> dict:
     return size
 
 
-def run_dir_for(name: str, args, config: dict, seeds: dict):
+def run_dir_for(name: str, args, config: dict, seeds: dict, cost: str = ""):
+    """The figure's RunDir (config + metadata written now). With --dry-run: print the config,
+    seeds and ``cost`` (the documented expected cost) and exit with status 0 instead."""
     from ntkcomp.experiments_lib import RunDir
 
     out = args.out or str(HERE / "_runs" / (name + ("_full" if args.full else "")))
-    return RunDir(out, {"figure": name, "full": bool(args.full), **config}, seeds=seeds)
+    full_cfg = {"figure": name, "full": bool(args.full), **config}
+    if getattr(args, "dry_run", False):
+        import json
+
+        print(json.dumps({"run_dir": out, "config": full_cfg, "seeds": seeds}, indent=1,
+                         default=str))
+        print(f"[{name}] dry run: nothing computed or written. Expected cost: "
+              f"{cost or 'see paper_figures/README.md'}")
+        raise SystemExit(0)
+    return RunDir(out, full_cfg, seeds=seeds)
 
 
 def points(fn, cfgs, run_dir, name, args):
@@ -96,6 +145,13 @@ def finish(fig, run_dir, name: str, args, results: dict, arrays: dict | None = N
     print(f"[{name}] wrote {dest} and {run_dir.path}/ "
           f"({', '.join(sorted(run_dir.files))})", file=sys.stderr)
     return dest
+
+
+def titled(fig, title: str):
+    """Figure-wide title (font size 10) and tight layout; returns ``fig``."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def copy_tree(src, dst):  # pragma: no cover - convenience for users

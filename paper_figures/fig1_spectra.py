@@ -12,28 +12,24 @@ K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian n x d_L), which the single draw should
 """
 from __future__ import annotations
 
-import time
-
 from paper_figures import _common
 
 NAME = "fig1_spectra"
 PRESETS = ["means", "covs", "mixed"]
+DEFAULT_COST = "about 1 CPU minute (3 points)"
+FULL_COST = "TBD"
 
 
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--activation", default="relu", help="activation of every layer (relu)")
-    args = ap.parse_args(argv)
-    _common.setup()
-    t0 = time.perf_counter()
-    if args.full:
-        size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20}
-    else:
-        size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0}
-    size = _common.apply_overrides(size, args)
+    args, t0 = _common.start(ap, argv)
+    size = _common.sizes(args, {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0},
+                         {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20})
     cfgs = [{"data": pr, **size, "K": 2, "activations": [args.activation], "seed": args.seed,
              "kinds": ["ck", "ntk"], "method": "auto", "exact": True} for pr in PRESETS]
-    run = _common.run_dir_for(NAME, args, {"points": cfgs}, {"base": args.seed})
+    run = _common.run_dir_for(NAME, args, {"points": cfgs}, {"base": args.seed},
+                              FULL_COST if args.full else DEFAULT_COST)
     from ntkcomp.experiments_lib.definitions import spectral_equivalence
 
     res = _common.points(spectral_equivalence, cfgs, run, NAME, args)
@@ -42,12 +38,13 @@ def main(argv=None) -> int:
                for pr, r in zip(PRESETS, res)}
     arrays = {f"{pr}_{k}": v for pr, r in zip(PRESETS, res) for k, v in r["_arrays"].items()}
     _common.finish(fig, run, NAME, args, {"presets": summary, "size": size}, arrays, t0=t0)
+    nan = float("nan")
     for pr, r in zip(PRESETS, res):
-        print(f"{pr:6s}  CK: E_W vs K~ rel.op {r['ck'].get('relop_expected_equiv', float('nan')):.3f}"
-              f"  NTK: {r['ntk'].get('relop_expected_equiv', float('nan')):.3f}"
+        print(f"{pr:6s}  CK: E_W vs K~ rel.op {r['ck'].get('relop_expected_equiv', nan):.3f}"
+              f"  NTK: {r['ntk'].get('relop_expected_equiv', nan):.3f}"
               f"  (W1 single draw vs K~: CK {r['ck']['w1_single_equiv']:.3g}, "
               f"NTK {r['ntk']['w1_single_equiv']:.3g}; CK vs random-features law "
-              f"{r['ck'].get('w1_single_rf', float('nan')):.3g})")
+              f"{r['ck'].get('w1_single_rf', nan):.3g})")
     return 0
 
 
@@ -71,9 +68,8 @@ def plot(results, size):
             spectra_panel(axes[i, j], sp, title=title,
                           styles={"one network": {"alpha": 0.45, "lw": 1.0},
                                   "random-features law": {"ls": ":", "lw": 1.0}})
-    fig.suptitle(f"Eigenvalues: weight-averaged kernels vs equivalents (n = {size['n']}, "
-                 f"p = {size['p']}, widths {size['widths']}, ReLU)", fontsize=10)
-    fig.tight_layout()
+    _common.titled(fig, f"Eigenvalues: weight-averaged kernels vs equivalents (n = {size['n']}, "
+                        f"p = {size['p']}, widths {size['widths']}, ReLU)")
     return fig
 
 

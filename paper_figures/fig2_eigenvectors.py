@@ -9,30 +9,27 @@ samples sorted by class; the legend gives |<u_EW, u_equiv>| and the class alignm
 """
 from __future__ import annotations
 
-import time
-
 from paper_figures import _common
 
 NAME = "fig2_eigenvectors"
 TOP_K = 2
+DEFAULT_COST = "about 1 CPU minute (1 point)"
+FULL_COST = "TBD"
 
 
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--data", default="mixed", help="GMM preset (mixed)")
     ap.add_argument("--activation", default="relu")
-    args = ap.parse_args(argv)
-    _common.setup()
-    t0 = time.perf_counter()
-    if args.full:
-        size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20,
-                "method": "dense"}
-    else:
-        size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0, "method": "auto"}
-    size = _common.apply_overrides(size, args)
+    args, t0 = _common.start(ap, argv)
+    size = _common.sizes(args, {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 0,
+                                "method": "auto"},
+                         {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20,
+                          "method": "dense"})
     cfg = {"data": args.data, **size, "K": 2, "activations": [args.activation],
            "seed": args.seed, "kinds": ["ck", "ntk"], "exact": not args.full, "top_k": TOP_K}
-    run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed})
+    run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed},
+                              FULL_COST if args.full else DEFAULT_COST)
     from ntkcomp.experiments_lib.definitions import spectral_equivalence
 
     (res,) = _common.points(spectral_equivalence, [cfg], run, NAME, args)
@@ -63,14 +60,13 @@ def plot(res, size):
             vecs[f"E_W[{name}]"] = a[f"{kind}_vecs_expected"][:, j]
             vecs[f"equivalent (overlap {ov[j]:.3f})"] = a[f"{kind}_vecs_equiv"][:, j]
             styles = {"one network": {"color": "0.6", "alpha": 0.5, "lw": 0.6},
-                      f"E_W[{name}]": {"color": "#1f77b4", "lw": 1.0},
-                      f"equivalent (overlap {ov[j]:.3f})": {"color": "#d62728", "lw": 0.8,
+                        f"E_W[{name}]": {"color": "#1f77b4", "lw": 1.0},
+                        f"equivalent (overlap {ov[j]:.3f})": {"color": "#d62728", "lw": 0.8,
                                                             "alpha": 0.8}}
             eigvec_panel(axes[i, j], vecs, labels=labels, styles=styles,
                          title=f"{name}: eigenvector {j + 1}")
-    fig.suptitle(f"Top eigenvectors (n = {size['n']}, p = {size['p']}, preset mixed; "
-                 f"class 2 shaded)", fontsize=10)
-    fig.tight_layout()
+    _common.titled(fig, f"Top eigenvectors (n = {size['n']}, p = {size['p']}, preset mixed; "
+                        f"class 2 shaded)")
     return fig
 
 

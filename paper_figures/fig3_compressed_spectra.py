@@ -12,11 +12,11 @@ eps = 0.5 and eps = 0.9 (plus the dense draw).
 """
 from __future__ import annotations
 
-import time
-
 from paper_figures import _common
 
 NAME = "fig3_compressed_spectra"
+DEFAULT_COST = "about 2 CPU minutes (1 point)"
+FULL_COST = "TBD"
 
 
 def point(cfg: dict) -> dict:
@@ -72,23 +72,17 @@ def point(cfg: dict) -> dict:
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--activation", default="relu")
-    ap.add_argument("--family", default="ternary", help="compress family (ternary, as compress)")
-    ap.add_argument("--hidden-tau", default=None,
-                    help="compress hidden_tau rule: free, match or a ratio (compress default)")
-    args = ap.parse_args(argv)
-    _common.setup()
-    t0 = time.perf_counter()
-    ht = (args.hidden_tau if args.hidden_tau in (None, "free", "match")
-          else float(args.hidden_tau))
-    if args.full:
-        size = {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20,
-                "exact": False}
-    else:
-        size = {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 10, "exact": True}
-    size = _common.apply_overrides(size, args)
+    _common.add_compress_options(ap)
+    args, t0 = _common.start(ap, argv)
+    ht = args.hidden_tau
+    size = _common.sizes(args, {"n": 1024, "p": 512, "widths": [1024, 1024, 512], "draws": 10,
+                                "exact": True},
+                         {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20,
+                          "exact": False})
     cfg = {"data": "mixed", **size, "activations": [args.activation] * len(size["widths"]),
            "eps": [0.5, 0.9], "family": args.family, "hidden_tau": ht, "seed": args.seed}
-    run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed})
+    run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed},
+                              FULL_COST if args.full else DEFAULT_COST)
     (res,) = _common.points(point, [cfg], run, NAME, args)
     fig = plot(res, cfg)
     _common.finish(fig, run, NAME, args, {k: v for k, v in res.items() if k != "_arrays"},
@@ -122,10 +116,9 @@ def plot(res, cfg):
     fig, axes = figure(1, len(panels), width=4.4, height=3.4)
     for ax, (title, sp, st) in zip(axes[0], panels):
         spectra_panel(ax, sp, styles=st, title=title)
-    fig.suptitle(f"Dense vs NTK-LC compressed CK_L spectra (n = {cfg['n']}, widths "
-                 f"{cfg['widths']}, compressed layers {res['families']}, all layers feasible: "
-                 f"{res['feasible']})", fontsize=10)
-    fig.tight_layout()
+    _common.titled(fig, f"Dense vs NTK-LC compressed CK_L spectra (n = {cfg['n']}, widths "
+                        f"{cfg['widths']}, compressed layers {res['families']}, all layers "
+                        f"feasible: {res['feasible']})")
     return fig
 
 

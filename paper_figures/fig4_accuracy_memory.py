@@ -15,28 +15,23 @@ MNIST: digits 3 vs 5 (harder than 0 vs 1), inputs centred and scaled (tau0 = 1).
 """
 from __future__ import annotations
 
-import time
-
 from paper_figures import _common
 
 NAME = "fig4_accuracy_memory"
 EPS = [0.5, 0.75, 0.9, 0.95]
+DEFAULT_COST = "about 3 CPU minutes (30 points)"
+FULL_COST = "TBD"
 
 
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3; full 10)")
-    ap.add_argument("--family", default="ternary", help="compress family (ternary, as compress)")
-    ap.add_argument("--hidden-tau", default=None,
-                    help="compress hidden_tau rule: free, match or a ratio (compress default)")
+    _common.add_compress_options(ap)
     ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])
     ap.add_argument("--eps", default=None, help="comma-separated eps values "
                     "(default 0.5,0.75,0.9,0.95)")
-    args = ap.parse_args(argv)
-    _common.setup()
-    t0 = time.perf_counter()
-    ht = (args.hidden_tau if args.hidden_tau in (None, "free", "match")
-          else float(args.hidden_tau))
+    args, t0 = _common.start(ap, argv)
+    ht = args.hidden_tau
     if args.full:
         widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
     else:
@@ -64,7 +59,8 @@ def main(argv=None) -> int:
                              "methods": ["ntk_lc", "magnitude", "random"]})
     run = _common.run_dir_for(NAME, args, {"points": len(cfgs), "base": base,
                                            "datasets": datasets, "eps": eps_list, "seeds": seeds},
-                              {"base": args.seed, "n_seeds": seeds})
+                              {"base": args.seed, "n_seeds": seeds},
+                              FULL_COST if args.full else DEFAULT_COST)
     res = _common.points(_point, cfgs, run, NAME, args)
     from ntkcomp.train import aggregate
 
@@ -105,9 +101,8 @@ def plot(agg, datasets):
             if r["eps"]:
                 ax.annotate(f"{r['eps']}", (r["bits"], r["acc_mean"]), fontsize=6,
                             textcoords="offset points", xytext=(3, 3))
-    fig.suptitle("Frozen random features + ridge readout: accuracy vs memory "
-                 "(labels: eps)", fontsize=10)
-    fig.tight_layout()
+    _common.titled(fig, "Frozen random features + ridge readout: accuracy vs memory "
+                        "(labels: eps)")
     return fig
 
 

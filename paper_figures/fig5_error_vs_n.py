@@ -10,12 +10,12 @@ slopes -0.5 to -0.67 (CK) for these activations.
 """
 from __future__ import annotations
 
-import time
-
 from paper_figures import _common
 
 NAME = "fig5_error_vs_n"
 ACTIVATIONS = ["relu", "tanh", "erf", "binary"]
+DEFAULT_COST = "about 2.5 CPU minutes (32 points)"
+FULL_COST = "TBD"
 
 
 def point(cfg: dict) -> dict:
@@ -43,9 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ns", default=None, help="comma-separated n values")
     ap.add_argument("--activations", default=",".join(ACTIVATIONS),
                     help=f"comma-separated activations (default {','.join(ACTIVATIONS)})")
-    args = ap.parse_args(argv)
-    _common.setup()
-    t0 = time.perf_counter()
+    args, t0 = _common.start(ap, argv)
     if args.full:
         ns, depth, seeds = [256, 512, 1024, 2048, 4096, 8192], 3, args.seeds or 3
     else:
@@ -58,7 +56,8 @@ def main(argv=None) -> int:
             for a in acts for n in ns for s in range(seeds)]
     run = _common.run_dir_for(NAME, args, {"ns": ns, "depth": depth, "seeds": seeds,
                                            "activations": acts, "data": "mixed",
-                                           "p_over_n": 0.5}, {"base": args.seed})
+                                           "p_over_n": 0.5}, {"base": args.seed},
+                              FULL_COST if args.full else DEFAULT_COST)
     res = _common.points(point, cfgs, run, NAME, args)
     import numpy as np
 
@@ -96,9 +95,7 @@ def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
         ax.set_ylabel("||E_W K - K~|| / ||E_W K||")
         ax.set_title(f"{name} equivalent, L = {depth}", fontsize=10)
         ax.legend(fontsize=7, frameon=False)
-    fig.suptitle("Equivalence error against n (exact weight average, GMM 'mixed')",
-                 fontsize=10)
-    fig.tight_layout()
+    _common.titled(fig, "Equivalence error against n (exact weight average, GMM 'mixed')")
     return fig, slopes
 
 

@@ -6,28 +6,25 @@ import time
 from contextlib import contextmanager
 
 
-def int_list(text: str) -> list[int]:
-    """``"1024,1024,512"`` -> [1024, 1024, 512]."""
+def _num_list(text: str, conv, what: str, example: str) -> list:
     try:
-        vals = [int(t) for t in text.replace(" ", "").split(",") if t]
+        vals = [conv(t) for t in text.replace(" ", "").split(",") if t]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 1024,1024,512, got {text!r}") from None
+            f"expected {what} like {example}, got {text!r}") from None
     if not vals:
-        raise argparse.ArgumentTypeError("expected at least one integer")
+        raise argparse.ArgumentTypeError(f"expected at least one {what.split()[-1][:-1]}")
     return vals
+
+
+def int_list(text: str) -> list[int]:
+    """``"1024,1024,512"`` -> [1024, 1024, 512]."""
+    return _num_list(text, int, "comma-separated integers", "1024,1024,512")
 
 
 def float_list(text: str) -> list[float]:
     """``"0.9"`` or ``"0.5,0.9,0.9"`` -> list of floats."""
-    try:
-        vals = [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number or comma-separated numbers like 0.5,0.9, got {text!r}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return vals
+    return _num_list(text, float, "a number or comma-separated numbers", "0.5,0.9")
 
 
 def str_list(text: str) -> list[str]:
