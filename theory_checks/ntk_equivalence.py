@@ -47,7 +47,7 @@ def main(argv=None, configs=NTK_CONFIGS) -> int:
 
 
 NOTES = """
-FAILs (if any) are analysed in theory_checks/README.md. The error of THEORY's formula
+FAILs (if any) are analysed at the end of the report and in theory_checks/README.md. The error of THEORY's formula
 splits into (i) a diagonal part: the formula's diagonal is tau_L^2 + alpha_{L,1} delta_i
 + ..., while the exact diagonal is tau_L^2(||x_i||) = tau_L^2 + (d tau_L^2/d tau_0^2)
 delta_i + ..., an O(p^{-1/2}) per-sample mismatch whose operator norm is max_i |delta_i|
