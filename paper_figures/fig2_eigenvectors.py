@@ -14,7 +14,8 @@ from paper_figures import _common
 NAME = "fig2_eigenvectors"
 TOP_K = 2
 DEFAULT_COST = "about 1 CPU minute (1 point)"
-FULL_COST = "TBD"
+FULL_COST = ("several CPU hours on 2 cores (n = 8000, 20 Monte Carlo netwo"
+             "rks, dense eigenvectors; extrapolated, never run)")
 
 
 def main(argv=None) -> int:

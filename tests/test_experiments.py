@@ -78,3 +78,21 @@ def test_experiment_script_quick_run_resumes(tmp_path, name):
     assert r2.returncode == 0, r2.stderr[-2000:]
     assert "computed 0, reused 2" in r2.stderr
     assert json.loads((out / "results.json").read_text())["table"] == first["table"]
+
+
+@pytest.mark.parametrize("name", ["fig1_spectra", "fig2_eigenvectors", "fig3_compressed_spectra",
+                                  "fig4_accuracy_memory", "fig5_error_vs_n"])
+def test_figure_full_dry_run_writes_nothing(tmp_path, capsys, name):
+    """--full --dry-run: the paper-size configuration is built and printed (n = 8000 or
+    the n ladder up to 8192, widths 2000,2000,1000) and nothing is computed or written."""
+    import importlib
+
+    mod = importlib.import_module(f"paper_figures.{name}")
+    out, png = tmp_path / "run", tmp_path / "x.png"
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--full", "--dry-run", "--out", str(out), "--png", str(png)])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert '"full": true' in text and "dry run" in text and "never run" in text
+    assert ("8000" in text or "8192" in text or "2000" in text)
+    assert not out.exists() and not png.exists()
