@@ -155,6 +155,12 @@ def test_compress_end_to_end_tiny(capsys, tmp_path, extra):
     if not extra:
         expected |= {"report.png", "report.pdf"}
     assert expected <= names
+    meta = json.loads((out / "metadata.json").read_text())
+    assert {"ntkcomp", "jax", "numpy"} <= set(meta["versions"]) and "git_revision" in meta
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["seeds"] == {"data": 1, "solver": 1, "weights": 3}
+    assert cfg["family"] == "ternary" and cfg["eps"] == 0.5
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]   # atomic writes
     rep = json.loads((out / "report.json").read_text())
     keys = ["memory_factor", "layers", "identity_shift"]
     if not extra:
