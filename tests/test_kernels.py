@@ -4,6 +4,8 @@ Tolerance 1e-10 relative (float64): both sides are exact formulas for the same s
 squared partial derivatives; they differ only by float64 rounding in different summation
 orders (~1e-15 per entry), far below 1e-10.
 """
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,15 +91,15 @@ def test_eager_and_traced_engines_agree():
     params = net.init(jax.random.PRNGKey(2), X.shape[1])
     ref, refx = ntk_autodiff(net, params, X), ntk_autodiff(net, params, X, X2)
     for bs in (5, 13):
-        jitted = jax.jit(lambda p, a: empirical_ntk(net, p, a, block_size=bs))
-        jittedx = jax.jit(lambda p, a, b: empirical_ntk(net, p, a, b, block_size=bs))
+        jitted = jax.jit(partial(empirical_ntk, net, block_size=bs))
+        jittedx = jax.jit(partial(empirical_ntk, net, block_size=bs))
         for K in (empirical_ntk(net, params, X, block_size=bs), jitted(params, X)):
             assert _rel(K, ref) <= 1e-10
             np.testing.assert_array_equal(np.asarray(K), np.asarray(K).T)
         for K in (empirical_ntk(net, params, X, X2, block_size=bs), jittedx(params, X, X2)):
             assert _rel(K, refx) <= 1e-10
         ck_e = conjugate_kernels(net, params, X, block_size=bs)
-        ck_t = jax.jit(lambda p, a: conjugate_kernels(net, p, a, block_size=bs))(params, X)
+        ck_t = jax.jit(partial(conjugate_kernels, net, block_size=bs))(params, X)
         H = [np.asarray(h) for h in net.features(params, X)]
         for a, b, h in zip(ck_e, ck_t, H):
             np.testing.assert_allclose(np.asarray(a), h @ h.T, rtol=1e-12, atol=1e-14)

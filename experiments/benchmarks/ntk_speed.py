@@ -116,7 +116,6 @@ def child_ntk(args) -> dict:
     jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
     first_s = time.perf_counter() - t0
     times = []
-    K = None
     for _ in range(args.repeats):
         K = None  # free the previous kernel first: peak RSS is that of one call
         t0 = time.perf_counter()

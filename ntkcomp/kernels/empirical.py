@@ -208,7 +208,7 @@ def _ck_jit(arch, params, X, X2, b1, b2, symmetric):
 
 
 # --------------------------------------------------------------------------- eager tile engine
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tile_program(kind: str, L: int):
     """Compiled tile function ``(A_blocks, B_blocks) -> tuple of tiles`` (cached per kind, L)."""
     return jax.jit(_ntk_tile(L) if kind == "ntk" else _ck_tile(L))
@@ -294,13 +294,14 @@ def default_block_size(n: int, symmetric: bool = True) -> int:
     rather than 1-2 (n = 2048: 2/3 of the FLOPs with 683-row GEMMs, still near the GEMM
     rate); below 1536 rows one tile is cheapest.
     """
-    if not symmetric or n <= DEFAULT_BLOCK_SIZE and n < 1536:
+    if not symmetric or n < 1536:
         return min(n, DEFAULT_BLOCK_SIZE)
     nb = max(3, -(-n // DEFAULT_BLOCK_SIZE))
     return -(-n // nb)
 
-def _prepare(net, params, X, X2, block_size, traced: bool = False):
-    """Validate inputs; ``traced=True``: the caller runs the traced (fori_loop) engine."""
+
+def _prepare(net, params, X, X2, block_size, traced: bool):
+    """Validate inputs; ``traced``: the caller runs the traced (fori_loop) engine."""
     net.check_params(params)
     net.check_input(params, X, "X")
     dtype = jnp.asarray(params["W"][0]).dtype
@@ -311,10 +312,7 @@ def _prepare(net, params, X, X2, block_size, traced: bool = False):
         X2 = jnp.asarray(X2, dtype)
     n1 = X.shape[0]
     if block_size is None:
-        if traced or _is_traced(params, X, X2):
-            block_size = TRACED_BLOCK_SIZE
-        else:
-            block_size = default_block_size(n1, symmetric)
+        block_size = TRACED_BLOCK_SIZE if traced else default_block_size(n1, symmetric)
     block_size = check_positive_int("block_size", block_size)
     n2 = n1 if symmetric else X2.shape[0]
     if symmetric:
@@ -347,8 +345,9 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
         from ntkcomp.kernels.sharding import sharded_empirical_ntk
 
         return sharded_empirical_ntk(net, params, X, X2, block_size=block_size)
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
-    if _is_traced(params, X, X2):
+    traced = _is_traced(params, X, X2)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
+    if traced:
         return _ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric)
     arch = Arch(net)
     FA = _ntk_features(arch, params, X, b1)
@@ -366,8 +365,9 @@ def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
         from ntkcomp.kernels.sharding import sharded_conjugate_kernels
 
         return sharded_conjugate_kernels(net, params, X, X2, block_size=block_size)
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size)
-    if _is_traced(params, X, X2):
+    traced = _is_traced(params, X, X2)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
+    if traced:
         return _ck_jit(Arch(net), params, X, X2, b1, b2, symmetric)
     arch = Arch(net)
     FA = _ck_features(arch, params, X, b1)  # h_0 = X rides along; the tile skips it
