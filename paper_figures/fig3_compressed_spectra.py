@@ -4,13 +4,16 @@ and single draws.
     python -m paper_figures.fig3_compressed_spectra          # n = 1024, p = 512, L = 3 ReLU
     python -m paper_figures.fig3_compressed_spectra --full   # n = 8000, p = 4000, 2000,2000,1000
 
-Panels: (a) weight-averaged CK_L: exact E_W of the dense and of the compressed network, the
-compressed one minus the identity shift delta reported by ``compress`` (THEORY.md section 8),
-and a Monte Carlo average over finite-width sparse-ternary draws at the largest eps (which
-carries the kurtosis term of section 7); (b, c) one finite-width draw of each network at
-eps = 0.5 and eps = 0.9 (plus the dense draw).
+Panels: (a) weight-averaged CK_L: exact E_W of the dense and of the compressed network, and
+the compressed one minus the identity shift delta reported by ``compress`` (THEORY.md
+section 8); (b) Monte Carlo averages over finite-width draws, dense Gaussian vs sparse
+ternary at the largest eps (which carries the kurtosis term of section 7), minus delta;
+(c, d) one finite-width draw of each network at eps = 0.5 and eps = 0.9 (the nonzero
+eigenvalues: a CK_L of width d_L < n has n - d_L exact zeros).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from paper_figures import _common
 
@@ -92,33 +95,47 @@ def main(argv=None) -> int:
     return 0
 
 
+def _nonzero(ev, n, d_L):
+    """The ``d_L`` largest eigenvalues of a finite-width CK_L (rank <= d_L < n): the other
+    ``n - d_L`` are its exact null space and would hide the bulk's shape in a histogram."""
+    ev = np.sort(np.asarray(ev, float))
+    return ev[n - d_L:] if d_L < n else ev
+
+
 def plot(res, cfg):
     from ntkcomp.plots import figure, spectra_panel
 
     a = res["_arrays"]
     d = res["delta"]
+    n, d_L = int(cfg["n"]), int(cfg["widths"][-1])
     panels = []
     if "avg_dense" in a:
-        lab = f"compressed - delta I (delta={d:.3g})"
+        lab = f"compressed - delta I (delta = {d:.3g})"
         rel = res.get("relop_avg_shifted")
-        panels.append((f"(a) exact E_W[CK_L]: rel. diff after shift {rel:.3g}",
+        panels.append((f"(a) exact E_W[CK_L]; rel. op. diff after shift {rel:.3g}",
                        {"dense": a["avg_dense"], "compressed": a["avg_comp"],
                         lab: a["avg_comp"] - d}, {lab: {"ls": "--"}}))
     if "mc_comp" in a:
-        lab = f"compressed eps={max(cfg['eps'])} - delta I"
-        panels.append((f"({'ab'[len(panels)]}) mean of {cfg['draws']} finite-width draws: "
+        lab = f"compressed eps = {max(cfg['eps'])}, - delta I"
+        panels.append((f"({'ab'[len(panels)]}) mean of {cfg['draws']} finite-width draws; "
                        f"W1 {res.get('w1_mc', float('nan')):.3g}",
                        {"dense (Gaussian)": a["mc_dense"], lab: a["mc_comp"] - d}, {}))
+    drop = f"; {n - d_L} zeros omitted" if d_L < n else ""
     for e in cfg["eps"]:
         tag = "abcd"[len(panels)]
-        panels.append((f"({tag}) one draw each, eps = {e} (no shift)",
-                       {"dense": a["single_dense"], f"compressed eps={e}":
-                        a[f"single_comp_{e}"]}, {}))
-    fig, axes = figure(1, len(panels), width=4.4, height=3.4)
-    for ax, (title, sp, st) in zip(axes[0], panels):
+        panels.append((f"({tag}) one draw each, eps = {e} (no shift{drop})",
+                       {"dense": _nonzero(a["single_dense"], n, d_L),
+                        f"compressed eps = {e}": _nonzero(a[f"single_comp_{e}"], n, d_L)},
+                       {}))
+    ncols = 2 if len(panels) > 2 else len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = figure(nrows, ncols, width=5.6, height=3.6)
+    for ax, (title, sp, st) in zip(axes.ravel(), panels):
         spectra_panel(ax, sp, styles=st, title=title)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     _common.titled(fig, f"Dense vs NTK-LC compressed CK_L spectra (n = {cfg['n']}, widths "
-                        f"{cfg['widths']}, compressed layers {res['families']}, all layers "
+                        f"{cfg['widths']}, layers {res['families']}, every layer "
                         f"feasible: {res['feasible']})")
     return fig
 

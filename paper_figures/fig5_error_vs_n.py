@@ -5,7 +5,9 @@
 
 Error = ||E_W[K] - K~|| / ||E_W[K]|| (operator norm), with E_W[K] the exact weight-averaged
 kernel (``ntkcomp.kernels.expected_kernels``, no sampling) and K~ the equivalent
-(THEORY.md sections 4-5), for CK_L and NTK and several activations. THEORY.md reports
+(THEORY.md sections 4-5), for CK_L and NTK and several activations (the binary step with
+thresholds (-1.5, 0.3) x each layer's input scale tau_{l-1}, so that deep step networks do
+not collapse). THEORY.md reports
 slopes -0.5 to -0.67 (CK) for these activations.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ def point(cfg: dict) -> dict:
     data = load_data(cfg["data"], cfg["n"], cfg["p"], K=2, seed=cfg["seed"])
     s = data.train
     net = dense_network([cfg["width"]] * cfg["depth"], [cfg["activation"]] * cfg["depth"],
-                        float(s.stats.tau0))
+                        float(s.stats.tau0), cfg.get("step_thresholds", "fixed"))
     E = expected_kernels(net, s.X)
     out = {"ck": relative_operator_error(np.asarray(ck_equivalent(net, s)),
                                          np.asarray(E["ck"][-1]))}
@@ -52,8 +54,11 @@ def main(argv=None) -> int:
     if args.ns:
         ns = [int(v) for v in args.ns.split(",") if v]
     acts = [a for a in args.activations.split(",") if a]
+    # step activations: thresholds proportional to each layer's input scale (fixed ones
+    # make tau_l collapse with depth; ntkcomp.experiments_lib.pipeline.STEP_THRESHOLDS)
     cfgs = [{"data": "mixed", "n": n, "p": n // 2, "width": 1024, "depth": depth,
-             "activation": a, "seed": args.seed + s}
+             "activation": a, "seed": args.seed + s,
+             **({"step_thresholds": "scaled"} if a in ("binary", "ternary") else {})}
             for a in acts for n in ns for s in range(seeds)]
     run = _common.run_dir_for(NAME, args, {"ns": ns, "depth": depth, "seeds": seeds,
                                            "activations": acts, "data": "mixed",

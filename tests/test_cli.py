@@ -137,6 +137,65 @@ def test_spectrum_no_rf_law(capsys, tmp_path):
     assert "random-features" not in stdout
 
 
+def test_spectrum_help_documents_large_n_switch(capsys):
+    with pytest.raises(SystemExit):
+        main(["spectrum", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "NTKCOMP_LARGE_N_THRESHOLD" in text and "4096" in text
+    for word in ("gram", "slq", "kpm", "dense"):
+        assert word in text
+
+
+def _ck_eigs_from_scratch(seed, n, p, widths):
+    """Eigenvalues of the single draw's CK_L = H H^T, (n, n) eigvalsh, independent of the CLI."""
+    import jax
+
+    from ntkcomp.data import gmm_preset
+    from ntkcomp.networks import MLP
+
+    k_train, _ = jax.random.split(jax.random.PRNGKey(seed))
+    s = gmm_preset("mixed", p).sample(k_train, n)
+    net = MLP(widths, "relu", tau0=float(s.stats.tau0))
+    H = net.features(net.init(jax.random.PRNGKey(seed + 1), p), s.X)[-1]
+    return np.linalg.eigvalsh(np.asarray(H @ H.T))
+
+
+def test_spectrum_method_gram(capsys, tmp_path):
+    """--method gram: the CK_L spectrum from the d_L x d_L Gram (d_L = 16 < n = 40) equals
+    the n x n eigendecomposition (n - d_L zeros included); the NTK falls back to auto."""
+    out = tmp_path / "spec"
+    code, stdout, err = _run(capsys, "spectrum", "--n", "40", "--p", "20", "--widths", "24,16",
+                             "--method", "gram", "--no-exact", "--out", str(out),
+                             "--no-progress", "--seed", "2")
+    assert code == 0, err
+    res = json.loads((out / "results.json").read_text())
+    assert res["ck"]["method"] == "gram" and res["ntk"]["method"] == "dense"
+    ev = _ck_eigs_from_scratch(2, 40, 20, [24, 16])
+    # same float64 H, H^T H vs H H^T: nonzero eigenvalues agree to rounding (1e-10 abs,
+    # eigenvalues are O(1)); the n - d_L = 24 others are exact zeros vs rounding-level ones
+    np.testing.assert_allclose(np.sort(np.load(out / "results.npz")["ck_single"]), ev,
+                               atol=1e-10)
+    assert "[gram]" in stdout
+
+
+def test_spectrum_auto_switches_above_threshold(capsys, tmp_path, monkeypatch):
+    """method auto above LARGE_N_THRESHOLD (lowered to 32 < n = 48): exact Gram for the CK,
+    SLQ for the NTK, no exact weight average."""
+    import ntkcomp.spectral.slq as slq
+
+    monkeypatch.setattr(slq, "LARGE_N_THRESHOLD", 32)
+    out = tmp_path / "spec"
+    code, stdout, err = _run(capsys, "spectrum", "--n", "48", "--p", "24", "--widths", "32,16",
+                             "--out", str(out), "--no-progress", "--seed", "4")
+    assert code == 0, err
+    res = json.loads((out / "results.json").read_text())
+    assert res["large_n_threshold"] == 32
+    assert res["ck"]["method"] == "gram" and res["ntk"]["method"] == "slq"
+    assert "relop_expected_equiv" not in res["ck"]
+    np.testing.assert_allclose(np.sort(np.load(out / "results.npz")["ck_single"]),
+                               _ck_eigs_from_scratch(4, 48, 24, [32, 16]), atol=1e-10)
+
+
 @pytest.mark.parametrize("extra", [
     ["--no-report"],
     pytest.param([], marks=pytest.mark.slow),     # + spectral report: ~30 s of compiles

@@ -96,3 +96,34 @@ def test_figure_full_dry_run_writes_nothing(tmp_path, capsys, name):
     assert '"full": true' in text and "dry run" in text and "never run" in text
     assert ("8000" in text or "8192" in text or "2000" in text)
     assert not out.exists() and not png.exists()
+
+
+@pytest.mark.parametrize("name", ["binary", "ternary"])
+def test_scaled_step_thresholds_keep_deep_step_networks_alive(name):
+    """step_thresholds="scaled": layer l's thresholds are STEP_THRESHOLDS * tau_{l-1}, and
+    the network's propagated scales tau_l equal an independent Monte Carlo estimate of
+    sqrt(Var[a_l(tau_{l-1} z)]); with fixed thresholds the binary scale collapses by L = 3."""
+    from ntkcomp.experiments_lib.pipeline import STEP_THRESHOLDS, dense_network
+
+    tau0 = 1.17
+    net = dense_network([8] * 3, [name] * 3, tau0, "scaled")
+    z = np.random.default_rng(0).standard_normal(2_000_000)
+    lo, hi = STEP_THRESHOLDS[name]
+    for layer, act in enumerate(net.activations):
+        tau_in = net.taus[layer]
+        assert act.params["s1"] == pytest.approx(lo * tau_in, rel=1e-12)
+        assert act.params["s2"] == pytest.approx(hi * tau_in, rel=1e-12)
+        # MC variance of a bounded step output from 2e6 samples: relative std < 2e-3,
+        # so rtol 1e-2 is a > 5 sigma band
+        tau_mc = float(np.std(np.asarray(act(tau_in * z))))
+        assert net.taus[layer + 1] == pytest.approx(tau_mc, rel=1e-2)
+    assert net.taus[3] > 0.3 * tau0
+    if name == "binary":
+        assert dense_network([8] * 3, [name] * 3, tau0, "fixed").taus[3] < 1e-2 * tau0
+
+
+def test_step_thresholds_is_validated():
+    from ntkcomp.experiments_lib.pipeline import network_activations
+
+    with pytest.raises(ValueError, match="step_thresholds"):
+        network_activations(["binary"], 1.0, "adaptive")

@@ -19,9 +19,16 @@ For a dense network with Gaussian weights on Gaussian-mixture data (THEORY.md se
 and compares their eigenvalue distributions (Wasserstein-1 distance) and, for the exact
 average, the relative operator-norm error ||E_W K - K~|| / ||E_W K||.
 
-Above the threshold (ntkcomp.spectral.slq.LARGE_N_THRESHOLD = 4096) the spectra are
-computed by stochastic Lanczos quadrature from matrix-vector products only: no n x n
-matrix is formed or diagonalised, so n = 32768 fits on a laptop.
+Large n, automatically (--method auto, the default): up to n = LARGE_N_THRESHOLD
+(ntkcomp.spectral.slq; default 4096, set it with the environment variable
+NTKCOMP_LARGE_N_THRESHOLD, e.g. NTKCOMP_LARGE_N_THRESHOLD=512 ntkcomp spectrum ...) every
+spectrum is exact (dense eigvalsh of the n x n kernel). Above it no n x n matrix is formed
+or diagonalised: the single draw's CK_L = H H^T (H: n x d_L) is still exact from the
+d_L x d_L Gram H^T H when d_L < n ("gram"), the NTK and the equivalents K~ are estimated by
+stochastic Lanczos quadrature from matrix-vector products only ("slq"), and the exact
+weight average is skipped. So n = 32768 fits on a laptop. The results say which method
+each spectrum used. --method dense|gram|slq|kpm forces one ("gram" applies to the CK of
+the single draw; the other kernels then use auto).
 
 A single finite-width network does NOT converge to K~ in operator norm: its spectrum is a
 Marchenko-Pastur-type spreading of K~'s (error ~ sqrt(n / width)): the plot overlays
@@ -37,8 +44,14 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("spectrum")
     g.add_argument("--kinds", default="ck,ntk",
                    help="which kernels: ck, ntk or ck,ntk (default)")
-    g.add_argument("--method", default="auto", choices=["auto", "dense", "slq", "kpm"],
-                   help="eigenvalue method (default auto: dense below the threshold, SLQ above)")
+    g.add_argument("--method", default="auto", choices=["auto", "dense", "gram", "slq", "kpm"],
+                   help="eigenvalue method. auto (default): dense eigvalsh for n <= "
+                        "NTKCOMP_LARGE_N_THRESHOLD (environment variable, default 4096); "
+                        "above it the exact d_L x d_L Gram for the single draw's CK_L "
+                        "(when d_L < n) and SLQ for the NTK and the equivalents. dense: "
+                        "n x n eigvalsh. gram: exact CK_L spectrum from the d_L x d_L Gram "
+                        "H^T H at any n (other kernels: auto). slq / kpm: matrix-free "
+                        "stochastic Lanczos quadrature / kernel polynomial method")
     g.add_argument("--no-exact", action="store_true",
                    help="skip the exact weight-averaged kernel (O(n^2 L) bivariate integrals)")
     g.add_argument("--no-rf-law", action="store_true",

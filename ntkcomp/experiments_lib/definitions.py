@@ -23,7 +23,7 @@ __all__ = ["SPECTRAL_DEFAULTS", "spectral_equivalence"]
 SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [1024, 1024, 512],
                      "activations": ["relu"], "seed": 0, "kinds": ["ck", "ntk"],
                      "method": "auto", "exact": True, "draws": 0, "top_k": 0,
-                     "rf_law": True}
+                     "rf_law": True, "step_thresholds": "fixed"}
 
 
 def _large_n_threshold() -> int:
@@ -35,10 +35,15 @@ def _large_n_threshold() -> int:
 
 
 def _measure(op_or_matrix, method, seed):
+    """Spectral measure of one operator. ``method="gram"`` (exact CK spectrum from the
+    ``d x d`` Gram ``H^T H`` of a Gram-only operator) applies to the single draw's CK only;
+    the other operators (NTK, equivalents: not Gram-only) then fall back to "auto"."""
     import jax
 
-    from ntkcomp.spectral.slq import spectrum
+    from ntkcomp.spectral.slq import _gram_width, spectrum
 
+    if method == "gram" and _gram_width(op_or_matrix) is None:
+        method = "auto"
     return spectrum(op_or_matrix, method=method, key=jax.random.PRNGKey(seed), bins=200)
 
 
@@ -53,12 +58,16 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     """Spectra of one network's kernels against their high-dimensional equivalents.
 
     Config keys (defaults in ``SPECTRAL_DEFAULTS``): data, n, p, K, widths, activations,
-    seed, kinds (subset of ["ck", "ntk"]), method ("auto" switches to SLQ above the
-    spectral module's ``LARGE_N_THRESHOLD``; "dense", "slq", "kpm"), exact (also compute the
+    seed, kinds (subset of ["ck", "ntk"]), method ("auto": dense ``eigvalsh`` up to the
+    spectral module's ``LARGE_N_THRESHOLD``, above it the exact d x d Gram for a single
+    draw's CK when d_L < n and SLQ otherwise; "dense", "slq", "kpm"; "gram": the exact
+    Gram spectrum for the single draw's CK at any n, "auto" for the other operators), exact (also compute the
     exact weight-averaged kernel when n is at most the threshold), rf_law (CK_L only, dense
     spectra only: also sample the random-features law of THEORY.md section 6, the
     eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with ``G`` (n, d_L) Gaussian --
-    what ONE finite-width draw should be compared with -- and its W1 to the single draw).
+    what ONE finite-width draw should be compared with -- and its W1 to the single draw),
+    step_thresholds ("fixed" or "scaled": binary/ternary thresholds proportional to each
+    layer's input scale, :func:`~ntkcomp.experiments_lib.pipeline.network_activations`).
 
     Result: per kind ``{"w1_single_equiv", "w1_expected_equiv", "relop_expected_equiv",
     "top_single", "top_equiv", "top_expected", "method"}`` (+ ``w1_single_rf`` for the CK
@@ -83,12 +92,12 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     sample = data.train
     n = int(sample.X.shape[0])
     tau0 = float(sample.stats.tau0)
-    net = dense_network(widths, acts, tau0)
+    net = dense_network(widths, acts, tau0, cfg["step_thresholds"])
     params = net.init(jax.random.PRNGKey(cfg["seed"] + 1), data.p)
     tick("network")
     thr = _large_n_threshold()
     method = cfg["method"]
-    exact = bool(cfg["exact"]) and n <= thr and method in ("auto", "dense")
+    exact = bool(cfg["exact"]) and n <= thr and method in ("auto", "dense", "gram")
     expected = None
     if exact:
         from ntkcomp.kernels import expected_kernels
@@ -103,7 +112,8 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
                                        int(cfg["draws"]), progress=False)
         tick("expected kernels")
     res = {"n": n, "p": data.p, "tau0": tau0, "taus": list(net.taus), "widths": widths,
-           "activations": acts, "large_n_threshold": thr}
+           "activations": acts, "step_thresholds": cfg["step_thresholds"],
+           "activation_params": [repr(a) for a in net.activations], "large_n_threshold": thr}
     arrays = {"labels": np.asarray(sample.labels)}
     for kind in kinds:
         single_op = (ck_matvec(net, params, sample.X) if kind == "ck"
@@ -119,7 +129,8 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
         arrays[f"{kind}_single_w"] = np.asarray(m_single.weights)
         arrays[f"{kind}_equiv"] = np.asarray(m_equiv.nodes)
         arrays[f"{kind}_equiv_w"] = np.asarray(m_equiv.weights)
-        if kind == "ck" and cfg.get("rf_law", True) and m_single.method == "dense":
+        if (kind == "ck" and cfg.get("rf_law", True) and n <= thr
+                and m_single.method in ("dense", "gram")):
             from ntkcomp.spectral.random_features import random_features_spectrum
 
             ev_rf = random_features_spectrum(np.asarray(equiv_op.to_dense()), widths[-1],
@@ -178,7 +189,7 @@ def spectral_figure(result: dict, title: str = ""):
                 continue
             nodes = arrays[f"{kind}_{part}"]
             w = arrays.get(f"{kind}_{part}_w")
-            if result[kind]["method"] != "dense" and w is not None:
+            if result[kind]["method"] not in ("dense", "gram") and w is not None:
                 spectra[label] = SpectralMeasure(nodes, w, None, None, "dense", len(nodes), {})
             else:
                 spectra[label] = nodes

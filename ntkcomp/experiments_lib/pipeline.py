@@ -14,10 +14,12 @@ from ntkcomp._validate import check_positive_int
 
 __all__ = [
     "DATA_CHOICES",
+    "STEP_THRESHOLDS",
     "Data",
     "dense_network",
     "eig",
     "load_data",
+    "network_activations",
     "parse_activations",
     "resolve_widths",
     "validate_data_config",
@@ -127,11 +129,52 @@ def parse_activations(acts, depth: int) -> list[str]:
     return acts
 
 
-def dense_network(widths, activations, tau0: float):
-    """The dense reference network (Gaussian weights) designed at input scale ``tau0``."""
+#: Thresholds (s1, s2) of the step activations in units of each layer's input scale
+#: tau_{l-1} (``step_thresholds="scaled"``; the same values as theory_checks/_common.py).
+#: With the fixed default thresholds (s1, s2) = (-1, 1) the scale collapses with depth:
+#: on GMM "mixed" (n = 512, p = 256, tau0 = 1.17) binary gives tau_l = 0.49, 0.20, 6.4e-4
+#: and ||E_W[CK_3]|| = 2.9e-6 (ternary: tau_3 = 0.052, ||E_W[CK_3]|| = 8.9e-3), so a depth-3
+#: step network's kernel is numerically ~0 and its equivalent is meaningless.
+STEP_THRESHOLDS = {"binary": (-1.5, 0.3), "ternary": (-0.6, 0.8)}
+
+
+def network_activations(activations, tau0: float, step_thresholds: str = "fixed") -> list:
+    """Per-layer activations for :class:`ntkcomp.networks.MLP`.
+
+    activations: one name per layer (see :func:`parse_activations`). step_thresholds:
+    "fixed" (names as given: the registry's default thresholds) or "scaled" (each binary /
+    ternary layer gets thresholds ``STEP_THRESHOLDS[name] * tau_{l-1}``, with tau_{l-1} the
+    propagated input scale, so deep step networks stay non-degenerate; smooth activations
+    are unchanged). Returns a list of names / ``Activation`` objects (one per layer).
+    """
+    from ntkcomp._validate import check_choice
+
+    check_choice("step_thresholds", step_thresholds, ["fixed", "scaled"])
+    acts = list(activations)
+    if step_thresholds == "fixed" or not any(a in STEP_THRESHOLDS for a in acts):
+        return acts
+    from ntkcomp.activations import get, moments
+
+    out, tau = [], float(tau0)
+    for name in acts:
+        if name in STEP_THRESHOLDS:
+            lo, hi = STEP_THRESHOLDS[name]
+            kw = {"b": 1.0} if name == "binary" else {"b_neg": 1.0, "b_pos": 1.0}
+            a = get(name, s1=lo * tau, s2=hi * tau, **kw)
+        else:
+            a = get(name)
+        out.append(a)
+        tau = float(np.sqrt(moments(a, tau).var))
+    return out
+
+
+def dense_network(widths, activations, tau0: float, step_thresholds: str = "fixed"):
+    """The dense reference network (Gaussian weights) designed at input scale ``tau0``;
+    ``step_thresholds`` as in :func:`network_activations`."""
     from ntkcomp.networks import MLP
 
-    return MLP(list(widths), list(activations), "gaussian", tau0=float(tau0))
+    acts = network_activations(activations, tau0, step_thresholds)
+    return MLP(list(widths), acts, "gaussian", tau0=float(tau0))
 
 
 def eig(K) -> np.ndarray:
