@@ -112,14 +112,15 @@ def frontier_table(res: dict) -> str:
 
 
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
-            hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None):
+            hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None,
+            target: str = "ck"):
     sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
     tau0 = float(sample.stats.tau0)
     net = MLP(widths, activation, tau0=tau0)
     cpu0 = _cpu()
     t0 = time.time()
     res = compress(net, tau0, eps=eps, family=family, k_max=k_max, hidden_tau=hidden_tau,
-                   p=p, seed=seed)
+                   p=p, seed=seed, target=target)
     t_compress = time.time() - t0
     t0 = time.time()
     rep = spectral_report(net, res.compressed, sample, coefficients=res.coefficients,
@@ -130,7 +131,8 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     L = net.depth
     src = "exact" if exact else "equivalent"
     summary = {
-        "activation": activation, "eps": eps, "n": n, "p": p, "widths": list(widths),
+        "activation": activation, "eps": eps, "target": target, "n": n, "p": p,
+        "widths": list(widths),
         "memory_factor": res.memory_factor,
         "layers": res.to_json()["layers"],
         "feasible": res.feasible,
@@ -154,7 +156,8 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     full = {**summary, "compression": res.to_json(), "spectral_report": d,
             **run_metadata({"activation": activation, "eps": eps, "n": n, "p": p,
                             "widths": list(widths), "family": family, "k_max": k_max,
-                            "hidden_tau": hidden_tau, "exact": exact}, {"seed": seed})}
+                            "hidden_tau": hidden_tau, "exact": exact, "target": target},
+                           {"seed": seed})}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out_dir / "report.json", full)
@@ -179,6 +182,9 @@ def main(argv=None):
     ap.add_argument("--family", default="ternary")
     ap.add_argument("--k-max", type=int, default=4)
     ap.add_argument("--hidden-tau", default="free")
+    ap.add_argument("--target", default="ck", choices=["ck", "ntk"],
+                    help="design target of compress: the CK (default) or the NTK (the last "
+                         "layer matches beta_L and kappa_L^2 of the dense NTK equivalent)")
     ap.add_argument("--no-exact", action="store_true")
     ap.add_argument("--no-single-draw", action="store_true")
     ap.add_argument("--sweep", action="store_true",
@@ -199,7 +205,7 @@ def main(argv=None):
     ht = a.hidden_tau if a.hidden_tau in ("free", "match") else float(a.hidden_tau)
     out = Path(a.out)
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
-              single_draw=not a.no_single_draw, seed=a.seed)
+              single_draw=not a.no_single_draw, seed=a.seed, target=a.target)
     if a.frontier:
         from ntkcomp.compress import lossless_frontier
 
@@ -242,7 +248,8 @@ def main(argv=None):
         for eps in (0.0, 0.5, 0.9):
             # the exact E_W kernels (Gaussian limit) do not depend on eps; they are
             # recomputed per eps (cheap) and their spectra come from spectral_report's cache
-            s, _ = run_one(act, eps, a.n, p, widths, out_dir=out / f"{act}_eps{eps}", **kw)
+            sub = f"{act}_eps{eps}" + ("" if a.target == "ck" else f"_{a.target}")
+            s, _ = run_one(act, eps, a.n, p, widths, out_dir=out / sub, **kw)
             rows.append({k: v for k, v in s.items() if k != "layers"})
             print(f"{act:5s} eps={eps:.1f} feasible={s['feasible']} "
                   f"hidden resid={s['hidden_max_residual']:.1e} "

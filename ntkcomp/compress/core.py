@@ -125,6 +125,10 @@ class CompressionResult:
       memory: bit counts from the real packed format (None unless ``p`` was given).
       levels_bound: :func:`~ntkcomp.compress.targets.linear_fraction_bound` -- the fewest
         levels ANY design (layer-wise or joint) needs to match alpha_{L,1} and tau_L.
+      kurtosis: :func:`~ntkcomp.compress.kurtosis.kurtosis_summary` -- layer-1 kappa4, the
+        eps_1 requested and used, and (when ``data`` was given) ``predicted_loss``, the
+        relative operator norm of the layer-1 kurtosis term of THEORY section 7 in the
+        target kernel (CK_L or NTK) that moment matching cannot remove.
     """
     dense: Any
     compressed: Any
@@ -140,6 +144,7 @@ class CompressionResult:
     memory: dict | None = None
     taus_propagated: list | None = None
     levels_bound: dict | None = None
+    kurtosis: dict | None = None
 
     @property
     def memory_factor(self) -> float | None:
@@ -168,6 +173,7 @@ class CompressionResult:
             "coefficients": self.coefficients,
             "memory": self.memory,
             "memory_factor": self.memory_factor, "levels_bound": self.levels_bound,
+            "kurtosis": self.kurtosis,
             "dense": {"widths": list(self.dense.widths),
                       "activations": [a.name for a in self.dense.activations]},
             "compressed": {"widths": list(self.compressed.widths),
@@ -225,7 +231,8 @@ def _design(net, tau0, dense_coef, family, k, target, rho, tol, seed, n_starts, 
 def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "ternary",
              target: str = "ck", levels: int | None = None, hidden_tau: Any = "free",
              tol: float = 1e-10, seed: int = 0, n_starts: int = 64, k_max: int = 6,
-             p: int | None = None) -> CompressionResult:
+             p: int | None = None, data: Any = None,
+             kurtosis_tol: float | None = None) -> CompressionResult:
     """Compress a dense MLP description by moment matching (THEORY.md section 8).
 
     Args:
@@ -249,6 +256,18 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
       tol: relative-residual tolerance of the feasibility verdict.
       seed, n_starts, k_max: solver settings (deterministic).
       p: input dimension; if given, ``memory`` is computed from a real packed draw.
+      data: a ``GMMSample`` (``.X``, ``.stats`` with ``J``, ``T_diag``). If given, the
+        report's ``kurtosis["predicted_loss"]`` states the loss the layer-1 weight kurtosis
+        causes in the target kernel, ``||Delta|| / ||K_dense||`` (THEORY section 7; see
+        :mod:`ntkcomp.compress.kurtosis`; e.g. 3-layer ReLU, "mixed" GMM, n = 2048:
+        0.138 at eps = 0.9, 0.040 at eps = 0, 0 at eps = 2/3; 0 for tanh/erf). Predicted
+        from the equivalent, no sampling; a RuntimeWarning is issued when it exceeds 0.1.
+      kurtosis_tol: kurtosis-aware design (needs ``data``): replace the layer-1 sparsity
+        by the value closest to the requested one whose predicted kurtosis loss is
+        <= kurtosis_tol -- the LARGEST such eps_1 when the requested one is too sparse
+        (kappa4 too large), the smallest when it is too dense (kappa4 < 0: sparser and
+        cheaper). Deeper layers keep the requested eps (their kurtosis enters only the
+        O(1/d) finite-width term). E.g. ReLU eps=0.9, kurtosis_tol=0.05 -> eps_1 ~ 0.80.
     Returns:
       :class:`CompressionResult`; infeasible layers are flagged (and a warning is issued),
       never silently accepted.
@@ -280,6 +299,14 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
         rule = float(hidden_tau)
     if p is not None:
         p = check_positive_int("p", p)
+    if kurtosis_tol is not None:
+        check_positive("kurtosis_tol", kurtosis_tol)
+        if data is None:
+            raise ValueError("kurtosis_tol needs data= (a GMMSample with stats.J and "
+                             "stats.T_diag) to predict the kurtosis loss; got data=None")
+    if data is not None and not (hasattr(data, "X") and hasattr(data, "stats")):
+        raise ValueError("data must be a GMMSample (with .X and .stats), got "
+                         f"{type(data).__name__}")
 
     dense_coef = _coef(net, tau0)
     sols, taus = _design(net, tau0, dense_coef, family, k, target, rule, tol, seed,
@@ -287,6 +314,25 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
     ok = all(s.feasible for s in sols)
     laws = [weight_law("sparse_ternary", eps=e) for e in eps_l]
     compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws, tau0=float(tau0))
+    from ntkcomp.compress import kurtosis as _kurt
+    eps1_req = eps_l[0]
+    unit = None
+    if data is not None:
+        unit = _kurt.kurtosis_loss_per_unit(net, compressed, data, kind=target)
+        if kurtosis_tol is not None:
+            eps_l[0] = _kurt.choose_eps1(eps1_req, unit["loss_per_unit_kappa4"],
+                                         float(kurtosis_tol))
+            laws[0] = weight_law("sparse_ternary", eps=eps_l[0])
+            compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws,
+                             tau0=float(tau0))
+    kurt = _kurt.kurtosis_summary(unit, eps1_req, eps_l[0],
+                                  None if kurtosis_tol is None else float(kurtosis_tol),
+                                  target)
+    if kurt["predicted_loss"] is not None and kurt["predicted_loss"] > 0.1:
+        warnings.warn(f"compress: the layer-1 weight kurtosis (eps_1={eps_l[0]:.4g}, kappa4="
+                      f"{kurt['kappa4_layer1']:.3g}) is predicted to change the {target} "
+                      f"kernel by {kurt['predicted_loss']:.3f} (relative operator norm); "
+                      "use kurtosis_tol= or eps_1 nearer 2/3", RuntimeWarning, stacklevel=2)
     comp = coefficient_comparison(net, compressed, float(tau0))
     check_report_finite(comp, where="compress", name="coefficients")
     comp["tau_propagated_vs_mlp_max_abs"] = float(
@@ -303,7 +349,8 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
                             tol=float(tol), taus_propagated=taus,
                             levels_bound=linear_fraction_bound(
                                 float(dense_coef.alpha[-1, 0]), float(tau0),
-                                float(dense_coef.tau[-1]), net.depth))
+                                float(dense_coef.tau[-1]), net.depth),
+                            kurtosis=kurt)
     if p is not None:
         from ntkcomp.compress.packing import memory_report
         res.memory = memory_report(compressed, p, seed=seed)
