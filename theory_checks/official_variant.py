@@ -72,6 +72,9 @@ def main(argv=None) -> int:
 NOTES = """
 The extra term is a multiple of the identity, so the official variant's error is bounded
 below by |alpha_{L,3}| tau_0^4 minus THEORY's error: a constant that cannot shrink with n.
+Measured (2026-11-22): the variant's relative error equals THEORY's plus the floor
+alpha_{L,3} tau_0^4 / ||E_W|| to 3-4 digits, so on n <= 2048 it still shrinks (see the
+analysis appended to the report).
 """
 
 if __name__ == "__main__":

@@ -193,6 +193,10 @@ Gaussian row measures the floor. With scalar class covariances (all presets)
 T_diag = T, so the correction multiplies alpha_{1,3} by (1 + kappa4/2); the unit test
 tests/test_equivalents.py::test_quadratic_kurtosis_correction_exact_formula checks the
 T_diag structure exactly with random diagonal covariances.
+
+Measured in the full run of 2026-11-22 (n = 256 ... 1024): the corrected error's excess
+over the Gaussian level is (0.47-0.81) kappa4/p for eps = 0.9 ... 0.99 and shrinks with p;
+the FAIL analysis is appended to the report and summarised in theory_checks/README.md.
 """
 
 if __name__ == "__main__":
