@@ -18,7 +18,7 @@ import numpy as np
 from paper_figures import _common
 
 NAME = "fig3_compressed_spectra"
-DEFAULT_COST = "about 2 CPU minutes (1 point)"
+DEFAULT_COST = "about 1.5 CPU minutes (1 point)"
 FULL_COST = ("several CPU hours on 2 cores (2 x 20 draws at n = 8000; extr"
              "apolated, never run)")
 
