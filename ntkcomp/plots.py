@@ -144,6 +144,14 @@ def loglog_fit(ax, x, y, *, label: str = "", color=None, yerr=None, marker="o"):
     return slope
 
 
+def _bits_label(x, _pos=None) -> str:
+    """Tick label of a bit count: 2M, 500k, 1.5G, 300."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:g}{unit}"
+    return f"{x:g}"
+
+
 def accuracy_memory_panel(ax, rows: list[dict], *, title: str | None = None):
     """Accuracy against memory: ``rows`` are dicts with ``method``, ``bits``, ``acc_mean``,
     ``acc_std`` (one marker per method/point; lines join the points of each method)."""
@@ -160,10 +168,13 @@ def accuracy_memory_panel(ax, rows: list[dict], *, title: str | None = None):
         ax.errorbar(bits, acc, yerr=std, marker=markers[i % len(markers)], capsize=2,
                     color=COLORS[i % len(COLORS)], label=m, lw=1)
     ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    # labelled ticks at 1, 2, 5 x 10^k: a range of 1-2 decades gets several readable labels
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_bits_label))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("memory of the hidden layers (bits)")
+    ax.set_xlabel("memory of the hidden layers (bits; k = 1e3, M = 1e6)")
     ax.set_ylabel("test accuracy")
     if title:
         ax.set_title(title, fontsize=10)

