@@ -289,6 +289,8 @@ def top_eigvecs(K, k: int = 3):
     n = K.shape[0]
     if n <= 1024:
         _, U = scipy.linalg.eigh(K, subset_by_index=[n - k, n - 1])
+        if U.shape[1] < k:  # LAPACK's subset driver can return nothing (seen for the
+            U = np.linalg.eigh(K)[1][:, n - k:]  # quadratic equivalent): full solve
         return U[:, ::-1]
     vals, U = scipy.sparse.linalg.eigsh(K, k=k, which="LA", tol=1e-12)
     return U[:, np.argsort(vals)[::-1]]
