@@ -5,6 +5,8 @@
     python experiments/compress_example.py --sweep --n 2048      # relu/tanh/erf x eps 0/.5/.9
     python experiments/compress_example.py --eps 0.6667 0.9 0.9  # per-layer sparsities
     python experiments/compress_example.py --frontier --n 256    # single draws vs width
+    python experiments/compress_example.py --target ntk --sweep  # NTK-target design
+    python experiments/compress_example.py --eps 0.9 --kurtosis-tol 0.05   # eps_1 chosen
 
 report.json holds at least: memory_factor, layers (family, parameters, residuals, feasible
 per layer), identity_shift, ck_rel_diff, ntk_rel_diff, plus the full compression and
@@ -21,6 +23,10 @@ spectral reports and run metadata. Definitions:
   (confirmed by Monte Carlo at n = 512, results/compress_example/kurtosis_check);
 * ``ntk_rel_diff``: the same for the NTK (the compressed step network's autodiff NTK is
   its CK_L), with the NTK identity shift removed (``ntk_rel_diff_raw``: without);
+* ``ntk_rel_diff_kurtosis`` / ``ntk_rel_diff_exact_kurtosis``: the NTK analogues of the two
+  kurtosis keys above;
+* ``kurtosis_predicted_loss``: ``compress(..., data=sample).kurtosis["predicted_loss"]``
+  (the design target's kernel), ``eps_used``: per-layer eps after ``--kurtosis-tol``;
 * ``hidden_max_residual``: max relative residual of the matched hidden-layer moments;
   ``cpu_seconds``: process CPU time of the run.
 
@@ -62,25 +68,65 @@ def _fmt(x, f=".3g"):
     return "-" if x is None else format(float(x), f)
 
 
+def _eps_cell(r) -> str:
+    used = r.get("eps_used")
+    if used is None or all(abs(u - e) < 1e-12 for u, e in zip(
+            used, r["eps"] if isinstance(r["eps"], list) else [r["eps"]] * len(used))):
+        return str(r["eps"])
+    return f"{r['eps']} -> ({', '.join(f'{u:.3g}' for u in used)})"
+
+
 def summary_table(rows) -> str:
-    """Markdown table of a sweep (one row per activation x eps)."""
-    head = ("| activation | eps | hidden max resid | last-layer resid (a1^2, a2^2, q^2, tau^2) "
-            "| delta (CK_L) | tau_L^2 | ck raw | ck shift removed | ck + kurtosis (equiv) "
-            "| ck + kurtosis (exact) | delta (NTK) | ntk raw | ntk shift removed "
-            "| memory factor | CPU s |\n|" + "---|" * 15)
-    out = [head]
-    for r in rows:
-        lr = r["last_layer_residuals"]
-        last = ", ".join(_fmt(lr.get(k), ".1e") for k in ("a1_sq", "a2_sq", "q_sq", "tau_sq"))
+    """Markdown tables of a sweep: CK-target rows, then NTK-target rows (if any).
+
+    ``eps`` shows ``requested -> (used per layer)`` when ``kurtosis_tol`` changed eps_1."""
+    ck_rows = [r for r in rows if r.get("target", "ck") == "ck"]
+    ntk_rows = [r for r in rows if r.get("target", "ck") == "ntk"]
+    out = []
+    if ck_rows:
         out.append(
-            f"| {r['activation']} | {r['eps']} | {_fmt(r['hidden_max_residual'], '.1e')} "
-            f"| {last} | {_fmt(r['identity_shift'], '.4f')} | {_fmt(r['tau_L_sq_dense'], '.4f')} "
-            f"| {_fmt(r['ck_rel_diff_raw'], '.4f')} | {_fmt(r['ck_rel_diff'], '.4f')} "
-            f"| {_fmt(r['ck_rel_diff_kurtosis'], '.4f')} "
-            f"| {_fmt(r.get('ck_rel_diff_exact_kurtosis'), '.4f')} "
-            f"| {_fmt(r['identity_shift_ntk'], '.4f')} | {_fmt(r['ntk_rel_diff_raw'], '.4f')} "
-            f"| {_fmt(r['ntk_rel_diff'], '.4f')} | {_fmt(r['memory_factor'], '.1f')} "
-            f"| {_fmt(r['cpu_seconds'], '.0f')} |")
+            "| activation | eps | hidden max resid | last-layer resid (a1^2, a2^2, q^2, tau^2) "
+            "| delta (CK_L) | tau_L^2 | ck raw | ck shift removed | ck + kurtosis (equiv) "
+            "| ck + kurtosis (exact) | predicted kurtosis loss | delta (NTK) | ntk raw "
+            "| ntk shift removed | memory factor | CPU s |\n|" + "---|" * 16)
+        for r in ck_rows:
+            lr = r["last_layer_residuals"]
+            last = ", ".join(_fmt(lr.get(k), ".1e") for k in ("a1_sq", "a2_sq", "q_sq",
+                                                               "tau_sq"))
+            out.append(
+                f"| {r['activation']} | {_eps_cell(r)} "
+                f"| {_fmt(r['hidden_max_residual'], '.1e')} "
+                f"| {last} | {_fmt(r['identity_shift'], '.4f')} "
+                f"| {_fmt(r['tau_L_sq_dense'], '.4f')} "
+                f"| {_fmt(r['ck_rel_diff_raw'], '.4f')} | {_fmt(r['ck_rel_diff'], '.4f')} "
+                f"| {_fmt(r['ck_rel_diff_kurtosis'], '.4f')} "
+                f"| {_fmt(r.get('ck_rel_diff_exact_kurtosis'), '.4f')} "
+                f"| {_fmt(r.get('kurtosis_predicted_loss'), '.4f')} "
+                f"| {_fmt(r['identity_shift_ntk'], '.4f')} | {_fmt(r['ntk_rel_diff_raw'], '.4f')} "
+                f"| {_fmt(r['ntk_rel_diff'], '.4f')} | {_fmt(r['memory_factor'], '.1f')} "
+                f"| {_fmt(r['cpu_seconds'], '.0f')} |")
+    if ntk_rows:
+        out.append(
+            ("\n" if ck_rows else "")
+            + "NTK target (`target=\"ntk\"`):\n\n"
+            "| activation | eps | hidden max resid "
+            "| last-layer resid (beta1, beta2, beta3, kappa^2) | delta (NTK) | kappa_L^2 dense "
+            "| ntk raw | ntk shift removed | ntk + kurtosis (equiv) | ntk + kurtosis (exact) "
+            "| predicted kurtosis loss | memory factor | CPU s |\n|" + "---|" * 13)
+        for r in ntk_rows:
+            lr = r["last_layer_residuals"]
+            last = ", ".join(_fmt(lr.get(k), ".1e") for k in ("beta1", "beta2", "beta3",
+                                                               "kappa_sq"))
+            out.append(
+                f"| {r['activation']} | {_eps_cell(r)} "
+                f"| {_fmt(r['hidden_max_residual'], '.1e')} | {last} "
+                f"| {_fmt(r['identity_shift_ntk'], '.4f')} "
+                f"| {_fmt(r.get('kappa2_dense'), '.4f')} "
+                f"| {_fmt(r['ntk_rel_diff_raw'], '.4f')} | {_fmt(r['ntk_rel_diff'], '.4f')} "
+                f"| {_fmt(r.get('ntk_rel_diff_kurtosis'), '.4f')} "
+                f"| {_fmt(r.get('ntk_rel_diff_exact_kurtosis'), '.4f')} "
+                f"| {_fmt(r.get('kurtosis_predicted_loss'), '.4f')} "
+                f"| {_fmt(r['memory_factor'], '.1f')} | {_fmt(r['cpu_seconds'], '.0f')} |")
     return "\n".join(out) + "\n"
 
 
@@ -113,14 +159,14 @@ def frontier_table(res: dict) -> str:
 
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
             hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None,
-            target: str = "ck"):
+            target: str = "ck", kurtosis_tol: float | None = None):
     sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
     tau0 = float(sample.stats.tau0)
     net = MLP(widths, activation, tau0=tau0)
     cpu0 = _cpu()
     t0 = time.time()
     res = compress(net, tau0, eps=eps, family=family, k_max=k_max, hidden_tau=hidden_tau,
-                   p=p, seed=seed, target=target)
+                   p=p, seed=seed, target=target, data=sample, kurtosis_tol=kurtosis_tol)
     t_compress = time.time() - t0
     t0 = time.time()
     rep = spectral_report(net, res.compressed, sample, coefficients=res.coefficients,
@@ -138,6 +184,7 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
         "feasible": res.feasible,
         "identity_shift": res.identity_shift,
         "tau_L_sq_dense": res.coefficients["tau_L_sq_dense"],
+        "kappa2_dense": res.coefficients["kappa2_dense"],
         "ck_rel_diff": d[src][f"ck_{L}"]["rel_op_diff_shift_removed"],
         "ck_rel_diff_source": src,
         "ck_rel_diff_raw": d[src][f"ck_{L}"]["rel_op_diff"],
@@ -145,6 +192,9 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
         "ntk_rel_diff": d[src]["ntk"]["rel_op_diff_shift_removed"],
         "ntk_rel_diff_raw": d[src]["ntk"]["rel_op_diff"],
         "identity_shift_ntk": d["identity_shift_ntk"],
+        "ntk_rel_diff_kurtosis": d["equivalent_kurtosis"]["ntk"]["rel_op_diff_shift_removed"],
+        "eps_used": list(res.eps), "kurtosis_tol": kurtosis_tol,
+        "kurtosis_predicted_loss": res.kurtosis["predicted_loss"],
         "hidden_max_residual": max(float(s.max_residual) for s in res.layers[:-1]),
         "last_layer_residuals": dict(res.layers[-1].residuals),
         "seconds": {"compress": t_compress, "report": t_report},
@@ -153,10 +203,13 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     if "exact_kurtosis_corrected" in d:
         summary["ck_rel_diff_exact_kurtosis"] = \
             d["exact_kurtosis_corrected"]["ck_L"]["rel_op_diff_shift_removed"]
+        summary["ntk_rel_diff_exact_kurtosis"] = \
+            d["exact_kurtosis_corrected"]["ntk"]["rel_op_diff_shift_removed"]
     full = {**summary, "compression": res.to_json(), "spectral_report": d,
             **run_metadata({"activation": activation, "eps": eps, "n": n, "p": p,
                             "widths": list(widths), "family": family, "k_max": k_max,
-                            "hidden_tau": hidden_tau, "exact": exact, "target": target},
+                            "hidden_tau": hidden_tau, "exact": exact, "target": target,
+                            "kurtosis_tol": kurtosis_tol},
                            {"seed": seed})}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +238,9 @@ def main(argv=None):
     ap.add_argument("--target", default="ck", choices=["ck", "ntk"],
                     help="design target of compress: the CK (default) or the NTK (the last "
                          "layer matches beta_L and kappa_L^2 of the dense NTK equivalent)")
+    ap.add_argument("--kurtosis-tol", type=float, default=None,
+                    help="kurtosis-aware design: eps_1 is replaced by the nearest value whose "
+                         "predicted layer-1 kurtosis loss (THEORY section 7) is <= this")
     ap.add_argument("--no-exact", action="store_true")
     ap.add_argument("--no-single-draw", action="store_true")
     ap.add_argument("--sweep", action="store_true",
@@ -205,7 +261,8 @@ def main(argv=None):
     ht = a.hidden_tau if a.hidden_tau in ("free", "match") else float(a.hidden_tau)
     out = Path(a.out)
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
-              single_draw=not a.no_single_draw, seed=a.seed, target=a.target)
+              single_draw=not a.no_single_draw, seed=a.seed, target=a.target,
+              kurtosis_tol=a.kurtosis_tol)
     if a.frontier:
         from ntkcomp.compress import lossless_frontier
 
@@ -231,14 +288,18 @@ def main(argv=None):
     if not a.sweep:
         eps = a.eps[0] if len(a.eps) == 1 else list(a.eps)
         tag = "-".join(f"{e:g}" for e in a.eps)
+        tag += "" if a.target == "ck" else f"_{a.target}"
+        tag += "" if a.kurtosis_tol is None else f"_ktol{a.kurtosis_tol:g}"
         run_dir = out / f"{a.activation}_eps{tag}" if a.append_to_sweep else out
         s, _ = run_one(a.activation, eps, a.n, p, widths, out_dir=run_dir, **kw)
         print({k: v for k, v in s.items() if k != "layers"})
         if a.append_to_sweep:
             import json
             prev = json.loads((out / "sweep.json").read_text())
-            rows = [r for r in prev["rows"] if not (r["activation"] == a.activation
-                                                    and r["eps"] == eps)]
+            rows = [r for r in prev["rows"] if not (
+                r["activation"] == a.activation and r["eps"] == eps
+                and r.get("target", "ck") == a.target
+                and r.get("kurtosis_tol") == a.kurtosis_tol)]
             rows.append({k: v for k, v in s.items() if k != "layers"})
             atomic_write_json(out / "sweep.json", {**prev, "rows": rows})
             atomic_write_text(out / "summary.md", summary_table(rows))

@@ -9,8 +9,12 @@ import pytest
 
 from ntkcomp.activations import bivariate, moments
 from ntkcomp.compress import compress
-from ntkcomp.compress.kurtosis import (choose_eps1, eps_interval, kurtosis_loss_per_unit,
-                                       sparse_ternary_kappa4)
+from ntkcomp.compress.kurtosis import (
+    choose_eps1,
+    eps_interval,
+    kurtosis_loss_per_unit,
+    sparse_ternary_kappa4,
+)
 from ntkcomp.data import gmm_preset
 from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
 from ntkcomp.kernels import expected_kernels
@@ -39,7 +43,7 @@ def _dense_kurtosis_loss(dense, comp, sample, kind):
     f = ck_equivalent if kind == "ck" else ntk_equivalent
     Kd = np.asarray(f(dense, sample))
     D = np.asarray(f(comp, sample, kurtosis=True)) - np.asarray(f(comp, sample))
-    nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(0.5 * (A + A.T))))  # noqa: E731
+    nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(0.5 * (A + A.T))))
     return nrm(D) / nrm(Kd)
 
 
@@ -99,7 +103,7 @@ def test_predicted_kurtosis_term_against_monte_carlo(setup, eps):
     norms: MC std of the ratio ~3% (3 seeds: 0.95-1.07 at eps = 0); the equivalent omits
     higher cumulant terms, O(kappa6 / (kappa4 p)), measured +10% at eps = 0.9 (kappa4 = 7),
     p = 64 and gone at p = 256 (0.95-1.07)."""
-    sample, dense, res = setup
+    sample, _, res = setup
     comp = res.compressed
     X = np.asarray(sample.X)
     J = np.asarray(sample.stats.J)
@@ -120,7 +124,7 @@ def test_predicted_kurtosis_term_against_monte_carlo(setup, eps):
             * np.asarray(sample.stats.T_diag) / P)
     assert np.all(np.sign(B) == np.sign(pred))
     w = np.sqrt(Nc)
-    nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(w[:, None] * A * w[None, :])))  # noqa
+    nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(w[:, None] * A * w[None, :])))
     ratio = nrm(B) / nrm(pred)
     assert 0.85 <= ratio <= 1.25, ratio
 

@@ -267,7 +267,7 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
         <= kurtosis_tol -- the LARGEST such eps_1 when the requested one is too sparse
         (kappa4 too large), the smallest when it is too dense (kappa4 < 0: sparser and
         cheaper). Deeper layers keep the requested eps (their kurtosis enters only the
-        O(1/d) finite-width term). E.g. ReLU eps=0.9, kurtosis_tol=0.05 -> eps_1 ~ 0.80.
+        O(1/d) finite-width term). E.g. 3-layer ReLU, n = 2048, eps=0.9, kurtosis_tol=0.05 -> eps_1 = 0.819.
     Returns:
       :class:`CompressionResult`; infeasible layers are flagged (and a warning is issued),
       never silently accepted.

@@ -29,8 +29,13 @@ import math
 
 import numpy as np
 
-__all__ = ["sparse_ternary_kappa4", "kurtosis_loss_per_unit", "eps_interval",
-           "choose_eps1", "kurtosis_summary"]
+__all__ = [
+    "choose_eps1",
+    "eps_interval",
+    "kurtosis_loss_per_unit",
+    "kurtosis_summary",
+    "sparse_ternary_kappa4",
+]
 
 # sparse ternary eps with kappa4 = +1: used to read off c_diag per unit kappa4(W_1)
 _EPS_UNIT_KAPPA4 = 0.75

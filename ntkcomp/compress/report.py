@@ -12,6 +12,7 @@
 * ``exact_kurtosis_corrected`` (with ``exact``): the exact dense E_W CK_L against the best
   estimate of the sparse-ternary compressed network's own E_W CK_L, i.e. its exact
   (Gaussian-limit) kernel plus the kurtosis correction (equivalent with minus without).
+  Both ``equivalent_kurtosis`` and ``exact_kurtosis_corrected`` hold ``ck_L`` and ``ntk``.
 
 Each comparison reports ``rel_op_diff = ||K_c - K_d|| / ||K_d||`` (operator norms),
 ``rel_op_diff_shift_removed = ||K_c - delta I - K_d|| / ||K_d||`` with the identity shift
@@ -177,6 +178,10 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
     out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef["delta_ck"][-1],
                                                           labels)}
     Kc_eq = np.asarray(ck_equivalent(compressed, data, L))
+    Nd = np.asarray(ntk_equivalent(dense, data))
+    Nck = np.asarray(ntk_equivalent(compressed, data, kurtosis=True))
+    Nkterm = Nck - np.asarray(ntk_equivalent(compressed, data))
+    out["equivalent_kurtosis"]["ntk"] = compare_kernels(Nd, Nck, coef["delta_ntk"], labels)
     kern["equiv_ck_L"] = (Kd, Kc_eq)
     if exact:
         # best available estimate of the sparse-ternary network's own E_W CK_L: the exact
@@ -185,6 +190,8 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         Ed_L, Ec_L = kern["exact_ck_L"]
         out["exact_kurtosis_corrected"] = {"ck_L": compare_kernels(
             Ed_L, Ec_L + (Kck - Kc_eq), coef["delta_ck"][-1], labels)}
+        out["exact_kurtosis_corrected"]["ntk"] = compare_kernels(
+            np.asarray(Ed["ntk"]), np.asarray(Ec["ntk"]) + Nkterm, coef["delta_ntk"], labels)
     if single_draw:
         out["single_draw"] = _single_draw(dense, compressed, X, labels, seed,
                                           kern.get("exact_ck_L", kern["equiv_ck_L"]),
