@@ -64,6 +64,6 @@ for act in acts:
         res["D"].append(float(wasserstein1(rc_ind - delta, rd)) / float(np.mean(rd)))
     out[act] = {"delta": delta, **{k: {"values": v, "mean": float(np.mean(v))} for k, v in res.items()}}
     print(act, {k: round(float(np.mean(v)), 4) for k, v in res.items()}, flush=True)
-atomic_write_json(Path(__file__).resolve().parent / f"gap_d{d}.json",
+atomic_write_json(Path(__file__).resolve().parent / f"gap_d{d}_{'_'.join(acts)}.json",
                   {"n": n, "p": p, "d": d, "H": H, "seeds": S, "results": out,
                    **run_metadata({"acts": acts}, {"seeds": list(range(S))})})

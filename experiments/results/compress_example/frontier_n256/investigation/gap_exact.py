@@ -45,6 +45,6 @@ for act in sys.argv[1:] or ["tanh"]:
         vals.append(float(wasserstein1(rc - delta, rd)) / float(np.mean(rd)))
     out[act] = {"E": {"values": vals, "mean": float(np.mean(vals))}}
     print(act, "E", round(float(np.mean(vals)), 4), flush=True)
-atomic_write_json(Path(__file__).resolve().parent / f"gap_exact_d{d}.json",
+atomic_write_json(Path(__file__).resolve().parent / f"gap_exact_d{d}_{'_'.join(sys.argv[1:] or ['tanh'])}.json",
                   {"n": n, "p": p, "d": d, "seeds": S, "results": out,
                    **run_metadata({"acts": sys.argv[1:]}, {"seeds": list(range(S))})})
