@@ -169,3 +169,29 @@ def test_kernel_input_errors():
         empirical_ntk(net, params, X, block_size=0)
     with pytest.raises(ValueError, match="feature dimension"):
         conjugate_kernels(net, params, jnp.ones((5, 2)))
+
+
+def test_default_block_size_rules():
+    """The default tiling: one tile below 1536 rows (symmetric), otherwise >= 4 row blocks of
+    a multiple of 128 rows, never above DEFAULT_BLOCK_SIZE, and covering n."""
+    from ntkcomp.kernels.empirical import DEFAULT_BLOCK_SIZE, default_block_size
+    for n in (1, 7, 1000, 1535):
+        assert default_block_size(n) == n
+    for n in (1536, 2048, 3000, 4096, 16384, 40000):
+        b = default_block_size(n)
+        assert b % 128 == 0 and b <= DEFAULT_BLOCK_SIZE, (n, b)
+        assert -(-n // b) >= 4, (n, b)
+    assert default_block_size(5000, symmetric=False) == DEFAULT_BLOCK_SIZE
+    assert default_block_size(300, symmetric=False) == 300
+
+
+def test_default_tiling_matches_single_tile_float64():
+    """n = 1600 takes the multi-tile default path (4 blocks of 512 rows, the last partial);
+    it must equal the single-tile kernel to rounding (float64: 1e-12 relative)."""
+    net = MLP([16, 16], "relu")
+    key = jax.random.PRNGKey(5)
+    X = jax.random.normal(key, (1600, 8), dtype=jnp.float64)
+    params = net.init(jax.random.PRNGKey(6), 8)
+    K_default = empirical_ntk(net, params, X)
+    K_one = empirical_ntk(net, params, X, block_size=1600)
+    assert _rel(K_default, K_one) <= 1e-12

@@ -182,7 +182,53 @@ def _run_nt(data: str, impl: int, args) -> dict:
         K_nt = np.load(kernel).astype(np.float64)
         K_us = np.load(data + ".ours.npy").astype(np.float64)
         res["max_rel_diff_vs_ours"] = float(np.abs(K_nt - K_us).max() / np.abs(K_us).max())
+        res["vs_ours"] = kernel_errors(K_nt, K_us)
+        ref = data + ".f64.npy"
+        if not os.path.exists(ref):
+            np.save(ref, f64_reference(data))
+        res["vs_float64"] = kernel_errors(K_nt, np.load(ref))
     return res
+
+
+def f64_reference(data: str):
+    """Float64 NTK of the exported case (numpy, independent of JAX): the float32 weights and
+    data of ``data`` (.npz) promoted to float64, ReLU net of ``ntkcomp.networks.MLP``'s
+    convention ``h_l = (relu(h_{l-1} W_l) - m_l) / sqrt(d_l)``, ``f = h_L w``;
+    ``NTK = h_L h_L^T + sum_l (h_{l-1} h_{l-1}^T) o (Delta_l Delta_l^T)``."""
+    import numpy as np
+
+    d = np.load(data)
+    assert str(d["act"]) == "relu"
+    h = d["X"].astype(np.float64)
+    Ws = [d[f"W{l + 1}"].astype(np.float64) for l in range(len(d["centers"]))]
+    hs, gs = [h], []
+    for W, m in zip(Ws, d["centers"]):
+        g = h @ W
+        h = (np.maximum(g, 0.0) - m) / np.sqrt(W.shape[1])
+        gs.append(g)
+        hs.append(h)
+    K = hs[-1] @ hs[-1].T
+    delta = d["w"].astype(np.float64)[None, :] * (gs[-1] > 0) / np.sqrt(Ws[-1].shape[1])
+    for l in range(len(Ws) - 1, -1, -1):
+        K += (hs[l] @ hs[l].T) * (delta @ delta.T)
+        if l:
+            delta = (delta @ Ws[l].T) * (gs[l - 1] > 0) / np.sqrt(Ws[l - 1].shape[1])
+    return K
+
+
+def kernel_errors(K, K_ref) -> dict:
+    """Relative differences of ``K`` to ``K_ref``: max-entry (``max|dK| / max|K_ref|``),
+    Frobenius, operator norm, and max-entry on the diagonal / off the diagonal."""
+    import numpy as np
+
+    D = np.asarray(K, np.float64) - K_ref
+    scale = np.abs(K_ref).max()
+    off = D - np.diag(np.diag(D))
+    return {"max_rel": float(np.abs(D).max() / scale),
+            "fro_rel": float(np.linalg.norm(D) / np.linalg.norm(K_ref)),
+            "op_rel": float(np.linalg.norm(D, 2) / np.linalg.norm(K_ref, 2)),
+            "diag_max_rel": float(np.abs(np.diag(D)).max() / scale),
+            "offdiag_max_rel": float(np.abs(off).max() / scale)}
 
 
 def _fmt(x, spec, none="-"):
@@ -308,6 +354,12 @@ def main(argv=None) -> int:
                 for impl in (1, 2):
                     print(f"  neural-tangents impl {impl} ...", flush=True)
                     r[f"nt{impl}"] = _run_nt(export, impl, args)
+                ref = export + ".f64.npy"
+                if os.path.exists(ref):  # written by the first successful NT comparison
+                    import numpy as np
+
+                    r["ours_vs_float64"] = kernel_errors(np.load(export + ".ours.npy"),
+                                                         np.load(ref))
                 best = [r[f"nt{i}"]["median_s"] for i in (1, 2) if r[f"nt{i}"].get("ok")]
                 r["speedup_vs_best_nt"] = min(best) / r["median_s"] if best else None
         r["gemm_gflops_this_run"] = results["gemm_gflops"]
