@@ -31,7 +31,8 @@ What happens, step by step:
               compressed_network.npz and report.png/.pdf into --out.
 
 Read report.json: memory_factor, identity_shift, ck_rel_diff, ntk_rel_diff and per-layer
-family / parameters / residuals / feasible. "Lossless" holds for the weight-averaged
+family / parameters / residuals / feasible; kurtosis_predicted_loss (and _per_layer),
+eps_used and eps1_chosen (see --kurtosis-tol). "Lossless" holds for the weight-averaged
 kernels (width -> infinity); single finite-width draws add sqrt(n / width) noise.
 """
 
@@ -61,6 +62,15 @@ def add_parser(sub) -> None:
                    help="hidden-layer output scale rule of the solver: free (hidden layers "
                         "match a1^2, a2^2, q only), match (also tau_l), or a ratio RHO "
                         "(tau_l^c = RHO tau_l^dense); default: ntkcomp.compress's default")
+    g.add_argument("--kurtosis-tol", type=float, default=None, metavar="T",
+                   help="kurtosis-aware sparsity. Sparse ternary weights have fourth cumulant "
+                        "kappa4 = 1/(1-eps) - 3 (-2 at eps=0, 0 at eps=2/3, 7 at eps=0.9); at "
+                        "layer 1 it adds a class-block term to the kernel that moment matching "
+                        "cannot remove (THEORY section 7). report.json always gives its size, "
+                        "kurtosis_predicted_loss = ||Delta|| / ||K_dense|| (no sampling). With "
+                        "T > 0, eps of layer 1 is moved to the nearest value whose predicted "
+                        "loss is <= T (e.g. 3-layer ReLU, eps 0.9, T=0.05 -> eps_1 ~ 0.82); "
+                        "deeper layers keep --eps. Default: no adjustment")
     g.add_argument("--no-report", action="store_true",
                    help="skip the spectral verification (step 5)")
     add_run_options(p, "ntkcomp_runs/compress")
@@ -82,7 +92,8 @@ def config_from_args(args) -> dict:
     return {"command": "compress", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
             "widths": widths, "activations": args.activations, "seed": args.seed,
             "eps": eps, "family": args.family, "levels": args.levels, "target": args.target,
-            "hidden_tau": ht, "report": not args.no_report, "float64": not args.float32}
+            "hidden_tau": ht, "report": not args.no_report, "float64": not args.float32,
+            "kurtosis_tol": args.kurtosis_tol}
 
 
 def run(args) -> int:

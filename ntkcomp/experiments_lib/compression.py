@@ -10,6 +10,14 @@
     ntk_rel_diff_equiv (same for the NTK equivalents)
 
 and the spectra of one finite-width draw of each network's CK_L.
+
+The data sample is always passed to ``compress`` (``data=sample``), so the report carries
+the predicted layer-1 weight-kurtosis loss of THEORY section 7
+(:mod:`ntkcomp.compress.kurtosis`), and ``kurtosis_tol`` (``ntkcomp compress
+--kurtosis-tol``) lets ``compress`` move eps_1 to meet a tolerance. Top-level keys added to
+the report (see :func:`kurtosis_fields`): ``kurtosis_predicted_loss``,
+``kurtosis_predicted_loss_per_layer``, ``kurtosis_tol``, ``eps_requested``, ``eps_used``,
+``eps1_chosen``; the full ``kurtosis`` dict of ``compress`` is kept as well.
 """
 from __future__ import annotations
 
@@ -36,7 +44,8 @@ __all__ = [
 COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
                         "eps": 0.9, "family": "ternary", "levels": None, "target": "ck",
-                        "hidden_tau": None, "report": True, "single_draw": True}
+                        "hidden_tau": None, "report": True, "single_draw": True,
+                        "kurtosis_tol": None}
 
 
 def validate_compression_config(cfg: dict) -> dict:
@@ -59,7 +68,42 @@ def validate_compression_config(cfg: dict) -> dict:
         check_positive_int("levels", cfg["levels"], minimum=2)
     if cfg["target"] not in ("ck", "ntk"):
         raise ValueError(f"target must be one of ['ck', 'ntk'], got {cfg['target']!r}")
+    kt = cfg["kurtosis_tol"]
+    if kt is not None:
+        import math
+
+        if isinstance(kt, bool) or not isinstance(kt, (int, float)) or not math.isfinite(kt) \
+                or kt <= 0:
+            raise ValueError(f"kurtosis_tol must be a finite number > 0 (or None: no eps_1 "
+                             f"adjustment), got {kt!r}")
+        cfg["kurtosis_tol"] = float(kt)
     return cfg
+
+
+def kurtosis_fields(kurt: dict | None, eps_requested, eps_used, depth: int) -> dict:
+    """Top-level report keys for the layer-1 weight kurtosis (THEORY section 7).
+
+    ``kurtosis_predicted_loss``: ``||Delta|| / ||K_dense||`` of the design target's kernel
+    (``compress(..., data=sample).kurtosis["predicted_loss"]``; None without data).
+    ``kurtosis_predicted_loss_per_layer``: one entry per layer; only layer 1 is non-zero,
+    since the kurtosis of W_l, l >= 2, enters only the O(1/d) finite-width term b_L of
+    THEORY section 6, not the infinite-width kernel. ``eps1_chosen``: eps_1 picked by
+    ``kurtosis_tol`` when it differs from the requested one, else None."""
+    kurt = kurt or {}
+    loss = kurt.get("predicted_loss")
+    req = [float(e) for e in (eps_requested if isinstance(eps_requested, (list, tuple))
+                              else [eps_requested] * depth)]
+    used = [float(e) for e in eps_used]
+    per_layer = None if loss is None else [float(loss)] + [0.0] * (depth - 1)
+    return {"kurtosis_predicted_loss": None if loss is None else float(loss),
+            "kurtosis_predicted_loss_per_layer": per_layer,
+            "kurtosis_predicted_loss_at_requested_eps1":
+                kurt.get("predicted_loss_at_requested_eps1"),
+            "kurtosis_tol": kurt.get("tol"),
+            "kurtosis_kappa4_layer1": kurt.get("kappa4_layer1"),
+            "kurtosis_eps1_interval": kurt.get("eps1_interval_meeting_tol"),
+            "eps_requested": req, "eps_used": used,
+            "eps1_chosen": used[0] if abs(used[0] - req[0]) > 0.0 else None}
 
 
 def _rel(A, B) -> float:
@@ -121,11 +165,13 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
                          levels=cfg["levels"], target=cfg["target"], seed=cfg["seed"],
-                         p=data.p if hasattr(C, "memory_report") else None, **kw)
+                         p=data.p if hasattr(C, "memory_report") else None,
+                         data=sample, kurtosis_tol=cfg["kurtosis_tol"], **kw)
     tick("match")
     compressed = res.compressed
     report = res.to_json()
     report["warnings"] = [str(w.message) for w in caught]
+    report.update(kurtosis_fields(report.get("kurtosis"), cfg["eps"], res.eps, dense.depth))
     arrays = {"labels": np.asarray(sample.labels)}
     # one packed draw of the compressed network (the real storage format)
     if hasattr(C, "pack"):
@@ -224,6 +270,18 @@ def summary(report: dict) -> str:
                 s += (f"; equivalents {report[f'{k}_rel_diff_equiv']:.4g}, after removing "
                       f"delta I {report[f'{k}_rel_diff_equiv_shifted']:.4g}")
             lines.append(s)
+    kl = report.get("kurtosis_predicted_loss")
+    if kl is not None:
+        s = (f"predicted layer-1 weight-kurtosis loss ({report.get('target', 'ck').upper()}, "
+             f"THEORY 7): {kl:.4g}")
+        if report.get("eps1_chosen") is not None:
+            s += (f"; --kurtosis-tol {report.get('kurtosis_tol'):g} moved eps_1 "
+                  f"{report['eps_requested'][0]:g} -> {report['eps1_chosen']:.4g} (loss at "
+                  f"the requested eps_1: "
+                  f"{report.get('kurtosis_predicted_loss_at_requested_eps1', float('nan')):.4g})")
+        elif kl > 0.1:
+            s += " (above 0.1: try --kurtosis-tol 0.05)"
+        lines.append(s)
     if not report.get("feasible", True):
         lines.append("NOTE: not every layer met the solver tolerance (see report.json "
                      "'layers' and 'attempts'): the kernels differ by the identity shift above "
