@@ -7,6 +7,8 @@
     python experiments/compress_example.py --frontier --n 256    # single draws vs width
     python experiments/compress_example.py --target ntk --sweep  # NTK-target design
     python experiments/compress_example.py --eps 0.9 --kurtosis-tol 0.05   # eps_1 chosen
+    python experiments/compress_example.py --single-draw-widths 512 1024 2048 4096 --n 2048 \
+        --out experiments/results/compress_example/n2048   # single draws vs width (resumable)
 
 report.json holds at least: memory_factor, layers (family, parameters, residuals, feasible
 per layer), identity_shift, ck_rel_diff, ntk_rel_diff, plus the full compression and
@@ -31,7 +33,11 @@ spectral reports and run metadata. Definitions:
   ``cpu_seconds``: process CPU time of the run.
 
 ``--sweep`` also writes ``summary.md`` (markdown table); ``--frontier`` writes
-``frontier.json`` and ``frontier.md``. Results and their discussion:
+``frontier.json`` and ``frontier.md``. ``--single-draw-widths D...`` runs
+``ntkcomp.compress.frontier.single_draw_point`` for every (width, activation) as a resumable
+sweep (``OUT/single_draw/``: manifest + one atomic file per finished point; rerun the same
+command to resume) and writes ``OUT/single_draw_vs_width.{json,md}``; the table is also
+appended to ``OUT/summary.md`` under "## Single-draw agreement vs width". Results and their discussion:
 experiments/results/compress_example/README.md.
 """
 from __future__ import annotations
@@ -157,6 +163,67 @@ def frontier_table(res: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+SINGLE_DRAW_MARKER = "\n## Single-draw agreement vs width"
+
+
+def write_summary(out: Path, table: str) -> None:
+    """``summary.md`` = ``table`` + the single-draw section (kept across rewrites)."""
+    sec = ""
+    f = out / "summary.md"
+    if f.exists():
+        old = f.read_text()
+        i = old.find(SINGLE_DRAW_MARKER)
+        if i >= 0:
+            sec = old[i:]
+    atomic_write_text(f, table.rstrip("\n") + "\n" + sec)
+
+
+def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int, *,
+                      family: str, k_max: int, seed: int, tol: float) -> list:
+    """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
+    from ntkcomp.compress.frontier import single_draw_point, single_draw_table
+    from ntkcomp.experiments_lib.sweep import run_sweep
+
+    # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
+    points = [{"activation": act, "width": int(d), "n": n, "p": p, "depth": depth,
+               "eps_grid": [0.0, 0.5, 0.9], "family": family, "k_max": k_max, "seed": seed}
+              for d in sorted(widths) for act in activations]
+
+    def fn(cfg):
+        r = single_draw_point(**cfg)
+        ck = ", ".join(f"eps {row['eps']}: {row['ck_w1_rel']:.3f} "
+                       f"(pred {row.get('ck_w1_rel_predicted', float('nan')):.3f})"
+                       for row in r["rows"])
+        print(f"\n{cfg['activation']} d={cfg['width']}: CK w1_rel {ck}; null "
+              f"{r.get('null_ck_w1_rel', float('nan')):.3f}; {r['seconds']['total']:.0f} s",
+              flush=True)
+        return r
+
+    res = run_sweep(fn, points, out / "single_draw", name="single_draw_vs_width",
+                    on_error="record", progress=False)
+    done = [r for r in res.results if r is not None]
+    table = single_draw_table(done, tol=tol)
+    atomic_write_json(out / "single_draw_vs_width.json",
+                      {"points": done, "tol": tol,
+                       **run_metadata({"activations": list(activations),
+                                       "widths": list(widths), "n": n, "p": p,
+                                       "depth": depth, "family": family, "k_max": k_max},
+                                      {"seed": seed})})
+    atomic_write_text(out / "single_draw_vs_width.md", table)
+    f = out / "summary.md"
+    old = f.read_text() if f.exists() else ""
+    i = old.find(SINGLE_DRAW_MARKER)
+    head = old if i < 0 else old[:i]
+    cmd = (f"nice -n 19 python experiments/compress_example.py --single-draw-widths "
+           f"{' '.join(str(d) for d in sorted(widths))} --n {n} --out {out}")
+    atomic_write_text(f, head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
+                      f" (n = {n}, p = {p}, depth {depth}, one draw each)\n\n"
+                      f"Regenerate / resume: `{cmd}`. Columns: "
+                      "`ntkcomp.compress.frontier.single_draw_point`; details in "
+                      "`single_draw_vs_width.md` and the README one level up.\n\n" + table)
+    return done
+
+
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
             hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None,
             target: str = "ck", kurtosis_tol: float | None = None):
@@ -252,6 +319,12 @@ def main(argv=None):
                          "writes frontier.json")
     ap.add_argument("--frontier-widths", type=int, nargs="+", default=[128, 256, 512, 1024,
                                                                         2048])
+    ap.add_argument("--single-draw-widths", type=int, nargs="+", default=None,
+                    metavar="D",
+                    help="single draws vs width (all hidden widths D) for --activations x "
+                         "eps 0/0.5/0.9: CK_L and NTK, dense-vs-dense null, random-features "
+                         "prediction; resumable sweep in OUT/single_draw")
+    ap.add_argument("--depth", type=int, default=3, help="depth of --single-draw-widths")
     ap.add_argument("--tol", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="experiments/results/compress_example")
@@ -263,6 +336,10 @@ def main(argv=None):
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
               single_draw=not a.no_single_draw, seed=a.seed, target=a.target,
               kurtosis_tol=a.kurtosis_tol)
+    if a.single_draw_widths:
+        single_draw_sweep(out, a.activations, a.single_draw_widths, a.n, p, a.depth,
+                          family=a.family, k_max=a.k_max, seed=a.seed, tol=a.tol)
+        return
     if a.frontier:
         from ntkcomp.compress import lossless_frontier
 
@@ -302,7 +379,7 @@ def main(argv=None):
                 and r.get("kurtosis_tol") == a.kurtosis_tol)]
             rows.append({k: v for k, v in s.items() if k != "layers"})
             atomic_write_json(out / "sweep.json", {**prev, "rows": rows})
-            atomic_write_text(out / "summary.md", summary_table(rows))
+            write_summary(out, summary_table(rows))
         return
     rows = []
     for act in a.activations:
@@ -320,7 +397,7 @@ def main(argv=None):
                   f"ntk_rel_diff={s['ntk_rel_diff']:.4f} memory x{s['memory_factor']:.1f} "
                   f"cpu {s['cpu_seconds']:.0f}s", flush=True)
             atomic_write_json(out / "sweep.json", {"rows": rows, **run_metadata(vars(a))})
-            atomic_write_text(out / "summary.md", summary_table(rows))
+            write_summary(out, summary_table(rows))
 
 if __name__ == "__main__":
     main()
