@@ -210,6 +210,10 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                                        "depth": depth, "family": family, "k_max": k_max},
                                       {"seed": seed})})
     atomic_write_text(out / "single_draw_vs_width.md", table)
+    pred = out / "single_draw_predicted.md"
+    if pred.exists():   # written by --single-draw-predict-widths
+        table += ("\nRandom-features-law prediction only (no network drawn), widths beyond "
+                  "the measured ones: `single_draw_predicted.md`\n\n" + pred.read_text())
     f = out / "summary.md"
     old = f.read_text() if f.exists() else ""
     i = old.find(SINGLE_DRAW_MARKER)
@@ -222,6 +226,33 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                       "`ntkcomp.compress.frontier.single_draw_point`; details in "
                       "`single_draw_vs_width.md` and the README one level up.\n\n" + table)
     return done
+
+
+def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: int, *,
+                        family: str, k_max: int, seed: int) -> dict:
+    """RF-law predictions of the single-draw CK_L W1 at large widths (eps 0 and 0.9 for
+    ReLU; eps 0 only for tanh/erf, whose layer-1 kurtosis term is 0, a2 = 0)."""
+    from ntkcomp.compress.frontier import predicted_single_draw
+
+    res = {}
+    for act in activations:
+        eps = (0.0, 0.9) if act == "relu" else (0.0,)
+        res[act] = predicted_single_draw(act, widths, n=n, p=p, depth=depth, eps_grid=eps,
+                                         family=family, k_max=k_max, seed=seed)
+        lines = ["| activation | width d | d/n | eps | CK W1 rel predicted (RF law) |",
+                 "|---|---|---|---|---|"]
+        for a, r in res.items():
+            for row in r["rows"]:
+                lines.append(f"| {a} | {row['width']} | {row['width'] / n:.3g} | "
+                             f"{row['eps']} | {row['ck_w1_rel_predicted']:.3f} |")
+                if a == act:
+                    print(lines[-1], flush=True)
+        atomic_write_json(out / "single_draw_predicted.json",
+                          {"results": res, **run_metadata({"widths": list(widths), "n": n,
+                                                           "p": p, "depth": depth},
+                                                          {"seed": seed})})
+        atomic_write_text(out / "single_draw_predicted.md", "\n".join(lines) + "\n")
+    return res
 
 
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
@@ -324,6 +355,10 @@ def main(argv=None):
                     help="single draws vs width (all hidden widths D) for --activations x "
                          "eps 0/0.5/0.9: CK_L and NTK, dense-vs-dense null, random-features "
                          "prediction; resumable sweep in OUT/single_draw")
+    ap.add_argument("--single-draw-predict-widths", type=int, nargs="+", default=None,
+                    metavar="D", help="random-features-law prediction only (no network "
+                    "drawn) of the single-draw CK_L W1 at these widths; writes "
+                    "OUT/single_draw_predicted.{json,md}")
     ap.add_argument("--depth", type=int, default=3, help="depth of --single-draw-widths")
     ap.add_argument("--tol", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
@@ -336,6 +371,11 @@ def main(argv=None):
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
               single_draw=not a.no_single_draw, seed=a.seed, target=a.target,
               kurtosis_tol=a.kurtosis_tol)
+    if a.single_draw_predict_widths:
+        single_draw_predict(out, a.activations, a.single_draw_predict_widths, a.n, p,
+                            a.depth, family=a.family, k_max=a.k_max, seed=a.seed)
+        if not a.single_draw_widths:
+            return
     if a.single_draw_widths:
         single_draw_sweep(out, a.activations, a.single_draw_widths, a.n, p, a.depth,
                           family=a.family, k_max=a.k_max, seed=a.seed, tol=a.tol)

@@ -89,3 +89,14 @@ def test_single_draw_point_rejects_bad_width():
 
     with pytest.raises(ValueError, match="width"):
         single_draw_point("relu", width=0, n=16)
+
+
+def test_predicted_single_draw_equals_the_prediction_of_single_draw_point(point):
+    """Same equivalents, same G (same keys): the large-width prediction routine reproduces
+    single_draw_point's own prediction to rounding (rtol 1e-10)."""
+    from ntkcomp.compress.frontier import predicted_single_draw
+
+    pr = predicted_single_draw("relu", [D], n=N, p=P, depth=DEPTH, eps_grid=(0.0, 0.9),
+                               seed=SEED, k_max=3)
+    for a, b in zip(pr["rows"], point["rows"]):
+        assert a["ck_w1_rel_predicted"] == pytest.approx(b["ck_w1_rel_predicted"], rel=1e-10)

@@ -27,7 +27,8 @@ import numpy as np
 
 from ntkcomp._validate import check_positive, check_positive_int
 
-__all__ = ["lossless_frontier", "single_draw_point", "single_draw_table"]
+__all__ = ["lossless_frontier", "predicted_single_draw", "single_draw_point",
+           "single_draw_table"]
 
 
 def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
@@ -291,3 +292,45 @@ def single_draw_table(points: Sequence[dict], tol: float = 0.1) -> str:
                 f"| {f(r.get('null_ntk_op_rel'))} / {f(r.get('null_ntk_w1_rel'))} "
                 f"| {r['alignment_dense']:.3f} / {row['alignment_compressed']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (8192,),
+                          n: int = 256, p: int | None = None, depth: int = 3,
+                          eps_grid: Sequence[float] = (0.0, 0.9), *, preset: str = "mixed",
+                          family: str = "ternary", k_max: int = 4, seed: int = 0) -> dict:
+    """Random-features-law prediction of ``ck_w1_rel`` (see :func:`single_draw_point`) at
+    widths too large to draw a network: no network is drawn, only ``K~^{1/2} G G^T K~^{1/2}
+    / d`` samples of the dense and compressed CK_L equivalents (compressed: with its
+    kurtosis term), with the same keys as :func:`single_draw_point`. Cost per sample
+    O(n^2 d) (forming G G^T). A one-layer law: for tanh/erf it underestimates the measured
+    value (the hidden layers' own fluctuations, ``frontier_n256/investigation``)."""
+    from ntkcomp.compress.core import check_eps, coefficient_comparison
+    from ntkcomp.data import gmm_preset
+    from ntkcomp.equivalents import ck_equivalent
+    from ntkcomp.networks import MLP, weight_law
+    from ntkcomp.spectral import random_features_spectrum, wasserstein1
+
+    n = check_positive_int("n", n)
+    p = check_positive_int("p", p if p is not None else max(n // 2, 1))
+    depth = check_positive_int("depth", depth)
+    widths = [check_positive_int("widths[i]", int(d)) for d in widths]
+    eps_grid = check_eps(list(eps_grid), len(eps_grid)) if len(eps_grid) else []
+    sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
+    tau0 = float(sample.stats.tau0)
+    acts, _ = _design(activation, depth, tau0, "ck", family, k_max, seed)
+    rows = []
+    for d in widths:
+        dense = MLP([d] * depth, activation, tau0=tau0)
+        rf_d = random_features_spectrum(np.asarray(ck_equivalent(dense, sample)), d,
+                                        seed + 7)[0]
+        mean_d = float(np.mean(rf_d))
+        for e in eps_grid:
+            comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
+                       tau0=tau0)
+            delta = float(coefficient_comparison(dense, comp, tau0)["delta_ck"][-1])
+            rf_c = random_features_spectrum(
+                np.asarray(ck_equivalent(comp, sample, kurtosis=True)), d, seed + 7)[0]
+            rows.append({"width": d, "eps": e, "identity_shift": delta,
+                         "ck_w1_rel_predicted": float(wasserstein1(rf_c - delta, rf_d))
+                         / mean_d})
+    return {"activation": activation, "n": n, "p": p, "depth": depth, "rows": rows}
