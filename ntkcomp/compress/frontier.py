@@ -20,7 +20,7 @@ random-features law of ``K~ + delta I`` is not the shifted law of ``K~``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -181,7 +181,6 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     X, labels = np.asarray(sample.X), np.asarray(sample.labels)
     tau0 = float(sample.stats.tau0)
-    L = depth
 
     def top_alignment(K):
         _, v = eigsh(0.5 * (K + K.T), k=1, which="LA", tol=1e-8)
@@ -275,11 +274,11 @@ def single_draw_table(points: Sequence[dict], tol: float = 0.1) -> str:
     order = {"relu": 0, "tanh": 1, "erf": 2}
     pts = sorted(points, key=lambda r: (order.get(r["activation"], 9), r["activation"],
                                         r["width"]))
-    lines = ["| activation | width d | d/n | eps | CK op rel | CK W1 rel | CK W1 rel "
-             "predicted (RF law) | CK null op / W1 (dense vs dense) | CK W1 null predicted "
-             "| NTK op rel | NTK W1 rel | NTK null op / W1 | top-eigvec class alignment "
-             "dense / compressed |",
-             "|" + "---|" * 14]
+    header = ("| activation | width d | d/n | eps | CK op rel | CK W1 rel | CK W1 rel "
+              "predicted (RF law) | CK null op / W1 (dense vs dense) | CK W1 null predicted "
+              "| NTK op rel | NTK W1 rel | NTK null op / W1 | top-eigvec class alignment "
+              "dense / compressed |")
+    lines = [header, "|" + "---|" * 14]
     for r in pts:
         for row in r["rows"]:
             lines.append(

@@ -28,22 +28,26 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 warnings.simplefilter("ignore")
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-import ntkcomp  # noqa: E402
+import ntkcomp
 
 ntkcomp.enable_x64()
-from ntkcomp._io import atomic_write_json, run_metadata  # noqa: E402
-from ntkcomp.compress import compress  # noqa: E402
-from ntkcomp.compress.core import _alpha_from_solutions, coefficient_comparison  # noqa: E402
-from ntkcomp.compress.solver import solve_layer  # noqa: E402
-from ntkcomp.compress.targets import (FLOOR_FRAC, LinearTarget,  # noqa: E402
-                                      ntk_last_layer_target, target_from_activation)
-from ntkcomp.data import gmm_preset  # noqa: E402
-from ntkcomp.equivalents import ck_equivalent, coefficients, ntk_equivalent  # noqa: E402
-from ntkcomp.networks import MLP, weight_law  # noqa: E402
-from ntkcomp.spectral.distances import operator_norm  # noqa: E402
+from ntkcomp._io import atomic_write_json, run_metadata
+from ntkcomp.compress import compress
+from ntkcomp.compress.core import _alpha_from_solutions, coefficient_comparison
+from ntkcomp.compress.solver import solve_layer
+from ntkcomp.compress.targets import (
+    FLOOR_FRAC,
+    LinearTarget,
+    ntk_last_layer_target,
+    target_from_activation,
+)
+from ntkcomp.data import gmm_preset
+from ntkcomp.equivalents import ck_equivalent, coefficients, ntk_equivalent
+from ntkcomp.networks import MLP, weight_law
+from ntkcomp.spectral.distances import operator_norm
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 2048
 p = n // 2
@@ -150,10 +154,10 @@ atomic_write_json(Path(__file__).with_name(f"knob_n{n}.json"),
                   {**out, **run_metadata({"n": n}, {"seed": 0})})
 
 # ---- kappa4(W_1) as a tuning knob on the operator-norm error itself (both designs)
-from scipy.optimize import minimize_scalar  # noqa: E402
+from scipy.optimize import minimize_scalar
 
 for name, acts in (("standard", acts_std), ("A", acts_A)):
-    f = lambda e1: evaluate(acts, [e1, 0.9, 0.9])[1]["kurtosis"]  # noqa: E731
+    f = lambda e1: evaluate(acts, [e1, 0.9, 0.9])[1]["kurtosis"]
     r = minimize_scalar(f, bounds=(0.0, 0.97), method="bounded", options={"xatol": 2e-3})
     out[name]["best_eps1_opnorm"] = {"eps1": float(r.x), "kappa4_W1": kst(float(r.x)),
                                      "rel_err_kurtosis": float(r.fun), "evals": int(r.nfev)}
