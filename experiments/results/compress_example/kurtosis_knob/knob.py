@@ -157,7 +157,9 @@ atomic_write_json(Path(__file__).with_name(f"knob_n{n}.json"),
 from scipy.optimize import minimize_scalar
 
 for name, acts in (("standard", acts_std), ("A", acts_A)):
-    f = lambda e1: evaluate(acts, [e1, 0.9, 0.9])[1]["kurtosis"]
+    def f(e1, acts=acts):
+        return evaluate(acts, [e1, 0.9, 0.9])[1]["kurtosis"]
+
     r = minimize_scalar(f, bounds=(0.0, 0.97), method="bounded", options={"xatol": 2e-3})
     out[name]["best_eps1_opnorm"] = {"eps1": float(r.x), "kappa4_W1": kst(float(r.x)),
                                      "rel_err_kurtosis": float(r.fun), "evals": int(r.nfev)}
