@@ -29,6 +29,7 @@ def main(argv=None) -> int:
                          {"n": 8000, "p": 4000, "widths": [2000, 2000, 1000], "draws": 20})
     cfgs = [{"data": pr, **size, "K": 2, "activations": [args.activation], "seed": args.seed,
              "kinds": ["ck", "ntk"], "method": "auto", "exact": True} for pr in PRESETS]
+    _common.check_points(cfgs)
     run = _common.run_dir_for(NAME, args, {"points": cfgs}, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
     from ntkcomp.experiments_lib.definitions import spectral_equivalence
@@ -75,4 +76,4 @@ def plot(results, size):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.cli(main))

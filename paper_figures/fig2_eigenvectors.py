@@ -29,6 +29,7 @@ def main(argv=None) -> int:
                           "method": "dense"})
     cfg = {"data": args.data, **size, "K": 2, "activations": [args.activation],
            "seed": args.seed, "kinds": ["ck", "ntk"], "exact": not args.full, "top_k": TOP_K}
+    _common.check_points([cfg])
     run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
     from ntkcomp.experiments_lib.definitions import spectral_equivalence
@@ -72,4 +73,4 @@ def plot(res, size):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.cli(main))

@@ -85,6 +85,7 @@ def main(argv=None) -> int:
                           "exact": False})
     cfg = {"data": "mixed", **size, "activations": [args.activation] * len(size["widths"]),
            "eps": [0.5, 0.9], "family": args.family, "hidden_tau": ht, "seed": args.seed}
+    _common.check_points([cfg])
     run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
     (res,) = _common.points(point, [cfg], run, NAME, args)
@@ -141,4 +142,4 @@ def plot(res, cfg):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.cli(main))

@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     ap.add_argument("--eps", default=None, help="comma-separated eps values "
                     "(default 0.5,0.75,0.9,0.95)")
     args, t0 = _common.start(ap, argv)
+    _common.reject(args, ["draws"], "it has no Monte Carlo weight average (use --seeds for "
+                                    "the number of networks per point)")
+    _common.check_count("seeds", args.seeds)
     ht = args.hidden_tau
     if args.full:
         widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
                   "classes": [3, 5]},
         "gmm": {"data": "mixed", "n": gmm_n, "n_test": gmm_n, "p": gmm_p},
     }
-    eps_list = [float(e) for e in args.eps.split(",")] if args.eps else EPS
+    eps_list = _eps_list(args.eps) if args.eps else EPS
     base = {"widths": widths, "activations": ["relu"], "family": args.family,
             "hidden_tau": ht, "readout": args.readout, "lam": 1e-1, "protocol": "frozen"}
     cfgs = []
@@ -58,6 +61,7 @@ def main(argv=None) -> int:
             for e in eps_list:
                 cfgs.append({**base, **dcfg, "eps": e, "seed": seed, "dataset": dname,
                              "methods": ["ntk_lc", "magnitude", "random"]})
+    _common.check_points(cfgs)
     run = _common.run_dir_for(NAME, args, {"points": len(cfgs), "base": base,
                                            "datasets": datasets, "eps": eps_list, "seeds": seeds},
                               {"base": args.seed, "n_seeds": seeds},
@@ -69,11 +73,37 @@ def main(argv=None) -> int:
     agg = aggregate(rows, keys=("dataset", "method", "eps"))
     fig = plot(agg, datasets)
     _common.finish(fig, run, NAME, args, {"aggregate": agg, "rows": rows,
-                                          "compress": [pr["compress"] for pr in res]}, t0=t0)
+                                          "compress": [pr["compress"] for pr in res]},
+                   _arrays(agg), t0=t0)
     for a in sorted(agg, key=lambda r: (r["dataset"], r["method"], r["eps"])):
         print(f"{a['dataset']:5s} {a['method']:9s} eps={a['eps']:<5} bits={a['bits']:>10.0f} "
               f"acc={a['acc_mean']:.3f} +- {a['acc_std']:.3f}")
     return 0
+
+
+def _arrays(agg) -> dict:
+    """results.npz: per (dataset, method) the eps, bits, accuracy mean and std, by eps."""
+    import numpy as np
+
+    out = {}
+    for d, m in sorted({(r["dataset"], r["method"]) for r in agg}):
+        rows = sorted((r for r in agg if r["dataset"] == d and r["method"] == m),
+                      key=lambda r: r["eps"])
+        for col in ("eps", "bits", "acc_mean", "acc_std"):
+            out[f"{d}_{m}_{col}"] = np.array([float(r[col]) for r in rows])
+    return out
+
+
+def _eps_list(text: str) -> list[float]:
+    """``--eps 0.5,0.9`` -> [0.5, 0.9]; ValueError unless every value lies in [0, 1)."""
+    try:
+        vals = [float(e) for e in text.replace(" ", "").split(",") if e]
+    except ValueError:
+        vals = []
+    if not vals or not all(0.0 <= e < 1.0 for e in vals):
+        raise ValueError(f"eps must be comma-separated numbers in [0, 1) like 0.5,0.9, "
+                         f"got {text!r}")
+    return vals
 
 
 def _point(cfg):
@@ -111,4 +141,4 @@ def plot(agg, datasets):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.cli(main))

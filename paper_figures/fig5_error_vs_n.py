@@ -47,20 +47,32 @@ def main(argv=None) -> int:
     ap.add_argument("--activations", default=",".join(ACTIVATIONS),
                     help=f"comma-separated activations (default {','.join(ACTIVATIONS)})")
     args, t0 = _common.start(ap, argv)
+    _common.reject(args, ["n", "p", "draws"], "it runs a ladder of n with p = n/2 and the "
+                                              "exact weight average (use --ns, --seeds)")
+    _common.check_count("seeds", args.seeds)
     if args.full:
         ns, depth, seeds = [256, 512, 1024, 2048, 4096, 8192], 3, args.seeds or 3
     else:
         ns, depth, seeds = [256, 512, 1024, 2048], 2, args.seeds or 2
+    width = 1024
+    if args.widths is not None:
+        widths = _common.apply_overrides({}, args)["widths"]
+        if len(set(widths)) != 1:
+            raise ValueError(f"widths must be equal for this figure (one width for every "
+                             f"layer, e.g. 512,512), got {args.widths!r}")
+        width, depth = widths[0], len(widths)
     if args.ns:
-        ns = [int(v) for v in args.ns.split(",") if v]
-    acts = [a for a in args.activations.split(",") if a]
+        ns = _ns_list(args.ns)
+    acts = [a for a in args.activations.replace(" ", "").split(",") if a]
     # step activations: thresholds proportional to each layer's input scale (fixed ones
     # make tau_l collapse with depth; ntkcomp.experiments_lib.pipeline.STEP_THRESHOLDS)
-    cfgs = [{"data": "mixed", "n": n, "p": n // 2, "width": 1024, "depth": depth,
+    cfgs = [{"data": "mixed", "n": n, "p": n // 2, "width": width, "depth": depth,
              "activation": a, "seed": args.seed + s,
              **({"step_thresholds": "scaled"} if a in ("binary", "ternary") else {})}
             for a in acts for n in ns for s in range(seeds)]
-    run = _common.run_dir_for(NAME, args, {"ns": ns, "depth": depth, "seeds": seeds,
+    _common.check_points(cfgs)
+    run = _common.run_dir_for(NAME, args, {"ns": ns, "depth": depth, "width": width,
+                                           "seeds": seeds,
                                            "activations": acts, "data": "mixed",
                                            "p_over_n": 0.5}, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
@@ -75,11 +87,26 @@ def main(argv=None) -> int:
             table[f"{a}/{kind}"] = {"n": ns, "mean": errs.mean(1).tolist(),
                                     "std": errs.std(1).tolist()}
     fig, slopes = plot(table, ns, depth, acts)
-    _common.finish(fig, run, NAME, args, {"table": table, "slopes": slopes}, t0=t0)
+    arrays = {"ns": np.asarray(ns), **{f"{k.replace('/', '_')}_{s}": np.asarray(v[s])
+                                        for k, v in table.items() for s in ("mean", "std")}}
+    _common.finish(fig, run, NAME, args, {"table": table, "slopes": slopes}, arrays, t0=t0)
     for k, v in table.items():
         print(f"{k:12s} " + "  ".join(f"n={n}: {m:.4f}" for n, m in zip(ns, v["mean"]))
               + f"   slope {slopes[k]:.2f}")
     return 0
+
+
+def _ns_list(text: str) -> list[int]:
+    """``--ns 256,512`` -> [256, 512]; ValueError unless at least two distinct integers
+    >= 16 (p = n/2 must hold the class means; a slope needs two n)."""
+    try:
+        ns = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
+    except ValueError:
+        ns = []
+    if len(ns) < 2 or ns[0] < 16:
+        raise ValueError(f"ns must be at least two distinct comma-separated integers >= 16 "
+                         f"like 256,512,1024, got {text!r}")
+    return ns
 
 
 def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
@@ -106,4 +133,4 @@ def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.cli(main))

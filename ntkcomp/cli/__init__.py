@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 
@@ -35,6 +36,45 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CLIError(f"{message} (see '{self.prog} --help')")
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(_join_negative_values(self, args), namespace)
+
+
+_NEGATIVE = re.compile(r"^-(\d|\.\d)")
+
+
+def _join_negative_values(parser: argparse.ArgumentParser, args):
+    """``--widths -5,10`` -> ``--widths=-5,10`` for options that take one value.
+
+    argparse reads a value that starts with ``-`` and is not a plain negative number (e.g.
+    ``-5,10``) as an option and fails with "expected one argument"; joining it keeps the
+    value, so the validation names the parameter and its range ("widths[0] must be an
+    integer >= 1, got -5"). Arguments after a sub-command are left to its own parser."""
+    if args is None:
+        return None
+    takes_value = {o for a in parser._actions if a.option_strings and a.nargs is None
+                   and not isinstance(a, (argparse._StoreConstAction,
+                                          argparse._StoreTrueAction,
+                                          argparse._StoreFalseAction,
+                                          argparse._CountAction, argparse._HelpAction,
+                                          argparse._VersionAction))
+                   for o in a.option_strings}
+    sub_names = {n for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+                 for n in a.choices}
+    args, out, i = list(args), [], 0
+    while i < len(args):
+        a = args[i]
+        if a in sub_names or a == "--":
+            out.extend(args[i:])
+            break
+        if a in takes_value and i + 1 < len(args) and _NEGATIVE.match(args[i + 1]):
+            out.append(f"{a}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
 
 
 _DESCRIPTION = """\

@@ -5,6 +5,12 @@ import argparse
 import time
 from contextlib import contextmanager
 
+#: the activation registry's names (``ntkcomp.activations.available()``; kept literal so
+#: that ``--help`` does not import JAX; tests/test_cli_clean_clone.py checks they agree)
+ACTIVATION_NAMES = ("relu", "leaky_relu", "abs", "tanh", "erf", "sigmoid", "sin", "cos",
+                    "gelu", "swish", "softplus", "quadratic", "polynomial", "binary",
+                    "ternary", "k_level")
+
 
 def _num_list(text: str, conv, what: str, example: str) -> list:
     try:
@@ -50,8 +56,8 @@ def add_network_options(p: argparse.ArgumentParser, *, n: int, p_dim: int) -> No
     g = p.add_argument_group("dense network")
     g.add_argument("--activations", type=str_list, default=["relu"], metavar="A[,A...]",
                    help="activation per hidden layer, or one for all (default relu). Names: "
-                        "relu, leaky_relu, abs, tanh, erf, sigmoid, sin, cos, gelu, swish, "
-                        "softplus, quadratic, ...")
+                        f"{', '.join(ACTIVATION_NAMES)} (binary / ternary / k_level: step "
+                        "functions with the registry's default thresholds)")
     g.add_argument("--widths", type=int_list, default=None, metavar="D1,D2,...",
                    help="hidden widths (default 1024,1024,512)")
     g.add_argument("--depth", type=int, default=None,

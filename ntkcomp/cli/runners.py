@@ -8,32 +8,71 @@ passed to the script (e.g. ``ntkcomp figure fig1 --full``).
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import sys
 from pathlib import Path
 
 _KINDS = {
     "check": ("theory_checks", "run theory check theory_checks.NAME (PASS/FAIL table, plots)",
-              "Runs `python -m theory_checks.NAME`: a size ladder comparing a claim of "
-              "THEORY.md with an independent computation, printing a PASS/FAIL table."),
+              ("Runs `python -m theory_checks.NAME`: a size ladder (n = 256 ... 2048) comparing "
+              "a claim of THEORY.md with an independent computation, printing a PASS/FAIL "
+              "table and writing theory_checks/reports/NAME.md + PNGs (see "
+              "theory_checks/README.md for the claim each check tests). Options after NAME: "
+              "--quick (n <= 512, about a minute), --max-n N (256 ... 4096), --no-report "
+              "(print only, write nothing), --seed S."),
+              ["ntkcomp check ck_equivalence --quick",
+               "ntkcomp check ntk_equivalence --quick --no-report",
+               "ntkcomp check ck_equivalence --help     (the check's own options)"]),
     "figure": ("paper_figures", "regenerate paper figure NAME (fig1 ... fig5)",
-               "Runs `python -m paper_figures.NAME` (NAME may be the short form fig1, or the "
-               "module name fig1_spectra). Default sizes take minutes on 2 cores; pass "
-               "--full after NAME for the paper's sizes."),
+               ("Runs `python -m paper_figures.NAME` (NAME may be the short form fig1, or the "
+               "module name fig1_spectra) and writes paper_figures/NAME.png plus a run "
+               "directory paper_figures/_runs/NAME/ (config, versions, seeds, results "
+               "JSON + NPZ, PNG + PDF; an interrupted figure resumes where it stopped). "
+               "Default sizes take 1-3 minutes each on 2 cores. Options after NAME: --full "
+               "(the paper's sizes: hours on 2 cores), --dry-run (print the configuration "
+               "and expected cost, compute nothing), --out DIR, --png PATH, --seed S, "
+               "--no-progress, and size overrides --n/--p/--widths/--draws (see "
+               "paper_figures/README.md for what each figure shows)."),
+               ["ntkcomp figure fig1",
+                "ntkcomp figure fig3 --full --dry-run",
+                "ntkcomp figure fig1 --n 256 --p 128 --widths 256,256 --out /tmp/fig1_small",
+                "ntkcomp figure fig4 --help           (the figure's own options)"]),
     "bench": ("experiments/benchmarks", "run benchmark experiments/benchmarks/NAME.py",
-              "Runs `python experiments/benchmarks/NAME.py` and prints its timing table."),
+              ("Runs `python experiments/benchmarks/NAME.py` and prints its timing table "
+              "(results JSON in experiments/benchmarks/results/ or experiments/results/; "
+              "timings are only meaningful on an otherwise idle machine). Smallest runs: "
+              "spectra_speed --quick, ntk_speed --quick, solver_speed --starts 100 "
+              "--repeats 1."),
+              ["ntkcomp bench spectra_speed --quick",
+               "ntkcomp bench solver_speed --starts 100 --repeats 1",
+               "ntkcomp bench ntk_speed --help       (the benchmark's own options)"]),
 }
 
 
 def add_parsers(sub) -> None:
-    for cmd, (_, help_, desc) in _KINDS.items():
-        p = sub.add_parser(cmd, help=help_, description=desc)
+    for cmd, (_, help_, desc, examples) in _KINDS.items():
+        names = available(cmd)
+        epilog = (f"available NAMEs: {', '.join(names) if names else '(none: run from a clone)'}"
+                  "\n\nexamples:\n" + "\n".join(f"  {e}" for e in examples) +
+                  "\n\nArguments after NAME go to the script; `--help` after NAME shows them.")
+        p = sub.add_parser(cmd, help=help_, description=desc, epilog=epilog,
+                           formatter_class=_Formatter)
         p.add_argument("name", nargs="?", default=None,
                        help="which one (omit to list the available names)")
         p.add_argument("args", nargs=argparse.REMAINDER,
-                       help="arguments passed on to the script")
+                       help="arguments passed on to the script (e.g. --quick, --full)")
         p.add_argument("--debug", action="store_true", help="full tracebacks on errors")
         p.set_defaults(func=_make_run(cmd))
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps the description, keeps the epilog's line breaks (examples)."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def repo_root() -> Path | None:
@@ -79,6 +118,8 @@ def _make_run(cmd: str):
         target = resolve(cmd, args.name)
         root = repo_root()
         rest = [a for a in args.args if a != "--debug"]
+        if args.debug or len(rest) < len(args.args):
+            os.environ["NTKCOMP_DEBUG"] = "1"   # scripts re-raise instead of one-line errors
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
         old_argv = sys.argv
