@@ -17,9 +17,11 @@ _KINDS = {
     "check": ("theory_checks", "run theory check theory_checks.NAME (PASS/FAIL table, plots)",
               ("Runs `python -m theory_checks.NAME`: a size ladder (n = 256 ... 2048) comparing "
               "a claim of THEORY.md with an independent computation, printing a PASS/FAIL "
-              "table and writing theory_checks/reports/NAME.md + PNGs (see "
+              "table and writing theory_checks/reports/NAME.md + PNGs (NAME_quick.md with "
+              "--quick; see "
               "theory_checks/README.md for the claim each check tests). Options after NAME: "
-              "--quick (n <= 512, about a minute), --max-n N (256 ... 4096), --no-report "
+              "--quick (n <= 512: 1-2 CPU minutes, but its two-point slopes often FAIL the "
+              "full-ladder criteria; the verdicts of record are the full runs), --max-n N (256 ... 4096), --no-report "
               "(print only, write nothing), --seed S."),
               ["ntkcomp check ck_equivalence --quick",
                "ntkcomp check ntk_equivalence --quick --no-report",
@@ -39,13 +41,14 @@ _KINDS = {
                 "ntkcomp figure fig1 --n 256 --p 128 --widths 256,256 --out /tmp/fig1_small",
                 "ntkcomp figure fig4 --help           (the figure's own options)"]),
     "bench": ("experiments/benchmarks", "run benchmark experiments/benchmarks/NAME.py",
-              ("Runs `python experiments/benchmarks/NAME.py` and prints its timing table "
-              "(results JSON in experiments/benchmarks/results/ or experiments/results/; "
-              "timings are only meaningful on an otherwise idle machine). Smallest runs: "
-              "spectra_speed --quick, ntk_speed --quick, solver_speed --starts 100 "
-              "--repeats 1."),
-              ["ntkcomp bench spectra_speed --quick",
-               "ntkcomp bench solver_speed --starts 100 --repeats 1",
+              ("Runs `python experiments/benchmarks/NAME.py` and prints its timing table. "
+              "Timings are only meaningful on an otherwise idle machine. The default --out "
+              "of spectra_speed and solver_speed is the COMMITTED results file, and "
+              "spectra_speed merges new rows into it (keyed by n): pass --out /tmp/... for "
+              "trial runs. Smallest runs: spectra_speed --quick (about 1 CPU minute), "
+              "ntk_speed --quick, solver_speed --starts 100 --repeats 1."),
+              ["ntkcomp bench spectra_speed --quick --out /tmp/spectra_quick.json",
+               "ntkcomp bench solver_speed --starts 100 --repeats 1 --out /tmp/solver.json",
                "ntkcomp bench ntk_speed --help       (the benchmark's own options)"]),
 }
 
