@@ -8,8 +8,9 @@ is a finite random-features draw of its own: conditionally on the realised Gram
 Gaussian expectation of :func:`ntkcomp.activations.bivariate` applied to the realised Gram,
 its diagonal from the realised norms). Applying the one-layer law to the last layer only,
 with population ``K~_L`` or ``E_W[CK_L]``, ignores the spread added by layers 1..L-1 and
-under-predicts the width of a deep draw's spectrum (measured: relative W1 0.05-0.27 for
-ReLU, erf and ternary at L = 2, 3, n = 256-1024, against a draw-to-draw null of 0.01-0.04;
+under-predicts the width of a deep draw's spectrum (measured: W1 / mean eigenvalue
+0.05-0.29 for ReLU, erf and ternary at L = 2, 3, n = 512-1024, d = n and 4n, against a
+draw-to-draw null of 0.007-0.024;
 ``theory_checks/reports/finite_width_depth.md``).
 
 The compounded law samples every layer::
