@@ -19,6 +19,14 @@ from typing import Any
 import numpy as np
 
 
+def _default_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open(path, "w")`` would give a new file
+    (``mkstemp`` creates ``0o600``, which would make results unreadable to co-workers)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     try:
@@ -30,6 +38,7 @@ def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), _default_file_mode())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

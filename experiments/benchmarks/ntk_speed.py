@@ -26,9 +26,23 @@ dominated by preactivations within float32 rounding of 0, where sigma' flips bet
 two computations (one flip moves a diagonal entry by O(1/d)): ~3e-6 for widths 1000 x 3,
 ~9e-5 (diagonal; off-diagonal 2e-6) for [2000, 2000, 1000] at n = 256, where NT was 7e-6
 and ours 8e-5 from the float64 kernel -- a float32 ReLU effect, not an algebra error.
+Measured at n = 2048 (widths 1000 x 3, seed 0/1): ours vs float64 2.2e-4 (max entry, at the
+diagonal entry (1444, 1444)), NT impl 1 vs float64 2.5e-6. The cause, traced: unit 330 of
+layer 1 for sample 1444 has g = +1.19e-7 in our float32 forward pass and -3.11e-7 in
+float64 (typical |g| = 0.68); the flipped sigma' changes Delta_1 of that sample by 1e-2 and
+K(1444, 1444) by 2.2e-4 of max|K|. NT's float32 sum happened to round to the float64 sign.
+A float32 call of ours on samples 1440-1449 only agrees with float64 to 3e-7 on that
+entry (other GEMM blocking, other rounding). The
+``ours_vs_float64`` / ``vs_float64`` entries of the JSON give max / Frobenius / operator
+relative errors separately for diagonal and off-diagonal entries.
 
 Results are printed as a table and written atomically to ``--out`` (JSON, with run
 metadata). Timings are only meaningful on an otherwise idle machine.
+
+Time breakdown (columns "feat s", "tiles s", "tiles %GEMM"): the feature program alone
+(forward and backward signals, O(n p d + n d^2)), the tile programs alone (every Gram
+product and Hadamard sum, outputs discarded) and their FLOP rate against the GEMM; the
+rest of "time s" is writing each tile and its mirrored transpose into the output.
 """
 from __future__ import annotations
 
@@ -121,12 +135,13 @@ def child_ntk(args) -> dict:
         t0 = time.perf_counter()
         K = jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
         times.append(time.perf_counter() - t0)
+    parts = _time_parts(net, params, X, b, args.repeats)
     res = {"config": args.config, "widths": widths, "dtype": args.dtype, "n": args.n,
            "block_size": b, "compile_s": max(first_s - statistics.median(times), 0.0),
            "first_call_s": first_s, "times_s": times,
            "median_s": statistics.median(times), "peak_rss_gb": _maxrss_gb(),
            "rss_before_gb": rss_before, "output_gb": K.size * K.dtype.itemsize / 1024 ** 3,
-           "devices": [str(d) for d in jax.devices()]}
+           "devices": [str(d) for d in jax.devices()], **parts}
     if args.export:
         np.savez(args.export, X=np.asarray(X, np.float32), p=P, act="relu",
                  centers=np.asarray(net.centers),
@@ -134,6 +149,38 @@ def child_ntk(args) -> dict:
                  **{f"W{l + 1}": np.asarray(W, np.float32) for l, W in enumerate(params["W"])})
         np.save(args.export + ".ours.npy", np.asarray(K))
     return res
+
+
+def _time_parts(net, params, X, b: int, repeats: int) -> dict:
+    """Split one call's time: the feature program (forward/backward signals), the tile
+    programs alone (all Gram products + Hadamard sums, outputs discarded) and the rest
+    (writing tiles and their mirrors into the output, host loop). Medians of ``repeats``."""
+    import jax
+
+    from ntkcomp.kernels import empirical as E
+
+    arch = E.Arch(net)
+    tile = E._tile_program("ntk", net.depth)
+
+    def features():
+        return jax.block_until_ready(E._ntk_features(arch, params, X, b))
+
+    F = features()
+    jax.block_until_ready(tile(F[0], F[-1]))  # compile the ragged shape too
+    jax.block_until_ready(tile(F[0], F[0]))
+    tf, tt = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        F = features()
+        tf.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        last = None
+        for i in range(len(F)):
+            for j in range(i, len(F)):
+                last = tile(F[i], F[j])
+        jax.block_until_ready(last)
+        tt.append(time.perf_counter() - t0)
+    return {"features_s": statistics.median(tf), "tiles_only_s": statistics.median(tt)}
 
 
 # ----------------------------------------------------------------------------- parent
@@ -240,7 +287,8 @@ def print_table(rows: list, gemm: dict) -> None:
     print("\nfloat32 GEMM: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in gemm.items()))
     hdr = (f"{'config':16s} {'dtype':7s} {'n':>6s} {'time s':>8s} {'compile s':>9s} "
            f"{'Gram GF/s':>9s} {'%GEMM':>6s} {'dense-eq GF/s':>13s} {'peak GB':>7s} "
-           f"{'NT1 s':>8s} {'NT2 s':>8s} {'speedup':>8s} {'NT diff':>8s}")
+           f"{'NT1 s':>8s} {'NT2 s':>8s} {'speedup':>8s} {'NT diff':>8s} "
+           f"{'feat s':>7s} {'tiles s':>7s} {'tiles %GEMM':>11s}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -260,7 +308,9 @@ def print_table(rows: list, gemm: dict) -> None:
         print(f"{r['config']:16s} {r['dtype']:7s} {r['n']:6d} {r['median_s']:8.3f} "
               f"{r['compile_s']:9.2f} {r['gram_gflops']:9.0f} {_fmt(pct, '5.0f'):>6s} "
               f"{r['dense_gflops']:13.0f} {r['peak_rss_gb']:7.2f} {nt1s:>8s} {nt2s:>8s} "
-              f"{_fmt(speed, '7.0f'):>7s}x {_fmt(diff, '8.1e'):>8s}")
+              f"{_fmt(speed, '7.0f'):>7s}x {_fmt(diff, '8.1e'):>8s} "
+              f"{_fmt(r.get('features_s'), '7.2f'):>7s} {_fmt(r.get('tiles_only_s'), '7.2f'):>7s} "
+              f"{_fmt(r.get('tiles_pct_of_gemm'), '11.0f'):>11s}")
 
 
 def main(argv=None) -> int:
@@ -350,6 +400,9 @@ def main(argv=None) -> int:
             r["gram_gflops"] = done / r["median_s"] / 1e9
             r["dense_gflops"] = dense / r["median_s"] / 1e9
             r["pct_of_gemm"] = 100 * r["gram_gflops"] / peak if peak else None
+            if r.get("tiles_only_s"):  # the Gram products alone (no feature pass, no writes)
+                r["tiles_gflops"] = done / r["tiles_only_s"] / 1e9
+                r["tiles_pct_of_gemm"] = 100 * r["tiles_gflops"] / peak if peak else None
             if want_nt:
                 for impl in (1, 2):
                     print(f"  neural-tangents impl {impl} ...", flush=True)

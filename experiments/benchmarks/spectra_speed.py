@@ -79,6 +79,7 @@ import time
 from pathlib import Path
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "spectra_speed.json"
+QUICK_OUT = Path(__file__).resolve().parents[2] / "runs" / "benchmarks" / "spectra_speed_quick.json"
 FULL_SIZES = (2048, 4096, 8192, 16384, 32768)
 QUICK_SIZES = (512, 1024)
 
@@ -263,6 +264,22 @@ def _load(path: Path) -> dict:
     return data if isinstance(data.get("results"), list) else {}
 
 
+#: configuration keys that must agree for rows to share one results file
+_SAME_RUN_KEYS = ("p", "widths", "activation", "preset", "seed", "steps", "moments", "probes",
+                  "block", "reorth", "shard")
+
+
+def config_clash(old: dict | None, cfg: dict) -> str:
+    """'' if rows of ``cfg`` may be merged into a file written with config ``old``, else a
+    description of the first differing key."""
+    if not old:
+        return ""
+    for k in _SAME_RUN_KEYS:
+        if k in old and k in cfg and old[k] != cfg[k]:
+            return f"{k} = {old[k]!r} there, {cfg[k]!r} here"
+    return ""
+
+
 def _merge(path: Path, n: int, kernel: str, entry: dict, cfg: dict, seed: int,
            update: bool = False) -> None:
     """Re-read ``path``, put ``entry`` at (n, kernel) (``update``: merge its keys into the
@@ -314,7 +331,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-only", action="store_true",
                     help="CK only: time dense eigvalsh (whatever --dense-max) and add it to the "
                          "existing entry (dense_s, dense_cpu_s, dense_vs_gram_W1, dense_rss_GB)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results JSON, merged per (n, kernel) (default: {DEFAULT_OUT} "
+                         f"for the full run, {QUICK_OUT} with --quick); refused if it holds "
+                         "results of another configuration")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--cfg", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -338,6 +358,12 @@ def main(argv=None) -> int:
     for n in sizes:
         if n < 16:
             raise ValueError(f"sizes must be >= 16, got {n}")
+    if a.out is None:
+        a.out = QUICK_OUT if a.quick else DEFAULT_OUT
+    clash = config_clash(_load(a.out).get("config"), cfg)
+    if clash:
+        raise SystemExit(f"error: --out {a.out} holds results of another configuration "
+                         f"({clash}); merging would mix them. Pass another --out.")
 
     ok = True
     for n in sizes:

@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
                         "inflates the later scales and the last layer's identity shift; "
                         "auto: per layer the fewest levels meeting the tolerance)")
     g.add_argument("--levels", type=int, default=None,
-                   help="number of levels for --family k_level")
+                   help="number of levels for --family k_level: required there, an integer "
+                        ">= 2 (no default; 2 = binary, 3 = ternary, 4-6 typical)")
     g.add_argument("--target", default="ck", choices=["ck", "ntk"],
                    help="kernel to preserve: ck (conjugate kernel, default) or ntk")
     g.add_argument("--hidden-tau", default=None, metavar="free|match|RHO",

@@ -43,9 +43,10 @@ _KINDS = {
     "bench": ("experiments/benchmarks", "run benchmark experiments/benchmarks/NAME.py",
               ("Runs `python experiments/benchmarks/NAME.py` and prints its timing table. "
               "Timings are only meaningful on an otherwise idle machine. The default --out "
-              "of spectra_speed and solver_speed is the COMMITTED results file, and "
-              "spectra_speed merges new rows into it (keyed by n): pass --out /tmp/... for "
-              "trial runs. Smallest runs: spectra_speed --quick (about 1 CPU minute), "
+              "of a full spectra_speed run and of solver_speed is the COMMITTED results "
+              "file (spectra_speed merges rows into it per n and refuses a file written "
+              "with another configuration; --quick writes runs/benchmarks/): pass "
+              "--out /tmp/... for trial runs. Smallest runs: spectra_speed --quick (about 1 CPU minute), "
               "ntk_speed --quick, solver_speed --starts 100 --repeats 1."),
               ["ntkcomp bench spectra_speed --quick --out /tmp/spectra_quick.json",
                "ntkcomp bench solver_speed --starts 100 --repeats 1 --out /tmp/solver.json",

@@ -57,13 +57,15 @@ __all__ = [
     "wasserstein1_to_density",
 ]
 
-# --- matrix-free methods (issue 7, other helper): re-exported when the modules exist ---
-for _name in ("slq", "kpm", "lanczos", "matfree"):
-    try:
-        _mod = __import__(f"ntkcomp.spectral.{_name}", fromlist=["*"])
-    except ImportError:  # not written yet
-        continue
-    for _sym in getattr(_mod, "__all__", ()):
+# --- matrix-free methods for large n (SLQ, KPM, Lanczos) and the finite-width law at depth ---
+from ntkcomp.spectral import kpm as _kpm  # noqa: E402
+from ntkcomp.spectral import lanczos as _lanczos  # noqa: E402
+from ntkcomp.spectral import matfree as _matfree  # noqa: E402
+from ntkcomp.spectral import random_features_depth as _rfd  # noqa: E402
+from ntkcomp.spectral import slq as _slq  # noqa: E402
+
+for _mod in (_slq, _kpm, _lanczos, _matfree, _rfd):
+    for _sym in _mod.__all__:
         globals()[_sym] = getattr(_mod, _sym)
         __all__.append(_sym)
-del _name
+del _mod, _sym
