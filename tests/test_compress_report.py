@@ -116,6 +116,13 @@ def test_frontier_structure_and_consistency(sample):
     assert len(out["rows"]) == 4
     assert all(r["agree"] for r in out["rows"])          # tol = 1e9: everything agrees
     assert out["smallest_width_agreeing_at_eps0"] == 32
+    # default law="both": one-layer and compounded predictions, each with its frontier
+    assert out["predicted_smallest_width_at_eps0"] == 32
+    assert out["predicted_smallest_width_at_eps0_compounded"] == 32
+    for r in out["rows"]:
+        assert np.isfinite(r["predicted_w1_rel"]) and np.isfinite(r["predicted_w1_rel_compounded"])
+    with pytest.raises(ValueError, match="law"):
+        lossless_frontier(n=16, p=8, widths=(8,), law="deep")
     shifts = {r["identity_shift"] for r in out["rows"]}
     # the activation design does not depend on width or eps: one identity shift
     assert max(shifts) - min(shifts) < 1e-12

@@ -154,3 +154,38 @@ def test_bad_inputs():
         compounded_random_features_spectrum(np.ones((3, 4)), maps, [8, 8], key=0)
     with pytest.raises(ValueError, match="M must have a positive diagonal"):
         maps[0](np.zeros((3, 3)))
+
+
+def test_predicted_single_draw_compounded_at_depth_one_is_the_exact_ck1_law():
+    """``predicted_single_draw(law="compounded")`` at L = 1 must be W1 between one-layer
+    random-features samples of the two networks' exact E_W[CK_1] (expected_kernels, an
+    independent computation of the maps), same key: equal to rounding. At L = 3 the
+    compounded prediction exists for every eps and is finite and non-negative."""
+    from ntkcomp.compress.core import coefficient_comparison
+    from ntkcomp.compress.frontier import _design, predicted_single_draw
+    from ntkcomp.data import gmm_preset
+    from ntkcomp.networks import weight_law
+
+    n, p, d, seed = 48, 24, 64, 2
+    pr = predicted_single_draw("relu", [d], n=n, p=p, depth=1, eps_grid=(0.0, 0.9),
+                               seed=seed, k_max=3, law="both")
+    sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
+    X, tau0 = np.asarray(sample.X), float(sample.stats.tau0)
+    dense = MLP([d], "relu", tau0=tau0)
+    acts, _ = _design("relu", 1, tau0, "ck", "ternary", 3, seed)
+    key = jax.random.PRNGKey(seed + 7)
+    rf_d = random_features_spectrum(np.asarray(expected_kernels(dense, X)["ck"][0]), d, key)[0]
+    for row, e in zip(pr["rows"], (0.0, 0.9)):
+        comp = MLP([d], acts, weights=weight_law("sparse_ternary", eps=e), tau0=tau0)
+        delta = float(coefficient_comparison(dense, comp, tau0)["delta_ck"][-1])
+        rf_c = random_features_spectrum(np.asarray(expected_kernels(comp, X)["ck"][0]), d,
+                                        key)[0]
+        want = float(wasserstein1(rf_c - delta, rf_d)) / float(np.mean(rf_d))
+        assert row["ck_w1_rel_predicted_compounded"] == pytest.approx(want, rel=1e-8)
+        assert "ck_w1_rel_predicted" in row        # law="both" keeps the one-layer column
+    deep = predicted_single_draw("tanh", [d], n=n, p=p, depth=3, eps_grid=(0.5,), seed=seed,
+                                 k_max=3, law="compounded")
+    v = deep["rows"][0]["ck_w1_rel_predicted_compounded"]
+    assert np.isfinite(v) and v >= 0 and "ck_w1_rel_predicted" not in deep["rows"][0]
+    with pytest.raises(ValueError, match="law"):
+        predicted_single_draw("relu", [d], n=n, p=p, depth=1, law="two_layer")
