@@ -79,3 +79,21 @@ def test_quick_b_term_weight_kurtosis():
     s = C.sample("mixed", 256)
     b_gauss = float(coefficients(C.make_net("abs", 2, s, width=32), s.stats.tau0).b[2])
     assert sp.values["mean offdiag shift (MC - E_inf)"] > 1.5 * b_gauss
+
+
+def test_bad_max_n_is_a_one_line_usage_error(capsys):
+    """``--max-n`` below the ladder's smallest rung: argparse error (exit 2) naming the
+    parameter and the allowed range, not a traceback from inside the ladder."""
+    import pytest
+
+    from theory_checks import finite_width_depth
+
+    with pytest.raises(SystemExit) as e:
+        C.parse_args("x", ["--max-n", "100"])
+    assert e.value.code == 2
+    assert "--max-n must be >= 256" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        finite_width_depth.main(["--max-n", "100", "--no-report"])
+    assert e.value.code == 2
+    assert "--max-n must be >= 512" in capsys.readouterr().err
+    assert C.parse_args("x", ["--max-n", "256"]).max_n == 256

@@ -47,7 +47,10 @@ def parse_args(description: str, argv=None, *, default_max_n: int = 2048):
                     help=f"largest n (default {default_max_n}; 256 .. 4096)")
     ap.add_argument("--no-report", action="store_true", help="print only, write no files")
     ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.max_n < 256:   # one-line usage error (exit 2), not a traceback
+        ap.error(f"--max-n must be >= 256 (the smallest rung of the ladder), got {args.max_n}")
+    return args
 
 
 def ladder(args) -> tuple:

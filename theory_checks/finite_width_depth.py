@@ -169,6 +169,10 @@ def main(argv=None) -> int:
                     help="skip configurations wider than this (CPU budget)")
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
+    if not args.quick and args.max_n < 512:
+        ap.error(f"--max-n must be >= 512 (the ladder is n = 512, 1024), got {args.max_n}")
+    if args.seeds < 1:
+        ap.error(f"--seeds must be >= 1, got {args.seeds}")
     ns = (256,) if args.quick else tuple(n for n in (512, 1024) if n <= args.max_n)
     seeds = 2 if args.quick else args.seeds
     t0 = time.time()
