@@ -7,8 +7,9 @@ on the three GMM presets (means, covs, mixed).
 Curves per panel: the exact weight-averaged kernel E_W[K] (default sizes; by Monte Carlo over
 ``--draws`` networks with --full), the equivalent K~ (THEORY.md sections 4-5) and one
 finite-width network (a single draw: Marchenko-Pastur-type spreading of K~, section 6),
-with, for CK_L, one sample of that random-features law (eigenvalues of
-K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian n x d_L), which the single draw should follow.
+with, for CK_L, one sample of the random-features law the single draw should follow (at
+depth >= 2 the compounded law of ``ntkcomp.spectral.random_features_depth``; at depth 1
+THEORY's eigenvalues of K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian n x d_L).
 """
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def main(argv=None) -> int:
         print(f"{pr:6s}  CK: E_W vs K~ rel.op {r['ck'].get('relop_expected_equiv', nan):.3f}"
               f"  NTK: {r['ntk'].get('relop_expected_equiv', nan):.3f}"
               f"  (W1 single draw vs K~: CK {r['ck']['w1_single_equiv']:.3g}, "
-              f"NTK {r['ntk']['w1_single_equiv']:.3g}; CK vs random-features law "
-              f"{r['ck'].get('w1_single_rf', nan):.3g})")
+              f"NTK {r['ntk']['w1_single_equiv']:.3g}; CK vs {r['ck'].get('rf_law', '')} "
+              f"random-features law {r['ck'].get('w1_single_rf', nan):.3g})")
     return 0
 
 
@@ -63,13 +64,15 @@ def plot(results, size):
                 sp[f"E_W[{name}] ({src})"] = a[f"{kind}_expected"]
             sp["equivalent"] = a[f"{kind}_equiv"]
             sp["one network"] = a[f"{kind}_single"]
+            rf_label = ("random-features law (compounded)"
+                        if r[kind].get("rf_law") == "compounded" else "random-features law")
             if f"{kind}_rf" in a:     # THEORY section 6: the law of one finite-width draw
-                sp["random-features law"] = a[f"{kind}_rf"]
+                sp[rf_label] = a[f"{kind}_rf"]
             rel = r[kind].get("relop_expected_equiv")
             title = f"{name}, preset '{pr}'" + (f"  (rel. err {rel:.3f})" if rel else "")
             spectra_panel(axes[i, j], sp, title=title,
                           styles={"one network": {"alpha": 0.45, "lw": 1.0},
-                                  "random-features law": {"ls": ":", "lw": 1.0}})
+                                  rf_label: {"ls": ":", "lw": 1.0}})
     _common.titled(fig, f"Eigenvalues: weight-averaged kernels vs equivalents (n = {size['n']}, "
                         f"p = {size['p']}, widths {size['widths']}, ReLU)")
     return fig

@@ -32,8 +32,10 @@ the single draw; the other kernels then use auto).
 
 A single finite-width network does NOT converge to K~ in operator norm: its spectrum is a
 Marchenko-Pastur-type spreading of K~'s (error ~ sqrt(n / width)): the plot overlays
-that random-features law (eigenvalues of K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian) on the
-single draw's CK_L, and the summary gives W1(single draw, law). Compare widths!
+that random-features law on the single draw's CK_L (depth 1: eigenvalues of
+K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian; depth >= 2: the compounded law, every hidden
+layer a random-features draw of its own), and the summary gives W1(single draw, law).
+Compare widths!
 """
 
 
@@ -118,7 +120,10 @@ def _summary(res, run_dir, cfg_exact: bool = False, method: str = "auto") -> str
         s = (f"  {kind.upper():3s} [{r['method']}]  W1(single draw, equivalent) = "
              f"{r['w1_single_equiv']:.4g}")
         if "w1_single_rf" in r:
-            s += f", W1(single draw, random-features law) = {r['w1_single_rf']:.4g}"
+            law = "compounded " if r.get("rf_law") == "compounded" else ""
+            s += f", W1(single draw, {law}random-features law) = {r['w1_single_rf']:.4g}"
+            if "w1_single_rf_one_layer" in r:
+                s += f" (one-layer law: {r['w1_single_rf_one_layer']:.4g})"
         if "relop_expected_equiv" in r:
             s += (f";  exact E_W vs equivalent: rel. op. error {r['relop_expected_equiv']:.4g},"
                   f" W1 {r['w1_expected_equiv']:.4g}")

@@ -63,9 +63,14 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     draw's CK when d_L < n and SLQ otherwise; "dense", "slq", "kpm"; "gram": the exact
     Gram spectrum for the single draw's CK at any n, "auto" for the other operators), exact (also compute the
     exact weight-averaged kernel when n is at most the threshold), rf_law (CK_L only, dense
-    spectra only: also sample the random-features law of THEORY.md section 6, the
-    eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with ``G`` (n, d_L) Gaussian --
-    what ONE finite-width draw should be compared with -- and its W1 to the single draw),
+    spectra only: also sample the random-features law of ONE finite-width draw -- what a
+    single draw should be compared with -- and its W1 to the single draw: at depth 1 the
+    law of THEORY.md section 6, the eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with
+    ``G`` (n, d_L) Gaussian; at depth >= 2 the compounded law of
+    :mod:`ntkcomp.spectral.random_features_depth`, every layer a Gaussian random-features
+    draw of its exact expected-next-layer map, since the one-layer law misses the hidden
+    layers' fluctuations (``theory_checks/finite_width_depth``); ``rf_law`` in the result
+    says which, and ``w1_single_rf_one_layer`` keeps the one-layer W1 for comparison),
     step_thresholds ("fixed" or "scaled": binary/ternary thresholds proportional to each
     layer's input scale, :func:`~ntkcomp.experiments_lib.pipeline.network_activations`).
 
@@ -132,13 +137,26 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
         if (kind == "ck" and cfg.get("rf_law", True) and n <= thr
                 and m_single.method in ("dense", "gram")):
             from ntkcomp.spectral.random_features import random_features_spectrum
+            from ntkcomp.spectral.random_features_depth import (
+                compounded_random_features_spectrum,
+                expected_layer_maps,
+            )
 
-            ev_rf = random_features_spectrum(np.asarray(equiv_op.to_dense()), widths[-1],
-                                             jax.random.PRNGKey(cfg["seed"] + 5))[0]
+            key = jax.random.PRNGKey(cfg["seed"] + 5)
+            ev_one = random_features_spectrum(np.asarray(equiv_op.to_dense()), widths[-1],
+                                              key)[0]
+            single_sorted = np.sort(np.asarray(m_single.nodes))
+            if len(widths) == 1:
+                ev_rf, r["rf_law"] = ev_one, "one_layer"
+            else:   # depth >= 2: every hidden layer is a random-features draw of its own
+                X64 = np.asarray(sample.X, np.float64)
+                ev_rf = compounded_random_features_spectrum(
+                    X64 @ X64.T, expected_layer_maps(net), widths, key)[0]
+                r["rf_law"] = "compounded"
+                r["w1_single_rf_one_layer"] = float(np.mean(np.abs(single_sorted - ev_one)))
             arrays["ck_rf"] = ev_rf
             # both are n eigenvalues: W1 of the empirical measures = mean |sorted diff|
-            r["w1_single_rf"] = float(np.mean(np.abs(np.sort(np.asarray(m_single.nodes))
-                                                     - ev_rf)))
+            r["w1_single_rf"] = float(np.mean(np.abs(single_sorted - ev_rf)))
         if expected is not None:
             from ntkcomp.spectral.distances import relative_operator_error
 
