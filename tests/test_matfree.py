@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 
 from ntkcomp.spectral.matfree import (DenseKernel, FactorKernel, ck_matvec, equivalent_matvec,
-                                      gram_matvec, materialized_kernel_matvec, ntk_factors,
-                                      ntk_matvec, shard_rows)
+                                      gram_matvec, materialized_kernel_matvec, ntk_matvec, shard_rows)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ over class blocks, J B J^T), mean_off_x_n (n x mean off-diagonal error); s_lin, 
 const: least-squares multipliers of X X^T, V A V^T and 1 1^T fitted to the off-diagonal
 entries of E_W (1 = the equivalent's coefficient is right); then log-log slopes vs n.
 """
-import sys, time
+import sys
 import numpy as np
 import scipy.sparse.linalg as sla
 from theory_checks import _common as C

@@ -13,7 +13,7 @@ prediction models only the last layer's randomness; hidden-layer noise adds -> A
 
     nice -n 19 python experiments/results/compress_example/frontier_n256/investigation/gap.py
 """
-import json, os, sys, warnings
+import os, sys, warnings
 from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
