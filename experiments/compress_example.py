@@ -179,14 +179,17 @@ def write_summary(out: Path, table: str) -> None:
 
 
 def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int, *,
-                      family: str, k_max: int, seed: int, tol: float) -> list:
+                      family: str, k_max: int, seed: int, tol: float,
+                      law: str = "one_layer") -> list:
     """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
     from ntkcomp.compress.frontier import single_draw_point, single_draw_table
     from ntkcomp.experiments_lib.sweep import run_sweep
 
     # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
     points = [{"activation": act, "width": int(d), "n": n, "p": p, "depth": depth,
-               "eps_grid": [0.0, 0.5, 0.9], "family": family, "k_max": k_max, "seed": seed}
+               "eps_grid": [0.0, 0.5, 0.9], "family": family, "k_max": k_max, "seed": seed,
+               # the default law stays out of the point key: earlier sweeps resume unchanged
+               **({"law": law} if law != "one_layer" else {})}
               for d in sorted(widths) for act in activations]
 
     def fn(cfg):
@@ -359,6 +362,11 @@ def main(argv=None):
                     metavar="D", help="random-features-law prediction only (no network "
                     "drawn) of the single-draw CK_L W1 at these widths; writes "
                     "OUT/single_draw_predicted.{json,md}")
+    ap.add_argument("--single-draw-law", default="one_layer",
+                    choices=["one_layer", "compounded", "both"],
+                    help="prediction law of --single-draw-widths: THEORY's one-layer "
+                         "random-features law (default), the compounded layer-by-layer law "
+                         "(right at depth >= 2), or both columns")
     ap.add_argument("--depth", type=int, default=3, help="depth of --single-draw-widths")
     ap.add_argument("--tol", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
@@ -378,7 +386,8 @@ def main(argv=None):
             return
     if a.single_draw_widths:
         single_draw_sweep(out, a.activations, a.single_draw_widths, a.n, p, a.depth,
-                          family=a.family, k_max=a.k_max, seed=a.seed, tol=a.tol)
+                          family=a.family, k_max=a.k_max, seed=a.seed, tol=a.tol,
+                          law=a.single_draw_law)
         return
     if a.frontier:
         from ntkcomp.compress import lossless_frontier

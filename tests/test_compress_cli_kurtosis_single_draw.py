@@ -100,3 +100,30 @@ def test_predicted_single_draw_equals_the_prediction_of_single_draw_point(point)
                                seed=SEED, k_max=3)
     for a, b in zip(pr["rows"], point["rows"]):
         assert a["ck_w1_rel_predicted"] == pytest.approx(b["ck_w1_rel_predicted"], rel=1e-10)
+
+
+def test_single_draw_point_compounded_law_equals_predicted_single_draw(point):
+    """``law="both"``: the measured keys are those of the default (one-layer) call, the
+    one-layer prediction is unchanged, and the compounded prediction equals
+    ``predicted_single_draw(law="compounded")`` (same data, design and keys: rtol 1e-10);
+    the table gets the compounded column."""
+    from ntkcomp.compress.frontier import (
+        predicted_single_draw,
+        single_draw_point,
+        single_draw_table,
+    )
+
+    both = single_draw_point("relu", width=D, n=N, p=P, depth=DEPTH, eps_grid=(0.0, 0.9),
+                             seed=SEED, k_max=3, law="both")
+    pr = predicted_single_draw("relu", [D], n=N, p=P, depth=DEPTH, eps_grid=(0.0, 0.9),
+                               seed=SEED, k_max=3, law="compounded")
+    for a, b, c in zip(both["rows"], point["rows"], pr["rows"]):
+        assert a["ck_w1_rel"] == pytest.approx(b["ck_w1_rel"], rel=1e-10)
+        assert a["ck_w1_rel_predicted"] == pytest.approx(b["ck_w1_rel_predicted"], rel=1e-10)
+        assert a["ck_w1_rel_predicted_compounded"] == pytest.approx(
+            c["ck_w1_rel_predicted_compounded"], rel=1e-10)
+    assert both["null_ck_w1_rel_predicted_compounded"] >= 0
+    assert "compounded law" in single_draw_table([both])
+    assert "compounded law" not in single_draw_table([point])
+    with pytest.raises(ValueError, match="law"):
+        single_draw_point("relu", width=D, n=N, p=P, depth=DEPTH, law="x")

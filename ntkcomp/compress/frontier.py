@@ -173,7 +173,8 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
                       p: int | None = None, depth: int = 3,
                       eps_grid: Sequence[float] = (0.0, 0.5, 0.9), *, preset: str = "mixed",
                       family: str = "ternary", k_max: int = 4, seed: int = 0,
-                      predict: bool = True, null: bool = True) -> dict:
+                      predict: bool = True, null: bool = True,
+                      law: str = "one_layer") -> dict:
     """ONE draw of the dense network (all hidden widths ``width``) against ONE draw of the
     compressed network per eps: CK_L (CK-target design) and NTK (NTK-target design).
 
@@ -192,6 +193,9 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     ``null=True`` adds a second, independent dense draw: ``null_{kind}_op_rel`` /
     ``null_{kind}_w1_rel`` (dense vs dense, the floor a compressed draw cannot beat) and
     ``null_ck_w1_rel_predicted`` (two independent RF-law samples of the dense equivalent).
+    ``law``: ``"one_layer"`` (default; the keys above), ``"compounded"`` or ``"both"``: the
+    compounded law (:func:`predicted_single_draw`) gives ``ck_w1_rel_predicted_compounded``
+    and ``null_ck_w1_rel_predicted_compounded`` (one-layer keys only with ``"both"``).
     Returns a JSON-able dict with ``rows`` (one per eps) and ``seconds``.
     """
     import time
@@ -203,10 +207,20 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.kernels import conjugate_kernels, empirical_ntk
     from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import class_alignment, random_features_spectrum, wasserstein1
+    from ntkcomp.spectral import (
+        class_alignment,
+        compounded_random_features_spectrum,
+        expected_layer_maps,
+        random_features_spectrum,
+        wasserstein1,
+    )
     from ntkcomp.spectral.distances import operator_norm
 
     t_start = time.time()
+    if law not in ("one_layer", "compounded", "both"):
+        raise ValueError(f"law must be 'one_layer', 'compounded' or 'both', got {law!r}")
+    one = predict and law in ("one_layer", "both")
+    cmp_ = predict and law in ("compounded", "both")
     n = check_positive_int("n", n)
     p = check_positive_int("p", p if p is not None else max(n // 2, 1))
     depth = check_positive_int("depth", depth)
@@ -258,8 +272,9 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
         out["null_ntk_w1_rel"] = w1_rel(_eigvals(NTK2), ev["ntk_d"])
         del CK2, NTK2
         secs["null"] = time.time() - t0
-    rf_d = None
-    if predict:
+    rf_d = cf_d = None
+    K0 = X.astype(np.float64) @ X.astype(np.float64).T
+    if one:
         t0 = time.time()
         Kd_eq = np.asarray(ck_equivalent(dense, sample))
         rf_d = random_features_spectrum(Kd_eq, d, seed + 7)[0]
@@ -267,6 +282,14 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
             rf_d2 = random_features_spectrum(Kd_eq, d, seed + 11)[0]
             out["null_ck_w1_rel_predicted"] = w1_rel(rf_d2, rf_d)
         secs["predict_dense"] = time.time() - t0
+    if cmp_:
+        t0 = time.time()
+        maps_d = expected_layer_maps(dense)
+        cf_d = compounded_random_features_spectrum(K0, maps_d, [d] * depth, seed + 7)[0]
+        if null:
+            cf_d2 = compounded_random_features_spectrum(K0, maps_d, [d] * depth, seed + 11)[0]
+            out["null_ck_w1_rel_predicted_compounded"] = w1_rel(cf_d2, cf_d)
+        secs["predict_dense_compounded"] = time.time() - t0
     rows = []
     for e in eps_grid:
         t0 = time.time()
@@ -287,10 +310,14 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
             row[f"{kind}_w1_rel"] = w1_rel(ec - delta, ev[f"{kind}_d"])
             if kind == "ck":
                 row["alignment_compressed"] = top_alignment(Kc)
-                if predict:
+                if one:
                     Kc_eq = np.asarray(ck_equivalent(comp, sample, kurtosis=True))
                     rf_c = random_features_spectrum(Kc_eq, d, seed + 7)[0]
                     row["ck_w1_rel_predicted"] = w1_rel(rf_c - delta, rf_d)
+                if cmp_:
+                    cf_c = compounded_random_features_spectrum(
+                        K0, expected_layer_maps(comp), [d] * depth, seed + 7)[0]
+                    row["ck_w1_rel_predicted_compounded"] = w1_rel(cf_c - delta, cf_d)
             del Kc
         row["seconds"] = time.time() - t0
         rows.append(row)
@@ -309,17 +336,21 @@ def single_draw_table(points: Sequence[dict], tol: float = 0.1) -> str:
     order = {"relu": 0, "tanh": 1, "erf": 2}
     pts = sorted(points, key=lambda r: (order.get(r["activation"], 9), r["activation"],
                                         r["width"]))
+    comp = any("ck_w1_rel_predicted_compounded" in row for r in pts for row in r["rows"])
     header = ("| activation | width d | d/n | eps | CK op rel | CK W1 rel | CK W1 rel "
-              "predicted (RF law) | CK null op / W1 (dense vs dense) | CK W1 null predicted "
+              "predicted (RF law) | " + ("CK W1 rel predicted (compounded law) | " if comp
+                                        else "")
+              + "CK null op / W1 (dense vs dense) | CK W1 null predicted "
               "| NTK op rel | NTK W1 rel | NTK null op / W1 | top-eigvec class alignment "
               "dense / compressed |")
-    lines = [header, "|" + "---|" * 14]
+    lines = [header, "|" + "---|" * (15 if comp else 14)]
     for r in pts:
         for row in r["rows"]:
+            extra = f"| {f(row.get('ck_w1_rel_predicted_compounded'))} " if comp else ""
             lines.append(
                 f"| {r['activation']} | {r['width']} | {r['width'] / r['n']:.2g} "
                 f"| {row['eps']} | {f(row['ck_op_rel'])} | **{f(row['ck_w1_rel'])}** "
-                f"| {f(row.get('ck_w1_rel_predicted'))} "
+                f"| {f(row.get('ck_w1_rel_predicted'))} " + extra +
                 f"| {f(r.get('null_ck_op_rel'))} / {f(r.get('null_ck_w1_rel'))} "
                 f"| {f(r.get('null_ck_w1_rel_predicted'))} "
                 f"| {f(row['ntk_op_rel'])} | {f(row['ntk_w1_rel'])} "
