@@ -39,6 +39,28 @@ __all__ = ["lossless_frontier", "predicted_single_draw", "single_draw_point",
            "single_draw_table"]
 
 
+def _prediction_laws(law: str, predict: bool = True) -> tuple[bool, bool]:
+    """``(one_layer, compounded)``: which random-features laws ``law`` asks for."""
+    if law not in ("one_layer", "compounded", "both"):
+        raise ValueError(f"law must be 'one_layer', 'compounded' or 'both', got {law!r}")
+    return predict and law in ("one_layer", "both"), predict and law in ("compounded", "both")
+
+
+def _input_gram(X) -> np.ndarray:
+    """``X X^T`` in float64: the input Gram the compounded law starts from."""
+    X = np.asarray(X, np.float64)
+    return X @ X.T
+
+
+def _compounded_eigs(K0, net, width: int, key) -> np.ndarray:
+    """One sample (eigenvalues, ascending) of the compounded random-features law of ``net``
+    with every hidden width ``width`` (:mod:`ntkcomp.spectral.random_features_depth`)."""
+    from ntkcomp.spectral import compounded_random_features_spectrum, expected_layer_maps
+
+    return compounded_random_features_spectrum(K0, expected_layer_maps(net),
+                                               [width] * net.depth, key)[0]
+
+
 def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
                       activation: str = "relu", tol: float = 0.1,
                       widths: Sequence[int] = (128, 256, 512, 1024),
@@ -57,18 +79,9 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.kernels import conjugate_kernels
     from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import (
-        class_alignment,
-        compounded_random_features_spectrum,
-        expected_layer_maps,
-        random_features_spectrum,
-        wasserstein1,
-    )
+    from ntkcomp.spectral import class_alignment, random_features_spectrum, wasserstein1
 
-    if law not in ("one_layer", "compounded", "both"):
-        raise ValueError(f"law must be 'one_layer', 'compounded' or 'both', got {law!r}")
-    one = predict and law in ("one_layer", "both")
-    cmp_ = predict and law in ("compounded", "both")
+    one, cmp_ = _prediction_laws(law, predict)
     n = check_positive_int("n", n)
     p = check_positive_int("p", p if p is not None else max(n // 2, 1))
     depth = check_positive_int("depth", depth)
@@ -78,6 +91,7 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     X, labels = np.asarray(sample.X), np.asarray(sample.labels)
     tau0 = float(sample.stats.tau0)
+    K0 = _input_gram(X) if cmp_ else None
     base = MLP([widths[0]] * depth, activation, tau0=tau0)
     design = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed)
     acts = design.compressed.activations
@@ -91,9 +105,7 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
         al_d = float(class_alignment(Vd[:, -1], labels)[0])
         Kd_eq = np.asarray(ck_equivalent(dense, sample)) if one else None
         rf_d = random_features_spectrum(Kd_eq, d, seed + 7)[0] if one else None
-        K0 = X.astype(np.float64) @ X.astype(np.float64).T
-        cf_d = compounded_random_features_spectrum(K0, expected_layer_maps(dense), [d] * depth,
-                                                   seed + 7)[0] if cmp_ else None
+        cf_d = _compounded_eigs(K0, dense, d, seed + 7) if cmp_ else None
         for e in eps_grid:
             comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
                        tau0=tau0)
@@ -113,8 +125,7 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
                 row["predicted_w1_rel"] = float(wasserstein1(rf_c - delta, rf_d)) / float(
                     np.mean(rf_d))
             if cmp_:
-                cf_c = compounded_random_features_spectrum(K0, expected_layer_maps(comp),
-                                                           [d] * depth, seed + 7)[0]
+                cf_c = _compounded_eigs(K0, comp, d, seed + 7)
                 row["predicted_w1_rel_compounded"] = float(
                     wasserstein1(cf_c - delta, cf_d)) / float(np.mean(cf_d))
             rows.append(row)
@@ -207,20 +218,11 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.kernels import conjugate_kernels, empirical_ntk
     from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import (
-        class_alignment,
-        compounded_random_features_spectrum,
-        expected_layer_maps,
-        random_features_spectrum,
-        wasserstein1,
-    )
+    from ntkcomp.spectral import class_alignment, random_features_spectrum, wasserstein1
     from ntkcomp.spectral.distances import operator_norm
 
     t_start = time.time()
-    if law not in ("one_layer", "compounded", "both"):
-        raise ValueError(f"law must be 'one_layer', 'compounded' or 'both', got {law!r}")
-    one = predict and law in ("one_layer", "both")
-    cmp_ = predict and law in ("compounded", "both")
+    one, cmp_ = _prediction_laws(law, predict)
     n = check_positive_int("n", n)
     p = check_positive_int("p", p if p is not None else max(n // 2, 1))
     depth = check_positive_int("depth", depth)
@@ -273,7 +275,7 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
         del CK2, NTK2
         secs["null"] = time.time() - t0
     rf_d = cf_d = None
-    K0 = X.astype(np.float64) @ X.astype(np.float64).T
+    K0 = _input_gram(X) if cmp_ else None
     if one:
         t0 = time.time()
         Kd_eq = np.asarray(ck_equivalent(dense, sample))
@@ -284,10 +286,9 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
         secs["predict_dense"] = time.time() - t0
     if cmp_:
         t0 = time.time()
-        maps_d = expected_layer_maps(dense)
-        cf_d = compounded_random_features_spectrum(K0, maps_d, [d] * depth, seed + 7)[0]
+        cf_d = _compounded_eigs(K0, dense, d, seed + 7)
         if null:
-            cf_d2 = compounded_random_features_spectrum(K0, maps_d, [d] * depth, seed + 11)[0]
+            cf_d2 = _compounded_eigs(K0, dense, d, seed + 11)
             out["null_ck_w1_rel_predicted_compounded"] = w1_rel(cf_d2, cf_d)
         secs["predict_dense_compounded"] = time.time() - t0
     rows = []
@@ -315,8 +316,7 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
                     rf_c = random_features_spectrum(Kc_eq, d, seed + 7)[0]
                     row["ck_w1_rel_predicted"] = w1_rel(rf_c - delta, rf_d)
                 if cmp_:
-                    cf_c = compounded_random_features_spectrum(
-                        K0, expected_layer_maps(comp), [d] * depth, seed + 7)[0]
+                    cf_c = _compounded_eigs(K0, comp, d, seed + 7)
                     row["ck_w1_rel_predicted_compounded"] = w1_rel(cf_c - delta, cf_d)
             del Kc
         row["seconds"] = time.time() - t0
@@ -383,12 +383,7 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
     from ntkcomp.data import gmm_preset
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import (
-        compounded_random_features_spectrum,
-        expected_layer_maps,
-        random_features_spectrum,
-        wasserstein1,
-    )
+    from ntkcomp.spectral import random_features_spectrum, wasserstein1
 
     n = check_positive_int("n", n)
     p = check_positive_int("p", p if p is not None else max(n // 2, 1))
@@ -397,12 +392,9 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
     eps_grid = check_eps(list(eps_grid), len(eps_grid)) if len(eps_grid) else []
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     tau0 = float(sample.stats.tau0)
-    if law not in ("one_layer", "compounded", "both"):
-        raise ValueError(f"law must be 'one_layer', 'compounded' or 'both', got {law!r}")
-    one, comp_law = law in ("one_layer", "both"), law in ("compounded", "both")
+    one, comp_law = _prediction_laws(law)
     acts, _ = _design(activation, depth, tau0, "ck", family, k_max, seed)
-    X = np.asarray(sample.X, np.float64)
-    K0 = X @ X.T
+    K0 = _input_gram(sample.X) if comp_law else None
     rows = []
     for d in widths:
         dense = MLP([d] * depth, activation, tau0=tau0)
@@ -410,8 +402,7 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
             rf_d = random_features_spectrum(np.asarray(ck_equivalent(dense, sample)), d,
                                             seed + 7)[0]
         if comp_law:
-            cf_d = compounded_random_features_spectrum(K0, expected_layer_maps(dense),
-                                                       [d] * depth, seed + 7)[0]
+            cf_d = _compounded_eigs(K0, dense, d, seed + 7)
         for e in eps_grid:
             comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
                        tau0=tau0)
@@ -423,8 +414,7 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
                 row["ck_w1_rel_predicted"] = float(wasserstein1(rf_c - delta, rf_d)) / \
                     float(np.mean(rf_d))
             if comp_law:
-                cf_c = compounded_random_features_spectrum(K0, expected_layer_maps(comp),
-                                                           [d] * depth, seed + 7)[0]
+                cf_c = _compounded_eigs(K0, comp, d, seed + 7)
                 row["ck_w1_rel_predicted_compounded"] = \
                     float(wasserstein1(cf_c - delta, cf_d)) / float(np.mean(cf_d))
             rows.append(row)
