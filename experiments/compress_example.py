@@ -61,6 +61,7 @@ ntkcomp.enable_x64()
 from ntkcomp._io import atomic_write_json, atomic_write_text, run_metadata  # noqa: E402
 from ntkcomp.compress import compress, spectral_report  # noqa: E402
 from ntkcomp.data import gmm_preset  # noqa: E402
+from ntkcomp.experiments_lib.compression import headline_rel_diffs  # noqa: E402
 from ntkcomp.networks import MLP  # noqa: E402
 
 
@@ -275,8 +276,6 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
                           figure=out_dir is not None)
     t_report = time.time() - t0
     d = rep.to_json()
-    L = net.depth
-    src = "exact" if exact else "equivalent"
     summary = {
         "activation": activation, "eps": eps, "target": target, "n": n, "p": p,
         "widths": list(widths),
@@ -286,14 +285,9 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
         "identity_shift": res.identity_shift,
         "tau_L_sq_dense": res.coefficients["tau_L_sq_dense"],
         "kappa2_dense": res.coefficients["kappa2_dense"],
-        "ck_rel_diff": d[src][f"ck_{L}"]["rel_op_diff_shift_removed"],
-        "ck_rel_diff_source": src,
-        "ck_rel_diff_raw": d[src][f"ck_{L}"]["rel_op_diff"],
-        "ck_rel_diff_kurtosis": d["equivalent_kurtosis"]["ck_L"]["rel_op_diff_shift_removed"],
-        "ntk_rel_diff": d[src]["ntk"]["rel_op_diff_shift_removed"],
-        "ntk_rel_diff_raw": d[src]["ntk"]["rel_op_diff"],
+        # ck/ntk_rel_diff(_raw, _source, _kurtosis, _exact_kurtosis): same as `ntkcomp compress`
+        **headline_rel_diffs(d),
         "identity_shift_ntk": d["identity_shift_ntk"],
-        "ntk_rel_diff_kurtosis": d["equivalent_kurtosis"]["ntk"]["rel_op_diff_shift_removed"],
         "eps_used": list(res.eps), "kurtosis_tol": kurtosis_tol,
         "kurtosis_predicted_loss": res.kurtosis["predicted_loss"],
         "hidden_max_residual": max(float(s.max_residual) for s in res.layers[:-1]),
@@ -301,11 +295,6 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
         "seconds": {"compress": t_compress, "report": t_report},
         "cpu_seconds": _cpu() - cpu0,
     }
-    if "exact_kurtosis_corrected" in d:
-        summary["ck_rel_diff_exact_kurtosis"] = \
-            d["exact_kurtosis_corrected"]["ck_L"]["rel_op_diff_shift_removed"]
-        summary["ntk_rel_diff_exact_kurtosis"] = \
-            d["exact_kurtosis_corrected"]["ntk"]["rel_op_diff_shift_removed"]
     full = {**summary, "compression": res.to_json(), "spectral_report": d,
             **run_metadata({"activation": activation, "eps": eps, "n": n, "p": p,
                             "widths": list(widths), "family": family, "k_max": k_max,
