@@ -19,12 +19,26 @@ from typing import Any
 import numpy as np
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux >= 4.7:
+    ``/proc/self/status``). Elsewhere it falls back to setting and restoring it, which is
+    not thread-safe: a file another thread creates in that instant would get mode 0o666."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _default_file_mode() -> int:
     """``0o666`` minus the process umask: the mode ``open(path, "w")`` would give a new file
     (``mkstemp`` creates ``0o600``, which would make results unreadable to co-workers)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_current_umask()
 
 
 def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -287,3 +287,31 @@ def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
         assert os.stat(p).st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_current_umask_reads_without_changing_it(monkeypatch):
+    """``_current_umask`` must agree with the set-and-restore reading, and on Linux must
+    not call ``os.umask`` at all (setting it, even briefly, races with other threads)."""
+    from ntkcomp import _io
+
+    old = os.umask(0o027)
+    try:
+        expected = 0o027
+        calls = []
+        real = os.umask
+        if os.path.exists("/proc/self/status"):
+            monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+        assert _io._current_umask() == expected
+        assert calls == []
+        monkeypatch.setattr(os, "umask", real)
+        # the fallback (no /proc): same value, umask restored afterwards
+        monkeypatch.setattr("builtins.open", _raise_oserror)
+        assert _io._current_umask() == expected
+        monkeypatch.undo()
+        assert os.umask(expected) == expected
+    finally:
+        os.umask(old)
+
+
+def _raise_oserror(*a, **k):
+    raise OSError("no /proc here")
