@@ -10,11 +10,11 @@ import ntkcomp
 
 ntkcomp.enable_x64()
 
-from ntkcomp.activations import get
-from ntkcomp.kernels import expected_kernels
-from ntkcomp.networks import MLP
-from ntkcomp.spectral import random_features_spectrum, wasserstein1
-from ntkcomp.spectral.random_features_depth import (
+from ntkcomp.activations import get  # noqa: E402 (after enable_x64)
+from ntkcomp.kernels import expected_kernels  # noqa: E402
+from ntkcomp.networks import MLP  # noqa: E402
+from ntkcomp.spectral import random_features_spectrum, wasserstein1  # noqa: E402
+from ntkcomp.spectral.random_features_depth import (  # noqa: E402
     compounded_random_features_spectrum,
     expected_layer_maps,
     gaussian_features_gram,

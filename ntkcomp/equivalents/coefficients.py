@@ -210,10 +210,11 @@ def coefficients(net, tau0=None, *, step_derivative: str = "autodiff") -> Coeffi
             bl_fw = (a1 ** 2 * b[-1] + 0.5 * a2 ** 2 * v[-1]
                      + 0.25 * a2 ** 2 * k4 * tau[l - 1] ** 4 / d_prev)
             vl = a1 ** 4 * v[-1] + tl2 ** 2 / d_l
-        alpha.append(al); alpha_d.append(ald); beta.append(bl); beta_d.append(bld)
-        tau.append(tau_l); kappa2.append(k2); b.append(bl_fw); v.append(vl)
-        a1s.append(a1); a2s.append(a2); qs.append(q); ss.append(s); means.append(m.mean)
-        a1n.append(a1_n); a2n.append(a2_n); sn.append(s_n); k4s.append(k4)
+        for seq, value in ((alpha, al), (alpha_d, ald), (beta, bl), (beta_d, bld),
+                           (tau, tau_l), (kappa2, k2), (b, bl_fw), (v, vl), (a1s, a1),
+                           (a2s, a2), (qs, q), (ss, s), (means, m.mean), (a1n, a1_n),
+                           (a2n, a2_n), (sn, s_n), (k4s, k4)):
+            seq.append(value)
 
     st = lambda xs: jnp.stack([jnp.asarray(x, dtype=tau0.dtype) for x in xs])
     kappa2_arr = st(kappa2)

@@ -6,7 +6,8 @@
         [COV_SCALES, default 4.0]
 """
 import sys
-import jax, numpy as np
+import jax
+import numpy as np
 from theory_checks import _common as C
 from ntkcomp.data import gmm_preset
 from ntkcomp.equivalents import ck_equivalent
