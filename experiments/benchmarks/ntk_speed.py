@@ -46,6 +46,10 @@ Time breakdown (columns "feat s", "tiles s", "tiles %GEMM"): the feature program
 (forward and backward signals, O(n p d + n d^2)), the tile programs alone (every Gram
 product and Hadamard sum, outputs discarded) and their FLOP rate against the GEMM; the
 rest of "time s" is writing each tile and its mirrored transpose into the output.
+"(interleaved)" divides the tiles' rate by the reference GEMMs timed inside the same loop,
+right after each tile pass (``gemm_interleaved_gflops``); the plain "tiles %GEMM" uses the
+GEMM child run at the start, which can be minutes earlier -- on this shared 2-core VM
+the speed drifts by 10-30 % over minutes (seen: 134 % at n = 2048 on a slowed host).
 """
 from __future__ import annotations
 
@@ -70,6 +74,10 @@ P = 784
 QUICK_SIZES = [256, 512, 1024, 2048]
 FULL_SIZES = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 F64_SIZES = [256, 1024, 4096]
+#: reference float32 GEMMs (m, k, n): a square one and two of a tile's Gram-product shapes
+#: (default tiles are <= 1024 rows above n = 2048); "the GEMM rate" is the fastest of them
+GEMM_SHAPES = {"square4096": (4096, 4096, 4096), "tile2048x1000": (2048, 1000, 2048),
+               "tile1024x1000": (1024, 1000, 1024)}
 
 
 def _maxrss_gb() -> float:
@@ -89,21 +97,16 @@ def gram_flops(n: int, widths: list, block: int, symmetric: bool = True) -> tupl
 # ----------------------------------------------------------------------------- children
 def child_gemm(args) -> dict:
     import jax
-    import jax.numpy as jnp
 
     out = {}
-    for name, (m, k, n) in {"square4096": (4096, 4096, 4096),
-                            "tile2048x1000": (2048, 1000, 2048)}.items():
-        A = jax.random.normal(jax.random.PRNGKey(0), (m, k), jnp.float32)
-        B = jax.random.normal(jax.random.PRNGKey(1), (k, n), jnp.float32)
-        f = jax.jit(lambda a, b: a @ b)
+    for name, (f, A, B, flops) in _gemm_programs().items():
         jax.block_until_ready(f(A, B))
         ts = []
         for _ in range(max(5, args.repeats)):
             t0 = time.perf_counter()
             jax.block_until_ready(f(A, B))
             ts.append(time.perf_counter() - t0)
-        out[name] = 2 * m * k * n / statistics.median(ts) / 1e9
+        out[name] = flops / statistics.median(ts) / 1e9
     return {"gemm_gflops": out}
 
 
@@ -138,12 +141,15 @@ def child_ntk(args) -> dict:
         t0 = time.perf_counter()
         K = jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
         times.append(time.perf_counter() - t0)
+    peak_rss = _maxrss_gb()  # of the kernel calls; the timing breakdown below allocates more
+    K_bytes = K.size * K.dtype.itemsize
     parts = _time_parts(net, params, X, b, args.repeats)
     res = {"config": args.config, "widths": widths, "dtype": args.dtype, "n": args.n,
            "block_size": b, "compile_s": max(first_s - statistics.median(times), 0.0),
            "first_call_s": first_s, "times_s": times,
-           "median_s": statistics.median(times), "peak_rss_gb": _maxrss_gb(),
-           "rss_before_gb": rss_before, "output_gb": K.size * K.dtype.itemsize / 1024 ** 3,
+           "median_s": statistics.median(times), "peak_rss_gb": peak_rss,
+           "peak_rss_incl_breakdown_gb": _maxrss_gb(),
+           "rss_before_gb": rss_before, "output_gb": K_bytes / 1024 ** 3,
            "devices": [str(d) for d in jax.devices()], **parts}
     if args.export:
         np.savez(args.export, X=np.asarray(X, np.float32), p=P, act="relu",
@@ -154,16 +160,34 @@ def child_ntk(args) -> dict:
     return res
 
 
+def _gemm_programs():
+    """The reference GEMMs of ``child_gemm`` (name -> (jitted matmul, A, B, FLOPs))."""
+    import jax
+    import jax.numpy as jnp
+
+    progs = {}
+    for name, (m, k, n) in GEMM_SHAPES.items():
+        A = jax.random.normal(jax.random.PRNGKey(0), (m, k), jnp.float32)
+        B = jax.random.normal(jax.random.PRNGKey(1), (k, n), jnp.float32)
+        progs[name] = (jax.jit(lambda a, b: a @ b), A, B, 2 * m * k * n)
+    return progs
+
+
 def _time_parts(net, params, X, b: int, repeats: int) -> dict:
     """Split one call's time: the feature program (forward/backward signals), the tile
     programs alone (all Gram products + Hadamard sums, outputs discarded) and the rest
-    (writing tiles and their mirrors into the output, host loop). Medians of ``repeats``."""
+    (writing tiles and their mirrors into the output, host loop). Medians of ``repeats``.
+
+    The reference GEMMs are timed in the same loop, right after each tile pass
+    (``gemm_interleaved_gflops``): the host's speed drifts by 10-30 % over minutes, so a
+    GEMM rate measured in another process minutes earlier can be off by that much."""
     import jax
 
     from ntkcomp.kernels import empirical as E
 
     arch = E.Arch(net)
     tile = E._tile_program("ntk", net.depth)
+    gemms = _gemm_programs()
 
     def features():
         return jax.block_until_ready(E._ntk_features(arch, params, X, b))
@@ -171,7 +195,10 @@ def _time_parts(net, params, X, b: int, repeats: int) -> dict:
     F = features()
     jax.block_until_ready(tile(F[0], F[-1]))  # compile the ragged shape too
     jax.block_until_ready(tile(F[0], F[0]))
+    for f, A, B, _ in gemms.values():
+        jax.block_until_ready(f(A, B))
     tf, tt = [], []
+    tg = {name: [] for name in gemms}
     for _ in range(repeats):
         t0 = time.perf_counter()
         F = features()
@@ -183,7 +210,13 @@ def _time_parts(net, params, X, b: int, repeats: int) -> dict:
                 last = tile(F[i], F[j])
         jax.block_until_ready(last)
         tt.append(time.perf_counter() - t0)
-    return {"features_s": statistics.median(tf), "tiles_only_s": statistics.median(tt)}
+        for name, (f, A, B, _) in gemms.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(A, B))
+            tg[name].append(time.perf_counter() - t0)
+    return {"features_s": statistics.median(tf), "tiles_only_s": statistics.median(tt),
+            "gemm_interleaved_gflops": {name: gemms[name][3] / statistics.median(ts) / 1e9
+                                        for name, ts in tg.items()}}
 
 
 # ----------------------------------------------------------------------------- parent
@@ -291,7 +324,7 @@ def print_table(rows: list, gemm: dict) -> None:
     hdr = (f"{'config':16s} {'dtype':7s} {'n':>6s} {'time s':>8s} {'compile s':>9s} "
            f"{'Gram GF/s':>9s} {'%GEMM':>6s} {'dense-eq GF/s':>13s} {'peak GB':>7s} "
            f"{'NT1 s':>8s} {'NT2 s':>8s} {'speedup':>8s} {'NT diff':>8s} "
-           f"{'feat s':>7s} {'tiles s':>7s} {'tiles %GEMM':>11s}")
+           f"{'feat s':>7s} {'tiles s':>7s} {'tiles %GEMM':>11s} {'(interleaved)':>13s}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -313,7 +346,8 @@ def print_table(rows: list, gemm: dict) -> None:
               f"{r['dense_gflops']:13.0f} {r['peak_rss_gb']:7.2f} {nt1s:>8s} {nt2s:>8s} "
               f"{_fmt(speed, '7.0f'):>7s}x {_fmt(diff, '8.1e'):>8s} "
               f"{_fmt(r.get('features_s'), '7.2f'):>7s} {_fmt(r.get('tiles_only_s'), '7.2f'):>7s} "
-              f"{_fmt(r.get('tiles_pct_of_gemm'), '11.0f'):>11s}")
+              f"{_fmt(r.get('tiles_pct_of_gemm'), '11.0f'):>11s} "
+              f"{_fmt(r.get('tiles_pct_of_gemm_interleaved'), '13.0f'):>13s}")
 
 
 def main(argv=None) -> int:
@@ -408,6 +442,9 @@ def main(argv=None) -> int:
             if r.get("tiles_only_s"):  # the Gram products alone (no feature pass, no writes)
                 r["tiles_gflops"] = done / r["tiles_only_s"] / 1e9
                 r["tiles_pct_of_gemm"] = 100 * r["tiles_gflops"] / peak if peak else None
+                gi = r.get("gemm_interleaved_gflops")
+                if gi:  # against the GEMM timed in the same loop (drift-free reference)
+                    r["tiles_pct_of_gemm_interleaved"] = 100 * r["tiles_gflops"] / max(gi.values())
             if want_nt:
                 for impl in (1, 2):
                     print(f"  neural-tangents impl {impl} ...", flush=True)
