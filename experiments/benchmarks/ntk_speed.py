@@ -153,14 +153,13 @@ def child_ntk(args) -> dict:
         K = jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
         times.append(time.perf_counter() - t0)
     peak_rss = _maxrss_gb()  # of the kernel calls; the timing breakdown below allocates more
-    K_bytes = K.size * K.dtype.itemsize
     parts = _time_parts(net, params, X, b, args.repeats)
     res = {"config": args.config, "widths": widths, "dtype": args.dtype, "n": args.n,
            "block_size": b, "compile_s": max(first_s - statistics.median(times), 0.0),
            "first_call_s": first_s, "times_s": times,
            "median_s": statistics.median(times), "peak_rss_gb": peak_rss,
            "peak_rss_incl_breakdown_gb": _maxrss_gb(),
-           "rss_before_gb": rss_before, "output_gb": K_bytes / 1024 ** 3,
+           "rss_before_gb": rss_before, "output_gb": K.size * K.dtype.itemsize / 1024 ** 3,
            "devices": [str(d) for d in jax.devices()], **parts}
     if args.export:
         np.savez(args.export, X=np.asarray(X, np.float32), p=P, act="relu",
