@@ -112,13 +112,18 @@ def child_gemm(args) -> dict:
     out = {}
     for name, (f, A, B, flops) in _gemm_programs().items():
         jax.block_until_ready(f(A, B))
-        ts = []
-        for _ in range(max(5, args.repeats)):
-            t0 = time.perf_counter()
-            jax.block_until_ready(f(A, B))
-            ts.append(time.perf_counter() - t0)
+        ts = [_timed(f, A, B)[0] for _ in range(max(5, args.repeats))]
         out[name] = flops / statistics.median(ts) / 1e9
     return {"gemm_gflops": out}
+
+
+def _timed(f, *args):
+    """``(seconds, result)`` of one call ``f(*args)``, waiting for the result."""
+    import jax
+
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(f(*args))
+    return time.perf_counter() - t0, out
 
 
 def child_ntk(args) -> dict:
@@ -143,15 +148,15 @@ def child_ntk(args) -> dict:
     from ntkcomp.kernels.empirical import default_block_size
 
     b = min(args.block_size, args.n) if args.block_size else default_block_size(args.n)
-    t0 = time.perf_counter()  # first call: compiles the feature, tile and write programs
-    jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
-    first_s = time.perf_counter() - t0
+    def call():
+        return empirical_ntk(net, params, X, block_size=args.block_size)
+
+    first_s = _timed(call)[0]  # first call: compiles the feature, tile and write programs
     times = []
     for _ in range(args.repeats):
         K = None  # free the previous kernel first: peak RSS is that of one call
-        t0 = time.perf_counter()
-        K = jax.block_until_ready(empirical_ntk(net, params, X, block_size=args.block_size))
-        times.append(time.perf_counter() - t0)
+        dt, K = _timed(call)
+        times.append(dt)
     peak_rss = _maxrss_gb()  # of the kernel calls; the timing breakdown below allocates more
     parts = _time_parts(net, params, X, b, args.repeats)
     res = {"config": args.config, "widths": widths, "dtype": args.dtype, "n": args.n,
@@ -209,21 +214,19 @@ def _time_parts(net, params, X, b: int, repeats: int) -> dict:
         jax.block_until_ready(f(A, B))
     tf, tt = [], []
     tg = {name: [] for name in gemms}
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        F = features()
-        tf.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+    def tile_pass(F):  # every tile program once; only the last output is waited for
         last = None
         for i in range(len(F)):
             for j in range(i, len(F)):
                 last = tile(F[i], F[j])
-        jax.block_until_ready(last)
-        tt.append(time.perf_counter() - t0)
+        return last
+
+    for _ in range(repeats):
+        dt, F = _timed(features)
+        tf.append(dt)
+        tt.append(_timed(tile_pass, F)[0])
         for name, (f, A, B, _) in gemms.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(f(A, B))
-            tg[name].append(time.perf_counter() - t0)
+            tg[name].append(_timed(f, A, B)[0])
     return {"features_s": statistics.median(tf), "tiles_only_s": statistics.median(tt),
             "gemm_interleaved_gflops": {name: gemms[name][3] / statistics.median(ts) / 1e9
                                         for name, ts in tg.items()}}
