@@ -379,6 +379,31 @@ def run_equivalence(kind: str, args, *, configs=EQUIV_CONFIGS, slope_max=-0.4,
     return table, curves, extras
 
 
+
+def equivalence_criteria(slope_max: float, err_max_2048: float) -> str:
+    """The PASS rule of the CK/NTK equivalence reports (:func:`run_equivalence`)."""
+    return (f"PASS iff fitted slope <= {slope_max} and error at n = 2048 <= "
+            f"{err_max_2048} (quick mode: threshold * sqrt(2048/n_max)). "
+            "'err exact-diag' (info): same equivalent with its diagonal replaced by the "
+            "exact per-sample diagonal (ntkcomp option diagonal='exact'). W1 is absolute "
+            "(eigenvalue units); W1/mean divides by the mean eigenvalue of E_W. "
+            "Step thresholds scale with tau_{l-1}: " + str(STEP_THRESHOLDS))
+
+
+def equivalence_notes(kind: str) -> str:
+    """Where the error of THEORY's CK (``kind = "ck"``) or NTK (``"ntk"``) equivalent comes
+    from (report notes)."""
+    diag, coef = ("tau_L^2", "alpha_{L,1}") if kind == "ck" else ("kappa_L^2", "beta_{L,1}")
+    return f"""
+FAILs (if any) are analysed at the end of the report and in theory_checks/README.md. The error of THEORY's formula
+splits into (i) a diagonal part: the formula's diagonal is {diag} + {coef} delta_i
++ ..., while the exact diagonal is {diag}(||x_i||) = {diag} + (d {diag}/d tau_0^2)
+delta_i + ..., an O(p^{{-1/2}}) per-sample mismatch whose operator norm is max_i |delta_i|
+~ sqrt(log n / p) -- the 'err exact-diag' column removes it; (ii) an off-diagonal part
+of order n^{{-1/2}} (and O(1/p) terms from the means, visible in the 'means' preset).
+"""
+
+
 def error_plot(curves: dict, title: str, *, reference_rate: float = 0.5):
     """Log-log error vs n, one panel per activation family; legend: fitted slope.
 

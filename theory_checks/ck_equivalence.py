@@ -24,25 +24,13 @@ def main(argv=None, configs=C.EQUIV_CONFIGS) -> int:
         claim=("||E_W[CK_L] - K~_L|| / ||E_W[CK_L]|| = O(n^{-1/2}) with K~_L = alpha_{L,1} "
                "X X^T + V A_L V^T + (tau_L^2 - alpha_{L,1} tau_0^2) I (THEORY eq. section 4), "
                "p/n = 1/2, for smooth (erf), ReLU, binary and ternary activations, L = 1..3."),
-        criteria=(f"PASS iff fitted slope <= {SLOPE_MAX} and error at n = 2048 <= "
-                  f"{ERR_MAX_2048} (quick mode: threshold * sqrt(2048/n_max)). "
-                  "'err exact-diag' (info): same equivalent with its diagonal replaced by the "
-                  "exact per-sample diagonal (ntkcomp option diagonal='exact'). W1 is absolute "
-                  "(eigenvalue units); W1/mean divides by the mean eigenvalue of E_W. "
-                  "Step thresholds scale with tau_{l-1}: " + str(C.STEP_THRESHOLDS)),
+        criteria=C.equivalence_criteria(SLOPE_MAX, ERR_MAX_2048),
         tables={"Ladder": table}, figures=C.equivalence_figures("ck", curves, extras),
         notes=NOTES)
     return C.exit_code([table])
 
 
-NOTES = """
-FAILs (if any) are analysed at the end of the report and in theory_checks/README.md. The error of THEORY's formula
-splits into (i) a diagonal part: the formula's diagonal is tau_L^2 + alpha_{L,1} delta_i
-+ ..., while the exact diagonal is tau_L^2(||x_i||) = tau_L^2 + (d tau_L^2/d tau_0^2)
-delta_i + ..., an O(p^{-1/2}) per-sample mismatch whose operator norm is max_i |delta_i|
-~ sqrt(log n / p) -- the 'err exact-diag' column removes it; (ii) an off-diagonal part
-of order n^{-1/2} (and O(1/p) terms from the means, visible in the 'means' preset).
-"""
+NOTES = C.equivalence_notes("ck")
 
 if __name__ == "__main__":
     raise SystemExit(main())
