@@ -81,6 +81,16 @@ def check_finite_array(name: str, value: Any) -> Any:
     return value
 
 
+def symmetric_float64(name: str, K: Any) -> np.ndarray:
+    """float64 copy ``(K + K^T) / 2`` of a square ``(n, n)`` matrix ``K``; ValueError (naming
+    ``name``) if ``K`` is not square or has NaN/Inf entries."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {K.shape}")
+    check_finite_array(name, K)
+    return 0.5 * (K + K.T)
+
+
 def check_shape(name: str, value: Any, expected: tuple) -> Any:
     """Check ``value.shape`` against ``expected`` (``None`` matches any size)."""
     shape = tuple(np.shape(value))

@@ -384,6 +384,14 @@ def test_table_is_large_and_closing_note_lists_every_case():
         assert cid in note, f"BAD_INPUTS.md lacks {cid!r}: regenerate it"
 
 
+def test_closing_note_table_is_current():
+    """BAD_INPUTS.md is exactly what the tables produce today (messages included): a
+    changed message or choice list must be regenerated, not left stale."""
+    note = (Path(__file__).parent / "BAD_INPUTS.md").read_text()
+    assert _markdown() == note, ("tests/BAD_INPUTS.md is stale: regenerate it with "
+                                 "`python tests/test_bad_inputs.py > tests/BAD_INPUTS.md`")
+
+
 def _markdown() -> str:
     """The closing note: every bad input and the exact error it gets (run the table)."""
     import contextlib

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ntkcomp._validate import check_positive_int
+from ntkcomp._validate import check_positive_int, symmetric_float64
 
 __all__ = [
     "class_alignment",
@@ -24,12 +24,7 @@ __all__ = [
 
 
 def _sym(K, name="K"):
-    K = np.asarray(K, dtype=np.float64)
-    if K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise ValueError(f"{name} must be finite")
-    return 0.5 * (K + K.T)
+    return symmetric_float64(name, K)
 
 
 def eigenvalues(K) -> np.ndarray:

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 import scipy.linalg
 
-from ntkcomp._validate import check_positive, check_positive_int
+from ntkcomp._validate import check_positive, check_positive_int, symmetric_float64
 
 __all__ = [
     "default_grid",
@@ -41,13 +41,7 @@ __all__ = [
 
 def _as_symmetric(K, name="K_tilde"):
     """float64, square, finite, symmetrised copy of ``K`` (ValueError otherwise)."""
-    K = np.asarray(K, dtype=np.float64)
-    if K.ndim != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise ValueError(f"{name} must be finite (no NaN/Inf), got "
-                         f"{int(np.count_nonzero(~np.isfinite(K)))} non-finite entries")
-    return 0.5 * (K + K.T)
+    return symmetric_float64(name, K)
 
 
 def _eigh_with(solver, B, eigvals_only):
