@@ -332,6 +332,22 @@ def _prepare(net, params, X, X2, block_size, traced: bool):
     return X, X2, b1, b2, symmetric
 
 
+def _kernels(kind: str, net, params, X, X2, block_size) -> tuple:
+    """Single-device kernels of ``kind`` ("ntk": ``(NTK,)``; "ck": ``(CK_1, ..., CK_L)``):
+    the traced engine under ``jit``/``vmap``, the host tile loop otherwise."""
+    traced = _is_traced(params, X, X2)
+    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
+    arch = Arch(net)
+    if traced:
+        out = (_ntk_jit if kind == "ntk" else _ck_jit)(arch, params, X, X2, b1, b2, symmetric)
+        return (out,) if kind == "ntk" else tuple(out)
+    # the CK features carry h_0 = X along; its tile skips it
+    features = _ntk_features if kind == "ntk" else _ck_features
+    FA = features(arch, params, X, b1)
+    FB = None if symmetric else features(arch, params, X2, b2)
+    return _eager_tiled(kind, net.depth, 1 if kind == "ntk" else net.depth, FA, FB)
+
+
 def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int | None = None,
                   sharded: bool = False) -> jax.Array:
     """Exact empirical NTK ``sum_theta df(x_i)/dtheta df(x2_j)/dtheta`` of one network.
@@ -355,14 +371,7 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
         from ntkcomp.kernels.sharding import sharded_empirical_ntk
 
         return sharded_empirical_ntk(net, params, X, X2, block_size=block_size)
-    traced = _is_traced(params, X, X2)
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
-    if traced:
-        return _ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric)
-    arch = Arch(net)
-    FA = _ntk_features(arch, params, X, b1)
-    FB = None if symmetric else _ntk_features(arch, params, X2, b2)
-    return _eager_tiled("ntk", net.depth, 1, FA, FB)[0]
+    return _kernels("ntk", net, params, X, X2, block_size)[0]
 
 
 def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
@@ -375,11 +384,4 @@ def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
         from ntkcomp.kernels.sharding import sharded_conjugate_kernels
 
         return sharded_conjugate_kernels(net, params, X, X2, block_size=block_size)
-    traced = _is_traced(params, X, X2)
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
-    if traced:
-        return _ck_jit(Arch(net), params, X, X2, b1, b2, symmetric)
-    arch = Arch(net)
-    FA = _ck_features(arch, params, X, b1)  # h_0 = X rides along; the tile skips it
-    FB = None if symmetric else _ck_features(arch, params, X2, b2)
-    return list(_eager_tiled("ck", net.depth, net.depth, FA, FB))
+    return list(_kernels("ck", net, params, X, X2, block_size))
