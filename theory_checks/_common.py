@@ -379,7 +379,6 @@ def run_equivalence(kind: str, args, *, configs=EQUIV_CONFIGS, slope_max=-0.4,
     return table, curves, extras
 
 
-
 def equivalence_criteria(slope_max: float, err_max_2048: float) -> str:
     """The PASS rule of the CK/NTK equivalence reports (:func:`run_equivalence`)."""
     return (f"PASS iff fitted slope <= {slope_max} and error at n = 2048 <= "
