@@ -23,6 +23,33 @@ activations with Gaussian weights; for nonlinear activations the features' non-G
 fourth moments are not reproduced (a 1/d-order effect on the spectrum, below the sampling
 noise of one draw in the checks). At L = 1 it is :func:`random_features_spectrum` with
 population ``F_1(K0) = E_W[CK_1]``.
+
+Non-Gaussian weights (``weight_kurtosis``, pass the inputs ``X``): given its input features
+``H: (n, k)`` (``M = H H^T``), layer l's pre-activations ``g = H w`` have i.i.d. weights of
+fourth cumulant ``kappa4`` (sparse ternary ``1/(1-eps) - 3``), so ``(g_i, g_j)`` is Gaussian
+only as ``k -> inf``. The first Edgeworth term corrects the expected map (third cumulants
+vanish for symmetric laws): with ``E = E_G[(sigma(u) - m)(sigma(v) - m)]`` as a function of
+``(Var u, Var v, Cov) = (M_ii, M_jj, M_ij)`` and Price's theorem
+(``dE/dCov = E[f' g']``, ``dE/dVar u = E[f'' g]/2``),
+
+    F^kappa(M, H)_ij = F(M)_ij + (kappa4/24) [ 4 A4_i d2E/dv1^2 + 8 (A3B1)_ij d2E/dv1 dc
+                       + 6 (A2B2)_ij d2E/dc^2 + 8 (A1B3)_ij d2E/dv2 dc + 4 A4_j d2E/dv2^2 ]
+
+    A4_i = sum_k H_ik^4,  (A3B1)_ij = sum_k H_ik^3 H_jk,  (A2B2)_ij = sum_k H_ik^2 H_jk^2,
+
+and on the diagonal ``(kappa4/24) A4_i * 4 d2/dv^2 E[(sigma(u) - m)^2]``. The derivatives are
+central finite differences (relative step ``FD_STEP``) of the same bivariate map. The
+``A2B2`` term's mean is the ``(a2^2/4) kappa4 tau^4 / d`` term of b_L (THEORY section 6,
+``theory_checks/finite_width_kurtosis.py``); at layer 1 it is THEORY section 7's
+``kappa4 T_diag`` correction, here with the realised ``sum_k x_ik^2 x_jk^2``. Layer 1 uses
+the data ``X`` itself, deeper layers the Gaussian surrogate features (whose fourth moments
+stand in for the true features'). The expansion is in ``kappa4 / k``, i.e. ``1 / (k (1 -
+eps))`` for sparse ternary weights: it needs many non-zero weights per neuron. Measured
+(``theory_checks/reports/weight_kurtosis_depth.md``, n = 512, eps = 0.95): for ReLU it moves
+the top eigenvalue of the law onto one network's (L = 2: 2.19 against 2.28 +- 0.19; the
+Gaussian map gives 1.58) and cuts W1 by 17 %; for erf it helps slightly; for ternary
+(step) activations at d = n it makes W1 slightly worse, at d = n/4 much better. It is
+therefore opt-in: only :func:`compounded_random_features_spectrum` called with ``X`` applies it.
 """
 from __future__ import annotations
 
@@ -40,39 +67,113 @@ from ntkcomp.spectral.random_features import (
 )
 
 __all__ = [
+    "FD_STEP",
     "compounded_random_features_spectrum",
+    "edgeworth_correction",
     "expected_layer_maps",
+    "gaussian_features",
     "gaussian_features_gram",
 ]
 
+#: relative step of the central differences in :func:`edgeworth_correction` (float64 closed
+#: forms: truncation ~FD_STEP^2, rounding ~1e-16 / FD_STEP^2; both far below the correction).
+FD_STEP = 1e-3
+#: entries with |correlation| above this are differentiated at this correlation (the
+#: finite-difference stencil must stay inside |rho| < 1).
+_RHO_MAX = 0.99
 
-def expected_layer_maps(net) -> list:
+
+def expected_layer_maps(net, *, weight_kurtosis: bool = True) -> list:
     """``[F_1, ..., F_L]`` for an ``ntkcomp.networks.MLP``: ``F_l(M)`` is the exact expected
     CK of layer l given the Gram matrix ``M`` (n x n) of its input,
     ``E[(sigma_l(u) - m_l)(sigma_l(v) - m_l)]`` with ``(u, v) ~ N(0, [[M_ii, M_ij],
     [M_ij, M_jj]])`` (``m_l = net.centers[l]``), diagonal from the 1-D moments at scale
     ``sqrt(M_ii)``: the same computation as :func:`ntkcomp.kernels.expected_kernels`, so
-    ``F_L(... F_1(X X^T))`` is ``E_W[CK_L]``. Float64 NumPy in and out."""
+    ``F_L(... F_1(X X^T))`` is ``E_W[CK_L]``. Float64 NumPy in and out.
+
+    Each map also accepts ``F_l(M, H)`` with ``H: (n, k)`` the layer's input features
+    (``M = H H^T``): then, if ``weight_kurtosis`` and layer l's weight law has
+    ``kappa4 != 0``, the first Edgeworth correction for the non-Gaussian weights is added
+    (:func:`edgeworth_correction`, module docstring). Without ``H``, or for Gaussian weights,
+    the map is the Gaussian one."""
     import jax.numpy as jnp
 
     from ntkcomp.activations import bivariate, moments
 
-    def make(act, center):
-        def F(M):
+    def make(act, center, kappa4):
+        def ck(v1, v2, c):
+            return np.array(bivariate(act, jnp.asarray(v1), jnp.asarray(v2), jnp.asarray(c),
+                                      center=center)[0], dtype=np.float64)
+
+        def diag(v):
+            mom = moments(act, jnp.sqrt(jnp.asarray(v)))
+            return np.array(mom.var + (mom.mean - center) ** 2, dtype=np.float64)
+
+        def F(M, H=None):
             M = _as_symmetric(M, "M")
             v = np.diag(M).copy()
             if np.any(v <= 0):
                 raise ValueError("M must have a positive diagonal (squared norms of the "
                                  f"layer's inputs), got min {float(v.min())}")
-            ck, _ = bivariate(act, jnp.asarray(v[:, None]), jnp.asarray(v[None, :]),
-                              jnp.asarray(M), center=center)
-            ck = np.array(ck, dtype=np.float64)
-            mom = moments(act, jnp.sqrt(jnp.asarray(v)))
-            np.fill_diagonal(ck, np.asarray(mom.var + (mom.mean - center) ** 2))
-            return ck
+            out = ck(v[:, None], v[None, :], M)
+            np.fill_diagonal(out, diag(v))
+            if H is not None and weight_kurtosis and kappa4 != 0.0:
+                out = out + edgeworth_correction(ck, diag, M, H, kappa4)
+            return out
         return F
 
-    return [make(a, float(m)) for a, m in zip(net.activations, net.centers)]
+    return [make(a, float(m), float(law.kappa4))
+            for a, m, law in zip(net.activations, net.centers, net.weight_laws)]
+
+
+def edgeworth_correction(ck: Callable, diag: Callable, M, H, kappa4: float) -> np.ndarray:
+    """First Edgeworth (fourth-cumulant) correction ``(n, n)`` of an expected-next-layer map
+    for i.i.d. weights of fourth cumulant ``kappa4`` (module docstring).
+
+    Args:
+      ck: ``ck(var1, var2, cov) -> E[(sigma(u) - m)(sigma(v) - m)]``, elementwise on
+        broadcast float64 arrays.
+      diag: ``diag(var) -> E[(sigma(u) - m)^2]`` for ``u ~ N(0, var)``, elementwise.
+      M: ``(n, n)`` input Gram ``H H^T``.  H: ``(n, k)`` input features.
+      kappa4: fourth cumulant of the standardised weight law.
+    """
+    H = np.asarray(H, np.float64)
+    M = np.asarray(M, np.float64)
+    n = M.shape[0]
+    if H.ndim != 2 or H.shape[0] != n:
+        raise ValueError(f"H must have shape (n, k) with n = {n} rows (the rows of M), got "
+                         f"{H.shape}")
+    v = np.diag(M).copy()
+    s12 = np.sqrt(v[:, None] * v[None, :])
+    C = np.clip(M, -_RHO_MAX * s12, _RHO_MAX * s12)   # stencil inside |rho| < 1
+    np.fill_diagonal(C, 0.0)                          # diagonal: 1-D path below
+    hv, hc = FD_STEP * v[:, None], FD_STEP * s12
+
+    def f(a, c):  # variances as (n, 1) / (1, n): per-sample coefficients stay O(n)
+        return ck(v[:, None] * (1.0 + a), v[None, :], C + c * s12)
+
+    f0 = f(0.0, 0.0)
+    d_v1v1 = (f(FD_STEP, 0.0) - 2 * f0 + f(-FD_STEP, 0.0)) / hv ** 2
+    d_cc = (f(0.0, FD_STEP) - 2 * f0 + f(0.0, -FD_STEP)) / hc ** 2
+    d_v1c = (f(FD_STEP, FD_STEP) - f(FD_STEP, -FD_STEP) - f(-FD_STEP, FD_STEP)
+             + f(-FD_STEP, -FD_STEP)) / (4 * hv * hc)
+    H2 = H * H
+    A4 = np.sum(H2 * H2, axis=1)
+    A3B1 = (H2 * H) @ H.T
+    half = 4 * A4[:, None] * d_v1v1 + 8 * A3B1 * d_v1c   # the (v2, c) terms are its transpose
+    corr = (kappa4 / 24) * (half + half.T + 6 * (H2 @ H2.T) * d_cc)
+    hd = FD_STEP * v
+    d2 = (diag(v + hd) - 2 * diag(v) + diag(v - hd)) / hd ** 2
+    np.fill_diagonal(corr, (kappa4 / 24) * A4 * 4 * d2)
+    return corr
+
+
+def gaussian_features(P, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n, d)`` Gaussian features ``P^{1/2} G / sqrt(d)`` (``G`` standard Gaussian from
+    ``rng``; PSD part of ``(P + P^T)/2``): their Gram is :func:`gaussian_features_gram`."""
+    d = check_positive_int("d", d)
+    A, _ = _psd_sqrt(P)
+    return A @ rng.standard_normal((A.shape[0], d)) / np.sqrt(d)
 
 
 def gaussian_features_gram(P, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,17 +187,24 @@ def gaussian_features_gram(P, d: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widths,
-                                        key, draws: int = 1) -> np.ndarray:
+                                        key, draws: int = 1, *, X=None) -> np.ndarray:
     """Eigenvalues ``(draws, n)``, ascending, of ``M_L`` of the compounded law (module
     docstring).
 
     Args:
-      K0: (n, n) Gram of the inputs (``X X^T``), symmetric PSD with positive diagonal.
+      K0: (n, n) Gram of the inputs (``X X^T``), symmetric PSD with positive diagonal; may be
+        None when ``X`` is given.
       layer_maps: ``[F_1, ..., F_L]`` (e.g. :func:`expected_layer_maps`), each mapping an
         input Gram (n, n) to the population of the next layer's features (n, n).
       widths: ``[d_1, ..., d_L]``, positive integers, one per map.
       key: JAX PRNG key or int seed.
       draws: number of independent samples.
+      X: optional ``(n, p)`` inputs with ``X X^T = K0``. When given, the sampler keeps the
+        features and calls every map as ``F_l(M_{l-1}, H_{l-1})`` (``H_0 = X``, then the
+        Gaussian surrogate features): the maps of :func:`expected_layer_maps` then add the
+        weight-kurtosis (Edgeworth) correction for non-Gaussian weight laws. For Gaussian
+        weights the draws are those of the call without ``X`` (same key, same Gaussian
+        numbers; equal to rounding).
 
     At L = 1 the result equals ``random_features_spectrum(F_1(K0), d_1, key, draws)``
     exactly (same key, same Gaussian draws)."""
@@ -110,20 +218,41 @@ def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widt
                          f"{len(widths)}")
     widths = [check_positive_int(f"widths[{i}]", d) for i, d in enumerate(widths)]
     draws = check_positive_int("draws", draws)
+    if X is not None:
+        X = np.asarray(X, np.float64)
+        if X.ndim != 2 or not np.all(np.isfinite(X)):
+            raise ValueError(f"X must be a finite (n, p) array, got shape {X.shape}")
+        XXt = X @ X.T
+        if K0 is None:
+            K0 = XXt
+        elif np.shape(K0) != XXt.shape or not np.allclose(
+                np.asarray(K0, np.float64), XXt, rtol=1e-10,
+                atol=1e-12 * float(np.max(np.abs(XXt)))):
+            raise ValueError("K0 must equal X X^T when both are given (or pass K0=None)")
+    elif K0 is None:
+        raise ValueError("give K0 (the input Gram X X^T) or X")
     K0 = _as_symmetric(K0, "K0")
+
+    def apply(F, M, H):
+        return F(M) if X is None else F(M, H)
+
     if isinstance(key, (int, np.integer)):
         key = jax.random.PRNGKey(int(key))
     if len(maps) == 1:
-        return random_features_spectrum(maps[0](K0), widths[0], key, draws)
+        return random_features_spectrum(apply(maps[0], K0, X), widths[0], key, draws)
     n = K0.shape[0]
     seeds = np.asarray(jax.random.randint(key, (draws,), 0, 2 ** 31 - 1))
     out = np.empty((draws, n))
     for r in range(draws):
         rng = np.random.default_rng(int(seeds[r]))
-        M = K0
+        M, H = K0, X
         for F, d in zip(maps[:-1], widths[:-1]):
-            M = gaussian_features_gram(F(M), d, rng)
-        P = maps[-1](M)
+            if X is None:
+                M = gaussian_features_gram(F(M), d, rng)
+            else:
+                H = gaussian_features(F(M, H), d, rng)
+                M = H @ H.T
+        P = apply(maps[-1], M, H)
         M = gaussian_features_gram(P, widths[-1], rng)
         out[r] = np.sort(np.clip(robust_eigh(0.5 * (M + M.T), eigvals_only=True), 0, None))
     return out
