@@ -269,6 +269,17 @@ def _api_cases() -> list[Case]:
              area="spectral"),
         Case("eigenvalues: NaN entries", lambda t: S.eigenvalues(np.full((3, 3), np.nan)), "K",
              area="spectral"),
+        Case("compounded law: K0 is not X X^T",
+             lambda t: S.compounded_random_features_spectrum(
+                 2 * np.eye(3), S.expected_layer_maps(_net()), [4] * _net().depth, key=0,
+                 X=np.eye(3)), "K0", area="spectral"),
+        Case("compounded law: neither K0 nor X",
+             lambda t: S.compounded_random_features_spectrum(
+                 None, S.expected_layer_maps(_net()), [4] * _net().depth, key=0), "K0",
+             area="spectral"),
+        Case("layer map: features H with the wrong number of rows",
+             lambda t: S.expected_layer_maps(_net(weights=weight_law("rademacher")))[0](np.eye(3), np.ones((2, 4))),
+             "H", area="spectral"),
         # output
         Case("RunDir: output path is an existing file",
              lambda t: RunDir(_a_file(t)), "out", area="output"),
