@@ -42,11 +42,24 @@ NULL_FACTOR = 1.5
 NULL_SLACK = 0.002
 
 
-def run_config(act, L, n, d_over_n, eps, seeds, *, p_over_n=0.5, data_seed=0):
+def draw_spectra(net, X, n, L, count):
+    """CK_L eigenvalues (float64) of ``count`` independent draws of ``net`` on ``X``; the
+    keys depend on (n, L, draw index) only, so every caller sees the same networks."""
     import jax
 
+    from ntkcomp.spectral import eigenvalues
+
+    out = []
+    for r in range(count):
+        params = net.init(jax.random.PRNGKey(70_000 + 97 * r + n + L), X.shape[1])
+        h = np.asarray(net.features(params, X)[-1], np.float64)
+        out.append(eigenvalues(h @ h.T))
+    return out
+
+
+def run_config(act, L, n, d_over_n, eps, seeds, *, p_over_n=0.5, data_seed=0):
     from ntkcomp.networks import weight_law
-    from ntkcomp.spectral import eigenvalues, wasserstein1
+    from ntkcomp.spectral import wasserstein1
     from ntkcomp.spectral.random_features_depth import (
         compounded_random_features_spectrum,
         expected_layer_maps,
@@ -58,11 +71,7 @@ def run_config(act, L, n, d_over_n, eps, seeds, *, p_over_n=0.5, data_seed=0):
     X = np.asarray(s.X, np.float64)
     K0 = X @ X.T
     maps = expected_layer_maps(net)
-    eigs = []
-    for r in range(seeds + 1):   # seeds + 1 networks: the extra one is the null partner
-        params = net.init(jax.random.PRNGKey(70_000 + 97 * r + n + L), X.shape[1])
-        h = np.asarray(net.features(params, s.X)[-1], np.float64)
-        eigs.append(eigenvalues(h @ h.T))
+    eigs = draw_spectra(net, s.X, n, L, seeds + 1)   # the extra one: the null partner
     mean_eig = float(np.mean([e.mean() for e in eigs]))
     gauss = compounded_random_features_spectrum(K0, maps, [d] * L, key=n + L, draws=seeds)
     corr = compounded_random_features_spectrum(K0, maps, [d] * L, key=n + L, draws=seeds,

@@ -180,10 +180,8 @@ def gaussian_features_gram(P, d: int, rng: np.random.Generator) -> np.ndarray:
     """One sample of ``P^{1/2} G G^T P^{1/2} / d`` (G: (n, d) standard Gaussian from
     ``rng``): the Gram of ``d`` Gaussian features with covariance ``P`` (PSD part of
     ``(P + P^T)/2``)."""
-    d = check_positive_int("d", d)
-    A, _ = _psd_sqrt(P)
-    Z = A @ rng.standard_normal((A.shape[0], d))
-    return Z @ Z.T / d
+    H = gaussian_features(P, d, rng)
+    return H @ H.T
 
 
 def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widths,
@@ -247,11 +245,8 @@ def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widt
         rng = np.random.default_rng(int(seeds[r]))
         M, H = K0, X
         for F, d in zip(maps[:-1], widths[:-1]):
-            if X is None:
-                M = gaussian_features_gram(F(M), d, rng)
-            else:
-                H = gaussian_features(F(M, H), d, rng)
-                M = H @ H.T
+            H = gaussian_features(apply(F, M, H), d, rng)
+            M = H @ H.T
         P = apply(maps[-1], M, H)
         M = gaussian_features_gram(P, widths[-1], rng)
         out[r] = np.sort(np.clip(robust_eigh(0.5 * (M + M.T), eigvals_only=True), 0, None))

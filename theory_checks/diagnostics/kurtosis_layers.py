@@ -16,12 +16,13 @@ import jax
 import numpy as np
 
 from ntkcomp.networks import weight_law
-from ntkcomp.spectral import eigenvalues, wasserstein1
+from ntkcomp.spectral import wasserstein1
 from ntkcomp.spectral.random_features_depth import (
     compounded_random_features_spectrum,
     expected_layer_maps,
 )
 from theory_checks import _common as C
+from theory_checks.weight_kurtosis_depth import draw_spectra
 
 DEFAULT = "ternary:2:0.95:1,ternary:3:0.95:1,ternary:2:0.95:0.25,relu:2:0.95:1"
 
@@ -39,11 +40,7 @@ def main(argv=None) -> int:
         d = int(dn * n)
         net = C.make_net(act, L, s, width=d, weights=weight_law("sparse_ternary", eps=eps))
         X = np.asarray(s.X, np.float64)
-        eigs = []
-        for r in range(seeds + 1):   # the same networks as weight_kurtosis_depth.run_config
-            params = net.init(jax.random.PRNGKey(70_000 + 97 * r + n + L), X.shape[1])
-            h = np.asarray(net.features(params, s.X)[-1], np.float64)
-            eigs.append(eigenvalues(h @ h.T))
+        eigs = draw_spectra(net, s.X, n, L, seeds + 1)  # weight_kurtosis_depth's networks
         m = np.mean([e.mean() for e in eigs])
         on, off = expected_layer_maps(net), expected_layer_maps(net, weight_kurtosis=False)
         null = np.mean([wasserstein1(eigs[r], eigs[r + 1]) for r in range(seeds)]) / m
