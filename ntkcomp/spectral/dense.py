@@ -23,18 +23,14 @@ __all__ = [
 ]
 
 
-def _sym(K, name="K"):
-    return symmetric_float64(name, K)
-
-
 def eigenvalues(K) -> np.ndarray:
     """All eigenvalues of the symmetric matrix ``K`` (n, n), ascending, float64."""
-    return scipy.linalg.eigh(_sym(K), eigvals_only=True, check_finite=False)
+    return scipy.linalg.eigh(symmetric_float64("K", K), eigvals_only=True, check_finite=False)
 
 
 def eigh_top(K, k: int):
     """The ``k`` largest eigenpairs of symmetric ``K``: ``(vals (k,) descending, vecs (n, k))``."""
-    K = _sym(K)
+    K = symmetric_float64("K", K)
     n = K.shape[0]
     k = check_positive_int("k", k)
     if k > n:

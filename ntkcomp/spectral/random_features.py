@@ -39,11 +39,6 @@ __all__ = [
 ]
 
 
-def _as_symmetric(K, name="K_tilde"):
-    """float64, square, finite, symmetrised copy of ``K`` (ValueError otherwise)."""
-    return symmetric_float64(name, K)
-
-
 def _eigh_with(solver, B, eigvals_only):
     if solver == "numpy":
         return np.linalg.eigvalsh(B) if eigvals_only else np.linalg.eigh(B)
@@ -59,7 +54,7 @@ def robust_eigh(A, *, eigvals_only: bool = False):
     ``evd`` and ``ev`` succeed; this killed ``compress_example --no-exact``). We try, in order: scipy ``evd`` (divide and
     conquer; also the fastest here), numpy (LAPACK ``syevd``), scipy ``ev`` (QR), scipy
     ``evr``; and, if all fail, the same on ``A / max|A|`` (rescaled back). ``A`` must be
-    symmetric and finite (see :func:`_as_symmetric`). Returns ``w`` or ``(w, U)``,
+    symmetric and finite (see :func:`ntkcomp._validate.symmetric_float64`). Returns ``w`` or ``(w, U)``,
     eigenvalues ascending."""
     A = np.asarray(A, dtype=np.float64)
     last = None
@@ -88,7 +83,7 @@ def _psd_sqrt(K):
     """``(K_+^{1/2}, eig(K_+))`` with ``K_+`` the PSD part of ``(K + K^T)/2`` (float64;
     negative eigenvalues -- rounding of a kernel that is PSD in exact arithmetic -- are
     clipped to 0). Robust to LAPACK driver failures (:func:`robust_eigh`)."""
-    K = _as_symmetric(K)
+    K = symmetric_float64("K_tilde", K)
     w, U = robust_eigh(K)
     w = np.clip(w, 0, None)
     return (U * np.sqrt(w)) @ U.T, w
@@ -111,7 +106,7 @@ def random_features_spectrum(K_tilde, d: int, key, draws: int = 1) -> np.ndarray
     order rounding only move the output by that much, and outputs are clipped at 0."""
     d = check_positive_int("d", d)
     draws = check_positive_int("draws", draws)
-    K = _as_symmetric(K_tilde)
+    K = symmetric_float64("K_tilde", K_tilde)
     n = K.shape[0]
     if isinstance(key, (int, np.integer)):
         key = jax.random.PRNGKey(int(key))

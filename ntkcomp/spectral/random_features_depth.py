@@ -58,9 +58,8 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from ntkcomp._validate import check_positive_int
+from ntkcomp._validate import check_positive_int, symmetric_float64
 from ntkcomp.spectral.random_features import (
-    _as_symmetric,
     _psd_sqrt,
     random_features_spectrum,
     robust_eigh,
@@ -110,7 +109,7 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True) -> list:
             return np.array(mom.var + (mom.mean - center) ** 2, dtype=np.float64)
 
         def F(M, H=None):
-            M = _as_symmetric(M, "M")
+            M = symmetric_float64("M", M)
             v = np.diag(M).copy()
             if np.any(v <= 0):
                 raise ValueError("M must have a positive diagonal (squared norms of the "
@@ -229,7 +228,7 @@ def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widt
             raise ValueError("K0 must equal X X^T when both are given (or pass K0=None)")
     elif K0 is None:
         raise ValueError("give K0 (the input Gram X X^T) or X")
-    K0 = _as_symmetric(K0, "K0")
+    K0 = symmetric_float64("K0", K0)
 
     def apply(F, M, H):
         return F(M) if X is None else F(M, H)
