@@ -262,6 +262,16 @@ def _run_child(argv: list, timeout: float, malloc: str = "default") -> dict:
     return {"ok": True, **json.loads(lines[-1][len("RESULT"):])}
 
 
+def _default_nt_mem_gb() -> float:
+    """Total RAM minus 3 GB (for the OS and the parent), in GB; 0 (no cap) if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(ln.split()[1]) for ln in f if ln.startswith("MemTotal:"))
+    except (OSError, StopIteration, ValueError):
+        return 0.0
+    return max(kb / 1024 ** 2 - 3.0, 1.0)
+
+
 def _run_nt(data: str, impl: int, args) -> dict:
     if not NT_PYTHON.exists():
         return {"ok": False, "error": f"{NT_PYTHON} missing: run experiments/nt_reference/setup_env.sh"}
@@ -395,8 +405,10 @@ def main(argv=None) -> int:
                     help="NT: stop repeating once a call took longer than this (default: "
                          "every NT call up to n = 2048 is repeated --repeats times, so both "
                          "sides of the speedup are medians of the same number of calls)")
-    ap.add_argument("--nt-mem-gb", type=float, default=18.0,
-                    help="RLIMIT_DATA for the NT child (0: none)")
+    ap.add_argument("--nt-mem-gb", type=float, default=None,
+                    help="RLIMIT_DATA for the NT child in GB (0: none; default: total RAM "
+                         "minus 3 GB, i.e. 21 on the 24 GB machine -- the former fixed 18 made "
+                         "NT impl 1 fail at n = 2048 in run 5: 16.4 GB buffer + ~2 GB runtime)")
     ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                     help="glibc malloc settings for every child, ours and neural-tangents' "
                          "alike (tuned: MALLOC_TUNED, heap reuse instead of fresh mmap pages)")
@@ -413,6 +425,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.repeats < 3 and not args._child:
         ap.error("--repeats must be >= 3")
+    if args.nt_mem_gb is None:
+        args.nt_mem_gb = _default_nt_mem_gb()
+    elif args.nt_mem_gb < 0:
+        ap.error(f"--nt-mem-gb must be >= 0 (0: no cap), got {args.nt_mem_gb}")
 
     if args._child:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -428,7 +444,7 @@ def main(argv=None) -> int:
     out = Path(args.out or ROOT / "runs" / "benchmarks" / f"ntk_speed_{tag}.json")
     config = {"sizes": sizes, "f64_sizes": f64, "configs": args.configs, "p": P,
               "block_size": block, "repeats": args.repeats, "nt": not args.no_nt,
-              "nt_max_n": args.nt_max_n, "malloc": args.malloc,
+              "nt_max_n": args.nt_max_n, "nt_mem_gb": args.nt_mem_gb, "malloc": args.malloc,
               "malloc_env": _malloc_env(args.malloc)}
     results = {"meta": run_metadata(config, seeds={"params": 0, "X": 1}),
                "gemm_gflops": {}, "rows": []}
