@@ -50,6 +50,20 @@ the top eigenvalue of the law onto one network's (L = 2: 2.19 against 2.28 +- 0.
 Gaussian map gives 1.58) and cuts W1 by 17 %; for erf it helps slightly; for ternary
 (step) activations at d = n it makes W1 slightly worse, at d = n/4 much better. It is
 therefore opt-in: only :func:`compounded_random_features_spectrum` called with ``X`` applies it.
+
+Where it is right and where not (exact enumeration of the layer-2 diagonal,
+``theory_checks/diagnostics/lattice_preactivations.py``, tested in
+``tests/test_lattice_preactivations.py``): it removes 95-99 % of the Gaussian map's error
+for smooth activations (erf, tanh) even on quantized (ternary-valued) inputs (ReLU there:
+45-97 %, its kink feels the lattice too), and nearly all of it for a ternary activation on
+continuous (ReLU / erf) inputs. It does not apply to a STEP activation of a
+lattice-valued pre-activation (ternary weights times ternary-valued features: a compressed
+network from layer 2 on): there the error of the Gaussian map oscillates with the
+thresholds' position on the lattice (period ``u = 1/sqrt(d (1 - eps))``, amplitude as large
+as the kappa4 term) and a steady discreteness part has the opposite sign to the kappa4
+term; it scales like ``u^2`` (an input-variance shift of 3.2-4.1 x Sheppard's ``u^2/12``
+would absorb it at u^2 = 1/102 and 1/26; higher cumulant orders would scale like u^4), its
+coefficient is not derived.
 """
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""Step activations on lattice-valued pre-activations (theory_checks/diagnostics/
+lattice_preactivations.py): the exact enumeration, and the diagnosis it supports -- the
+first Edgeworth (weight-kurtosis) term is right for smooth activations on quantized
+inputs but cannot follow the discreteness error of a step activation there.
+
+Setting (small, ~5 s): n = 32 samples of the ``mixed`` GMM, a ternary layer 1 of width
+d = 128 with sparse ternary weights eps = 0.95 (so ~6 non-zero weights per layer-2 neuron,
+where the lattice is coarse: u = 1/sqrt(d (1 - eps)) = 0.40 against tau_1 ~ 0.7).
+"""
+import numpy as np
+import pytest
+
+from ntkcomp.activations import get
+from theory_checks.diagnostics.lattice_preactivations import (
+    MAX_VALUES,
+    _setup,
+    _with_layer2,
+    exact_diagonal,
+    layer2_maps,
+    monte_carlo_diagonal,
+    table_phase,
+    ternary_sum_pmf,
+)
+
+N, D, EPS = 32, 128, 0.95
+
+
+@pytest.fixture(scope="module")
+def ternary_features():
+    return _setup(N, D, EPS)
+
+
+def test_ternary_sum_pmf_against_direct_enumeration():
+    import itertools
+
+    eps, c = 0.7, 5
+    p = {-1: (1 - eps) / 2, 0: eps, 1: (1 - eps) / 2}
+    direct = np.zeros(2 * c + 1)
+    for xs in itertools.product((-1, 0, 1), repeat=c):
+        direct[sum(xs) + c] += np.prod([p[x] for x in xs])
+    np.testing.assert_allclose(ternary_sum_pmf(c, eps), direct, rtol=1e-13, atol=1e-16)
+
+
+def test_exact_diagonal_against_monte_carlo(ternary_features):
+    # 50000 independent neurons: per-sample z-scores; the max over 32 samples of |N(0,1)|
+    # exceeds 4.5 with probability ~2e-4, so 4.5 tolerates only the Monte Carlo noise
+    net, H = ternary_features
+    act, m = net.activations[1], float(net.centers[1])
+    ex, dropped = exact_diagonal(act, m, H, EPS)
+    mc, se = monte_carlo_diagonal(act, m, H, EPS, draws=50_000, seed=3)
+    assert dropped < 1e-12
+    assert np.max(np.abs(mc - ex) / se) < 4.5
+
+
+@pytest.mark.parametrize("name", ["erf", "tanh"])
+def test_correction_is_right_for_smooth_activations_on_quantized_inputs(ternary_features,
+                                                                        name):
+    # measured: Gaussian-map error +7.8e-3 (erf) / +5.9e-3 (tanh), corrected 3.9e-4 / 2.8e-4
+    # (the next order, (kappa4 / k)^2 with ~6 non-zero weights); 0.1 leaves 2x room
+    base, H = ternary_features
+    net = _with_layer2(base, get(name))
+    ex, _ = exact_diagonal(net.activations[1], float(net.centers[1]), H, EPS)
+    g, c = layer2_maps(net, H)
+    assert np.max(np.abs(c - ex)) < 0.1 * np.max(np.abs(g - ex))
+    assert abs(np.mean(c - ex)) < 0.1 * abs(np.mean(g - ex))
+
+
+def test_step_activation_error_follows_the_lattice_phase_not_the_kurtosis(ternary_features):
+    # Shifting the ternary thresholds by a fraction delta of the lattice unit u changes the
+    # Gaussian map's error in sign (measured +0.038, -0.043, -0.021, +0.043, +0.018 at
+    # delta = 0, 1/4, ..., 1), while the Edgeworth term keeps one sign and a smaller size
+    # (-0.016 ... -0.002): a first-order cumulant term cannot follow a discreteness error.
+    u, rows = table_phase(N, EPS, D, steps=4)
+    err = np.array([r[2] for r in rows])
+    corr = np.array([r[4] for r in rows])
+    assert u == pytest.approx(1 / np.sqrt(D * (1 - EPS)))
+    assert err.max() > 0 > err.min()
+    assert np.all(corr < 0)
+    assert err.max() - err.min() > 3 * np.abs(corr).max()
+
+
+def test_exact_diagonal_bad_inputs():
+    act = get("erf")
+    with pytest.raises(ValueError, match="MAX_VALUES"):
+        exact_diagonal(act, 0.0, np.linspace(0, 1, 2 * (MAX_VALUES + 1)).reshape(2, -1), 0.5)
+    with pytest.raises(ValueError, match=r"eps must be in \[0, 1\)"):
+        exact_diagonal(act, 0.0, np.ones((2, 3)), 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        exact_diagonal(act, 0.0, np.ones(3), 0.5)
+    with pytest.raises(ValueError, match="count"):
+        ternary_sum_pmf(-1, 0.5)

@@ -1,0 +1,303 @@
+"""Step activations fed by step activations: why the weight-kurtosis (Edgeworth) term fails
+there (diagnostic, no PASS/FAIL).
+
+``theory_checks/weight_kurtosis_depth.py`` found that the first Edgeworth (fourth-cumulant)
+correction of the expected-next-layer map (``ntkcomp.spectral.random_features_depth``)
+helps ReLU and erf networks with sparse ternary weights but makes ternary-activation
+networks slightly worse at d = n. The hypothesis there: from layer 2 on, a pre-activation
+``g_i = sum_k W_k h_ik`` of a ternary network is a sum of few non-zero terms taking values on
+a lattice (ternary weights times ternary-valued features), and the expansion of a *step*
+function of a lattice variable has discreteness terms that a cumulant expansion cannot
+carry. This module tests that on the diagonal of the layer-2 map,
+``E_W[(sigma(g_i) - m)^2]``, which sets the bulk position of the spectrum:
+
+* ``exact_diagonal`` computes it EXACTLY for i.i.d. sparse ternary weights when every row
+  of the input features takes few distinct values (here: the three levels of a ternary
+  layer 1), by enumerating the law of the integer counts behind ``g_i``;
+* the comparators are the Gaussian map (``expected_layer_maps(net, weight_kurtosis=False)``)
+  and the corrected map ``F(M, H)`` with the true features H.
+
+Tables printed (n = 512 samples of the ``mixed`` GMM, p = n/2, ternary layer 1 of width d,
+one draw of W_1, key as in ``weight_kurtosis_depth``; errors are means over the n samples of
+the map's diagonal minus the exact one):
+
+1. activation of layer 2 in {erf, tanh, ReLU, ternary} on the same ternary features (for
+   ternary: the input-variance shift that would close the corrected map's error, in units
+   of Sheppard's ``u^2/12``, see :func:`sheppard_ratio`);
+2. ternary layer 2 with both thresholds shifted by a fraction of the lattice unit
+   ``u = 1/sqrt(d (1 - eps))`` (the spacing of ``g`` when the features are 0/+-1);
+3. control: ternary layer 2 on CONTINUOUS features (ReLU, erf layer 1), where no
+   enumeration exists, against a Monte Carlo over ``--mc`` neurons (+- standard error).
+
+    python -m theory_checks.diagnostics.lattice_preactivations [--n 512] [--mc 100000] [--out F]
+
+Output of the default run: ``theory_checks/reports/lattice_preactivations_diagnostic.md``
+(~6 min on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import builtins
+import time
+
+import numpy as np
+
+#: at most this many distinct values per input row for the exact enumeration
+MAX_VALUES = 4
+#: probabilities below this are dropped from the enumerated laws (their total is reported)
+PMF_FLOOR = 1e-16
+
+
+def ternary_sum_pmf(count: int, eps: float) -> np.ndarray:
+    """Law of ``S = xi_1 + ... + xi_count``, ``xi`` i.i.d. in {-1, 0, +1} with
+    ``P(0) = eps``, ``P(+-1) = (1 - eps)/2``: ``pmf[j] = P(S = j - count)``, shape
+    ``(2 count + 1,)`` (binary powering of the 3-point convolution)."""
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"eps must be in [0, 1), got {eps}")
+    base = np.array([(1 - eps) / 2, eps, (1 - eps) / 2])
+    out, k = np.ones(1), int(count)
+    while k:
+        if k & 1:
+            out = np.convolve(out, base)
+        k >>= 1
+        if k:
+            base = np.convolve(base, base)
+    return out
+
+
+def exact_diagonal(act, center: float, H, eps: float) -> tuple[np.ndarray, float]:
+    """Exact ``E_W[(act(g_i) - center)^2]`` for ``g = H @ W``, ``W_k = xi_k / sqrt(1 - eps)``
+    i.i.d. sparse ternary (unit variance; eps = 0 is Rademacher).
+
+    Args:
+      act: elementwise activation (NumPy/JAX arrays in, arrays out).
+      center: the layer's centring constant m.
+      H: ``(n, d)`` input features; each row may take at most ``MAX_VALUES`` distinct values
+        (e.g. a ternary layer's output), else ValueError.
+      eps: sparsity in [0, 1).
+    Returns:
+      ``(diag, dropped)``: ``diag`` of shape ``(n,)`` and the largest probability mass left
+      out of a row's enumeration by ``PMF_FLOOR`` (a bound on the truncation error times
+      ``max (act - center)^2``).
+
+    Row i: with ``c_v`` the number of entries equal to ``v``, ``g_i = sum_v v S_v /
+    sqrt(1 - eps)`` with independent ``S_v ~ ternary_sum_pmf(c_v, eps)``; the law of ``g_i``
+    is the convolution over v, enumerated on its (merged) support.
+    """
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"eps must be in [0, 1), got {eps}")
+    H = np.asarray(H, np.float64)
+    if H.ndim != 2:
+        raise ValueError(f"H must have shape (n, d), got {H.shape}")
+    out, dropped = np.empty(H.shape[0]), 0.0
+    for i, row in enumerate(H):
+        vals, counts = np.unique(row, return_counts=True)
+        if len(vals) > MAX_VALUES:
+            raise ValueError(f"H row {i} takes {len(vals)} distinct values; exact_diagonal "
+                             f"enumerates at most MAX_VALUES = {MAX_VALUES} (use Monte Carlo)")
+        points, probs = np.zeros(1), np.ones(1)
+        for v, c in zip(vals, counts):
+            pmf = ternary_sum_pmf(int(c), eps)
+            keep = pmf > PMF_FLOOR
+            dropped = max(dropped, float(pmf[~keep].sum()))
+            s = np.arange(-c, c + 1)[keep]
+            points = (points[:, None] + v * s[None, :]).ravel()
+            probs = (probs[:, None] * pmf[keep][None, :]).ravel()
+            points, inv = np.unique(np.round(points, 12), return_inverse=True)
+            probs = np.bincount(inv.ravel(), probs)
+        g = points / np.sqrt(1.0 - eps)
+        out[i] = np.sum(probs * (np.asarray(act(g), np.float64) - center) ** 2) / probs.sum()
+    return out, dropped
+
+
+def monte_carlo_diagonal(act, center: float, H, eps: float, draws: int, seed: int = 1,
+                         chunk: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo estimate of :func:`exact_diagonal` over ``draws`` independent weight
+    vectors (neurons): ``(mean, standard error)``, each ``(n,)``."""
+    H = np.asarray(H, np.float64)
+    rng = np.random.default_rng(seed)
+    s1 = np.zeros(H.shape[0])
+    s2 = np.zeros(H.shape[0])
+    done = 0
+    while done < draws:
+        b = min(chunk, draws - done)
+        xi = rng.choice([-1.0, 0.0, 1.0], size=(H.shape[1], b),
+                        p=[(1 - eps) / 2, eps, (1 - eps) / 2]) / np.sqrt(1 - eps)
+        f = (np.asarray(act(H @ xi), np.float64) - center) ** 2
+        s1 += f.sum(1)
+        s2 += (f * f).sum(1)
+        done += b
+    mean = s1 / draws
+    return mean, np.sqrt(np.maximum(s2 / draws - mean ** 2, 0.0) / draws)
+
+
+def layer2_maps(net, H):
+    """Diagonals of the Gaussian and the corrected layer-2 maps of ``net`` at features H."""
+    from ntkcomp.spectral.random_features_depth import expected_layer_maps
+
+    M = H @ H.T
+    gauss = np.diag(expected_layer_maps(net, weight_kurtosis=False)[1](M))
+    corr = np.diag(expected_layer_maps(net)[1](M, H))
+    return gauss, corr
+
+
+def _setup(n: int, d: int, eps: float, first: str = "ternary"):
+    """Data, a two-layer net (layer 1 ``first``, layer 2 ternary as in the checks) and the
+    layer-1 features of one draw."""
+    import jax
+
+    from ntkcomp.activations import get, moments
+    from ntkcomp.networks import MLP, weight_law
+    from theory_checks import _common as C
+
+    s = C.sample("mixed", n, p_over_n=0.5, seed=0)
+    tau0 = float(s.stats.tau0)
+    a1 = C.activation_stack("ternary", 1, tau0)[0] if first == "ternary" else get(first)
+    tau1 = float(np.sqrt(moments(a1, tau0).var))
+    lo, hi = C.STEP_THRESHOLDS["ternary"]
+    a2 = get("ternary", s1=lo * tau1, s2=hi * tau1, b_neg=1.0, b_pos=1.0)
+    law = weight_law("sparse_ternary", eps=eps)
+    net = MLP([d, d], [a1, a2], weights=law, tau0=tau0)
+    params = net.init(jax.random.PRNGKey(70_000 + n + 2), s.X.shape[1])
+    H = np.asarray(net.features(params, s.X)[0], np.float64)
+    return net, H
+
+
+def _with_layer2(net, act):
+    from ntkcomp.networks import MLP
+
+    return MLP(list(net.widths), [net.activations[0], act], weights=list(net.weight_laws),
+               tau0=net.tau0)
+
+
+def table_activations(n, configs):
+    from ntkcomp.activations import get
+
+    rows = []
+    for eps, d in configs:
+        base, H = _setup(n, d, eps)
+        for name in ("erf", "tanh", "relu", "ternary"):
+            net = base if name == "ternary" else _with_layer2(base, get(name))
+            act, m = net.activations[1], float(net.centers[1])
+            ex, _ = exact_diagonal(act, m, H, eps)
+            g, c = layer2_maps(net, H)
+            eg, ec = float(np.mean(g - ex)), float(np.mean(c - ex))
+            rows.append((eps, d, name, float(ex.mean()), eg, ec,
+                         abs(ec) / abs(eg) if eg else float("nan"),
+                         sheppard_ratio(act, m, H, eps, ex, c)))
+    return rows
+
+
+def sheppard_ratio(act, center, H, eps, exact, corrected) -> float:
+    """The input-variance shift that would close the corrected map's mean diagonal error,
+    in units of Sheppard's ``u^2/12`` (``u = 1/sqrt(d (1 - eps))``): a step function of a
+    lattice variable of spacing ``s``, averaged over the lattice's phase, sees the variance
+    plus ``s^2/12``. Linearised: ``mean(exact - corrected) / mean(D(v + u^2/12) - D(v))``
+    with ``D`` the Gaussian one-point diagonal at the inputs' variances ``v``."""
+    from ntkcomp.activations import moments
+
+    v = np.sum(H * H, axis=1)
+    u2 = 1.0 / (H.shape[1] * (1.0 - eps))
+
+    def diag(var):
+        mom = moments(act, np.sqrt(var))
+        return np.asarray(mom.var + (mom.mean - center) ** 2, np.float64)
+
+    return float(np.mean(exact - corrected) / np.mean(diag(v + u2 / 12) - diag(v)))
+
+
+def table_phase(n, eps, d, steps=8):
+    from ntkcomp.activations import get
+
+    base, H = _setup(n, d, eps)
+    p = {k: float(v) for k, v in base.activations[1].params.items()}
+    u = 1.0 / np.sqrt(d * (1 - eps))
+    rows = []
+    for delta in np.arange(steps + 1) / steps:
+        act = get("ternary", s1=p["s1"] + delta * u, s2=p["s2"] + delta * u,
+                  b_neg=1.0, b_pos=1.0)
+        net = _with_layer2(base, act)
+        ex, _ = exact_diagonal(net.activations[1], float(net.centers[1]), H, eps)
+        g, c = layer2_maps(net, H)
+        rows.append((delta, float(ex.mean()), float(np.mean(g - ex)), float(np.mean(c - ex)),
+                     float(np.mean(c - g))))
+    return u, rows
+
+
+def table_continuous(n, eps, d, draws):
+    rows = []
+    for first in ("relu", "erf", "ternary"):
+        net, H = _setup(n, d, eps, first)
+        act, m = net.activations[1], float(net.centers[1])
+        mc, se = monte_carlo_diagonal(act, m, H, eps, draws)
+        g, c = layer2_maps(net, H)
+        # the mean over samples of a shared-neuron estimate: its standard error is at most
+        # the mean of the per-sample ones (perfect correlation)
+        rows.append((first, float(mc.mean()), float(se.mean()), float(np.mean(g - mc)),
+                     float(np.mean(c - mc))))
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="samples (>= 16)")
+    ap.add_argument("--mc", type=int, default=100_000, help="Monte Carlo neurons (>= 1000)")
+    ap.add_argument("--out", default=None,
+                    help="also write the tables to this markdown file (atomically)")
+    args = ap.parse_args(argv)
+    if args.n < 16:
+        ap.error(f"--n must be >= 16, got {args.n}")
+    if args.mc < 1000:
+        ap.error(f"--mc must be >= 1000, got {args.mc}")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    t0 = time.time()
+    n = args.n
+    lines = [f"# Lattice pre-activations (diagnostic)\n\n`python -m "
+             f"theory_checks.diagnostics.lattice_preactivations --n {n} --mc {args.mc}`, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; see the module "
+             f"docstring for the setting.\n"]
+
+    def print(*a, flush=False):  # noqa: A001 -- echo to stdout and keep for --out
+        text = " ".join(str(x) for x in a)
+        lines.append(text)
+        builtins.print(text, flush=True)
+
+    print(f"1. layer-2 activation on ternary layer-1 features (n = {n}); mean diagonal "
+          "error against the exact enumeration")
+    print("| eps | d | layer 2 | exact | Gaussian map - exact | corrected - exact | ratio | "
+          "variance shift needed / (u^2/12) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in table_activations(n, [(0.8, n), (0.8, n // 4), (0.95, n), (0.95, n // 4)]):
+        shep = f"{r[7]:.2f}" if r[2] == "ternary" else "-"
+        print(f"| {r[0]:g} | {r[1]} | {r[2]} | {r[3]:.5f} | {r[4]:+.6f} | {r[5]:+.6f} "
+              f"| {r[6]:.2f} | {shep} |", flush=True)
+    for eps in (0.95, 0.8):
+        u, rows = table_phase(n, eps, n)
+        print(f"\n2. ternary on ternary, eps = {eps:g}, d = {n}: thresholds shifted by "
+              f"delta * u, u = 1/sqrt(d (1 - eps)) = {u:.4f}")
+        print("| delta | exact | Gaussian map - exact | corrected - exact | corrected - "
+              "Gaussian |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r[0]:.3f} | {r[1]:.5f} | {r[2]:+.5f} | {r[3]:+.5f} | {r[4]:+.5f} |",
+                  flush=True)
+    print(f"\n3. ternary layer 2 on continuous (ReLU, erf) and ternary layer-1 features, "
+          f"eps = 0.95, d = {n}; Monte Carlo over {args.mc} neurons")
+    print("| layer 1 | MC mean | +- se (upper bound) | Gaussian map - MC | corrected - MC |")
+    print("|---|---|---|---|---|")
+    for r in table_continuous(n, 0.95, n, args.mc):
+        print(f"| {r[0]} | {r[1]:.5f} | {r[2]:.5f} | {r[3]:+.5f} | {r[4]:+.5f} |", flush=True)
+    print(f"\n({time.time() - t0:.0f} s)")
+    if args.out:
+        from ntkcomp._io import atomic_write_text
+
+        atomic_write_text(args.out, "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
