@@ -1,7 +1,8 @@
 """Step activations on lattice-valued pre-activations (theory_checks/diagnostics/
 lattice_preactivations.py): the exact enumeration, and the diagnosis it supports -- the
 first Edgeworth (weight-kurtosis) term is right for smooth activations on quantized
-inputs but cannot follow the discreteness error of a step activation there. Also the
+inputs, and for a step activation there only on average over where its thresholds sit on
+the lattice of pre-activation values: for one network the lattice phase term dominates. Also the
 Monte Carlo layer map of theory_checks/diagnostics/relu_sparse_layers.py (last test).
 
 Setting (small, ~5 s): n = 32 samples of the ``mixed`` GMM, a ternary layer 1 of width
@@ -66,18 +67,21 @@ def test_correction_is_right_for_smooth_activations_on_quantized_inputs(ternary_
     assert abs(np.mean(c - ex)) < 0.1 * abs(np.mean(g - ex))
 
 
-def test_step_activation_error_follows_the_lattice_phase_not_the_kurtosis(ternary_features):
-    # Shifting the ternary thresholds by a fraction delta of the lattice unit u changes the
-    # Gaussian map's error in sign (measured +0.038, -0.043, -0.021, +0.043, +0.018 at
-    # delta = 0, 1/4, ..., 1), while the Edgeworth term keeps one sign and a smaller size
-    # (-0.016 ... -0.002): a first-order cumulant term cannot follow a discreteness error.
-    u, rows = table_phase(N, EPS, D, steps=4)
-    err = np.array([r[2] for r in rows])
-    corr = np.array([r[4] for r in rows])
-    assert u == pytest.approx(1 / np.sqrt(D * (1 - EPS)))
-    assert err.max() > 0 > err.min()
-    assert np.all(corr < 0)
-    assert err.max() - err.min() > 3 * np.abs(corr).max()
+def test_step_activation_on_lattice_kurtosis_term_right_on_phase_average_only():
+    # Ternary on ternary features, d = 512 (26 non-zero weights per neuron), 32 samples;
+    # both thresholds shifted by delta * u over one lattice unit in 256 steps (the fine
+    # period |m_1| u ~ u/16 gets 16 steps). Measured: the Gaussian map's error ranges over
+    # [-0.0042, +0.0077] with phase mean +3.4e-3; the corrected map's phase mean is -1.2e-4
+    # (0.04 of it) while its own range [-0.0082, +0.0044] is 3.6x its mean shift from the
+    # Gaussian map (-3.5e-3): the kappa4 term is right on average over the threshold's
+    # position on the lattice, but for one network the lattice phase term dominates.
+    u, m1, rows = table_phase(32, EPS, 512, phases=256, rows=32)
+    g = np.array([r[2] for r in rows])
+    c = np.array([r[3] for r in rows])
+    assert u == pytest.approx(1 / np.sqrt(512 * (1 - EPS)))
+    assert g.max() > 0 > g.min() and c.max() > 0 > c.min()
+    assert abs(c.mean()) < 0.15 * abs(g.mean())
+    assert c.max() - c.min() > 2 * abs(np.mean(c - g))
 
 
 def test_exact_diagonal_bad_inputs():

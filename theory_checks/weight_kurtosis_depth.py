@@ -172,22 +172,19 @@ Findings (n = 512, p = 256, 10 seeds; numbers from the table above):
   0.130 -> 0.087 at L = 3) and the L = 2 top eigenvalue lands on the draws' (8.88 against
   8.86). Why (verified on the exact layer-2 diagonal, `python -m
   theory_checks.diagnostics.lattice_preactivations`, n = 512): from layer 2 on, a
-  pre-activation is a sum of ternary weights times ternary-valued features, a discrete
-  (lattice) variable, and a step function of it has discreteness terms that no cumulant
-  expansion carries. On the same ternary features the correction removes 95-99 % of the
-  Gaussian map's diagonal error for erf / tanh (e.g. eps = 0.95, d = 512: +1.7e-3 ->
+  pre-activation is a sum of ternary weights times ternary-valued features, whose values
+  lie on u (A - m_1 B) (u = 1/sqrt(d (1 - eps)), A, B integers; a near-lattice of spacing
+  |m_1| u since m_1 = -0.0624 ~ -1/16), and a step function's expectation depends on where
+  the thresholds sit on it. On the same ternary features the correction removes 95-99 % of
+  the Gaussian map's diagonal error for erf / tanh (eps = 0.95, d = 512: +1.7e-3 ->
   +2.2e-5), and for a ternary activation on continuous ReLU / erf features it matches a
-  Monte Carlo (+8.9e-3 -> +3.8e-4, +2.1e-3 -> -1.1e-4, se 1.6e-3); but for ternary on
-  ternary the error oscillates with the thresholds' position on the lattice (eps = 0.95,
-  d = 512: -0.0041 ... +0.0022 over one lattice unit u = 1/sqrt(d (1 - eps)), against a
-  kappa4 term of -0.0031), and where the phases average out (eps = 0.8) a steady
-  discreteness error (-0.0008 at d = 512) has the opposite sign to the kappa4 term; it
-  scales like u^2 (absorbed by an input-variance shift of 3.2-4.1 x Sheppard's u^2/12 at
-  u^2 = 1/102 and 1/26, where higher cumulant orders would scale like u^4); its
-  coefficient is not derived. At d = n/4 the
-  checks' thresholds sit where the Gaussian map's diagonal error is +0.035 and the
-  (negative) kappa4 term happens to reduce it (to +0.023): the improvement above is
-  consistent with this phase, not evidence that the kurtosis term is right there.
+  Monte Carlo (+8.9e-3 -> +3.8e-4, +2.1e-3 -> -1.1e-4). For ternary on ternary it is right
+  on average over the thresholds' position (phase mean -1.3e-4 against the Gaussian map's
+  +2.8e-3 at eps = 0.95, +2.8e-5 against +3.9e-4 at eps = 0.8), but at the checks'
+  thresholds the error is whatever the phase makes it (the corrected map's ranges over
+  [-0.007, +0.004] at eps = 0.95), larger than the kappa4 term (-0.003): the W1 changes
+  above for ternary networks are this phase term, in both directions (at d = n/4 it
+  happens to favour the correction: diagonal error +0.035 -> +0.023).
 * At eps = 0.8 (kappa4 = 2, >= 26 non-zero weights per neuron) the two maps agree to within
   the seed noise everywhere.
 

@@ -17,15 +17,22 @@ carry. This module tests that on the diagonal of the layer-2 map,
 * the comparators are the Gaussian map (``expected_layer_maps(net, weight_kurtosis=False)``)
   and the corrected map ``F(M, H)`` with the true features H.
 
+The lattice: with layer-1 levels ``a_k in {-1, 0, 1}`` and centre ``m_1``, ``g_i sqrt(d (1 -
+eps)) = A - m_1 B`` with integers ``A = sum_k xi_k a_k`` and ``B = sum_k xi_k``. Given B,
+``g_i`` lives on a lattice of spacing ``u = 1/sqrt(d (1 - eps))``; B varies, so the support
+is the set ``u (A - m_1 B)``, which for ``m_1`` close to a rational ``-1/q`` (here
+``m_1 = -0.0624 ~ -1/16``) is nearly a lattice of spacing ``u / q``. A step activation's
+expectation then depends on where its thresholds sit on these lattices.
+
 Tables printed (n = 512 samples of the ``mixed`` GMM, p = n/2, ternary layer 1 of width d,
-one draw of W_1, key as in ``weight_kurtosis_depth``; errors are means over the n samples of
+one draw of W_1, key as in ``weight_kurtosis_depth``; errors are means over the samples of
 the map's diagonal minus the exact one):
 
-1. activation of layer 2 in {erf, tanh, ReLU, ternary} on the same ternary features (for
-   ternary: the input-variance shift that would close the corrected map's error, in units
-   of Sheppard's ``u^2/12``, see :func:`sheppard_ratio`);
-2. ternary layer 2 with both thresholds shifted by a fraction of the lattice unit
-   ``u = 1/sqrt(d (1 - eps))`` (the spacing of ``g`` when the features are 0/+-1);
+1. activation of layer 2 in {erf, tanh, ReLU, ternary} on the same ternary features;
+2. ternary layer 2 with both thresholds shifted by ``delta * u``, ``delta = j / PHASES``
+   over one coarse period: the phase mean (and range) of each map's error, i.e. the error
+   averaged over where the thresholds sit on the lattice, and the first ``FIRST`` phases of
+   eps = 0.8 (the fine period ``|m_1| u``);
 3. control: ternary layer 2 on CONTINUOUS features (ReLU, erf layer 1), where no
    enumeration exists, against a Monte Carlo over ``--mc`` neurons (+- standard error).
 
@@ -46,6 +53,9 @@ import numpy as np
 MAX_VALUES = 4
 #: probabilities below this are dropped from the enumerated laws (their total is reported)
 PMF_FLOOR = 1e-16
+#: threshold shifts per lattice unit u in table 2, and how many of them are listed
+PHASES = 256
+FIRST = 20
 
 
 def ternary_sum_pmf(count: int, eps: float) -> np.ndarray:
@@ -67,36 +77,34 @@ def ternary_sum_pmf(count: int, eps: float) -> np.ndarray:
     return out
 
 
-def exact_diagonal(act, center: float, H, eps: float) -> tuple[np.ndarray, float]:
-    """Exact ``E_W[(act(g_i) - center)^2]`` for ``g = H @ W``, ``W_k = xi_k / sqrt(1 - eps)``
-    i.i.d. sparse ternary (unit variance; eps = 0 is Rademacher).
+def preactivation_laws(H, eps: float) -> tuple[list, float]:
+    """Exact law of each ``g_i = sum_k H_ik W_k``, ``W_k = xi_k / sqrt(1 - eps)`` i.i.d.
+    sparse ternary (unit variance; eps = 0 is Rademacher).
 
     Args:
-      act: elementwise activation (NumPy/JAX arrays in, arrays out).
-      center: the layer's centring constant m.
       H: ``(n, d)`` input features; each row may take at most ``MAX_VALUES`` distinct values
         (e.g. a ternary layer's output), else ValueError.
       eps: sparsity in [0, 1).
     Returns:
-      ``(diag, dropped)``: ``diag`` of shape ``(n,)`` and the largest probability mass left
-      out of a row's enumeration by ``PMF_FLOOR`` (a bound on the truncation error times
-      ``max (act - center)^2``).
+      ``(laws, dropped)``: ``laws[i] = (points, probs)``, the support of ``g_i`` and its
+      probabilities; ``dropped`` is the largest probability mass left out of a row by
+      ``PMF_FLOOR``.
 
     Row i: with ``c_v`` the number of entries equal to ``v``, ``g_i = sum_v v S_v /
-    sqrt(1 - eps)`` with independent ``S_v ~ ternary_sum_pmf(c_v, eps)``; the law of ``g_i``
-    is the convolution over v, enumerated on its (merged) support.
+    sqrt(1 - eps)`` with independent ``S_v ~ ternary_sum_pmf(c_v, eps)``; the law is the
+    convolution over v, enumerated on its (merged) support.
     """
     if not 0.0 <= eps < 1.0:
         raise ValueError(f"eps must be in [0, 1), got {eps}")
     H = np.asarray(H, np.float64)
     if H.ndim != 2:
         raise ValueError(f"H must have shape (n, d), got {H.shape}")
-    out, dropped = np.empty(H.shape[0]), 0.0
+    laws, dropped = [], 0.0
     for i, row in enumerate(H):
         vals, counts = np.unique(row, return_counts=True)
         if len(vals) > MAX_VALUES:
-            raise ValueError(f"H row {i} takes {len(vals)} distinct values; exact_diagonal "
-                             f"enumerates at most MAX_VALUES = {MAX_VALUES} (use Monte Carlo)")
+            raise ValueError(f"H row {i} takes {len(vals)} distinct values; the enumeration "
+                             f"handles at most MAX_VALUES = {MAX_VALUES} (use Monte Carlo)")
         points, probs = np.zeros(1), np.ones(1)
         for v, c in zip(vals, counts):
             pmf = ternary_sum_pmf(int(c), eps)
@@ -107,9 +115,20 @@ def exact_diagonal(act, center: float, H, eps: float) -> tuple[np.ndarray, float
             probs = (probs[:, None] * pmf[keep][None, :]).ravel()
             points, inv = np.unique(np.round(points, 12), return_inverse=True)
             probs = np.bincount(inv.ravel(), probs)
-        g = points / np.sqrt(1.0 - eps)
-        out[i] = np.sum(probs * (np.asarray(act(g), np.float64) - center) ** 2) / probs.sum()
-    return out, dropped
+        laws.append((points / np.sqrt(1.0 - eps), probs / probs.sum()))
+    return laws, dropped
+
+
+def exact_diagonal(act, center: float, H, eps: float, laws=None) -> tuple[np.ndarray, float]:
+    """Exact ``E_W[(act(g_i) - center)^2]``, shape ``(n,)``, for ``g = H @ W`` with i.i.d.
+    sparse ternary weights (see :func:`preactivation_laws`; pass its ``laws`` to reuse
+    them). Returns ``(diag, dropped)``."""
+    dropped = 0.0
+    if laws is None:
+        laws, dropped = preactivation_laws(H, eps)
+    diag = np.array([np.sum(p * (np.asarray(act(g), np.float64) - center) ** 2)
+                     for g, p in laws])
+    return diag, dropped
 
 
 def monte_carlo_diagonal(act, center: float, H, eps: float, draws: int, seed: int = 1,
@@ -185,45 +204,32 @@ def table_activations(n, configs):
             g, c = layer2_maps(net, H)
             eg, ec = float(np.mean(g - ex)), float(np.mean(c - ex))
             rows.append((eps, d, name, float(ex.mean()), eg, ec,
-                         abs(ec) / abs(eg) if eg else float("nan"),
-                         sheppard_ratio(act, m, H, eps, ex, c)))
+                         abs(ec) / abs(eg) if eg else float("nan")))
     return rows
 
 
-def sheppard_ratio(act, center, H, eps, exact, corrected) -> float:
-    """The input-variance shift that would close the corrected map's mean diagonal error,
-    in units of Sheppard's ``u^2/12`` (``u = 1/sqrt(d (1 - eps))``): a step function of a
-    lattice variable of spacing ``s``, averaged over the lattice's phase, sees the variance
-    plus ``s^2/12``. Linearised: ``mean(exact - corrected) / mean(D(v + u^2/12) - D(v))``
-    with ``D`` the Gaussian one-point diagonal at the inputs' variances ``v``."""
-    from ntkcomp.activations import moments
-
-    v = np.sum(H * H, axis=1)
-    u2 = 1.0 / (H.shape[1] * (1.0 - eps))
-
-    def diag(var):
-        mom = moments(act, np.sqrt(var))
-        return np.asarray(mom.var + (mom.mean - center) ** 2, np.float64)
-
-    return float(np.mean(exact - corrected) / np.mean(diag(v + u2 / 12) - diag(v)))
-
-
-def table_phase(n, eps, d, steps=8):
+def table_phase(n, eps, d, phases=256, rows=128):
+    """Ternary layer 2 on ternary features with both thresholds shifted by ``delta * u``,
+    ``delta = j / phases`` (j < phases), on the first ``rows`` samples (the laws of their
+    pre-activations are enumerated once). Returns ``(u, m1, table)`` with table rows
+    ``(delta, exact mean, mean Gaussian - exact, mean corrected - exact)``."""
     from ntkcomp.activations import get
 
     base, H = _setup(n, d, eps)
+    H = H[:rows]
+    laws, _ = preactivation_laws(H, eps)
     p = {k: float(v) for k, v in base.activations[1].params.items()}
     u = 1.0 / np.sqrt(d * (1 - eps))
-    rows = []
-    for delta in np.arange(steps + 1) / steps:
+    table = []
+    for j in range(phases):
+        delta = j / phases
         act = get("ternary", s1=p["s1"] + delta * u, s2=p["s2"] + delta * u,
                   b_neg=1.0, b_pos=1.0)
         net = _with_layer2(base, act)
-        ex, _ = exact_diagonal(net.activations[1], float(net.centers[1]), H, eps)
+        ex, _ = exact_diagonal(net.activations[1], float(net.centers[1]), H, eps, laws)
         g, c = layer2_maps(net, H)
-        rows.append((delta, float(ex.mean()), float(np.mean(g - ex)), float(np.mean(c - ex)),
-                     float(np.mean(c - g))))
-    return u, rows
+        table.append((delta, float(ex.mean()), float(np.mean(g - ex)), float(np.mean(c - ex))))
+    return u, float(base.centers[0]), table
 
 
 def table_continuous(n, eps, d, draws):
@@ -268,23 +274,32 @@ def main(argv=None) -> int:
 
     print(f"1. layer-2 activation on ternary layer-1 features (n = {n}); mean diagonal "
           "error against the exact enumeration")
-    print("| eps | d | layer 2 | exact | Gaussian map - exact | corrected - exact | ratio | "
-          "variance shift needed / (u^2/12) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| eps | d | layer 2 | exact | Gaussian map - exact | corrected - exact | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for r in table_activations(n, [(0.8, n), (0.8, n // 4), (0.95, n), (0.95, n // 4)]):
-        shep = f"{r[7]:.2f}" if r[2] == "ternary" else "-"
         print(f"| {r[0]:g} | {r[1]} | {r[2]} | {r[3]:.5f} | {r[4]:+.6f} | {r[5]:+.6f} "
-              f"| {r[6]:.2f} | {shep} |", flush=True)
+              f"| {r[6]:.2f} |", flush=True)
+    rows = min(n, 128)
+    print(f"\n2. ternary on ternary, d = {n}, first {rows} samples: both thresholds shifted by "
+          f"delta * u, u = 1/sqrt(d (1 - eps)), delta = j/{PHASES}, j < {PHASES} (one period "
+          "of the coarse lattice)")
+    print("| eps | u | m_1 | Gaussian - exact: phase mean [min, max] | corrected - exact: "
+          "phase mean [min, max] |")
+    print("|---|---|---|---|---|")
+    details = {}
     for eps in (0.95, 0.8):
-        u, rows = table_phase(n, eps, n)
-        print(f"\n2. ternary on ternary, eps = {eps:g}, d = {n}: thresholds shifted by "
-              f"delta * u, u = 1/sqrt(d (1 - eps)) = {u:.4f}")
-        print("| delta | exact | Gaussian map - exact | corrected - exact | corrected - "
-              "Gaussian |")
-        print("|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r[0]:.3f} | {r[1]:.5f} | {r[2]:+.5f} | {r[3]:+.5f} | {r[4]:+.5f} |",
-                  flush=True)
+        u, m1, tab = table_phase(n, eps, n, PHASES, rows)
+        g = np.array([r[2] for r in tab])
+        c = np.array([r[3] for r in tab])
+        details[eps] = tab
+        print(f"| {eps:g} | {u:.4f} | {m1:+.5f} (1/m_1 = {1 / m1:+.2f}) | {g.mean():+.6f} "
+              f"[{g.min():+.5f}, {g.max():+.5f}] | {c.mean():+.6f} [{c.min():+.5f}, "
+              f"{c.max():+.5f}] |", flush=True)
+    print(f"\nFirst {FIRST} phases of eps = 0.8 (the fine period |m_1| u):")
+    print("| delta | exact | Gaussian - exact | corrected - exact |")
+    print("|---|---|---|---|")
+    for r in details[0.8][:FIRST]:
+        print(f"| {r[0]:.5f} | {r[1]:.5f} | {r[2]:+.5f} | {r[3]:+.5f} |")
     print(f"\n3. ternary layer 2 on continuous (ReLU, erf) and ternary layer-1 features, "
           f"eps = 0.95, d = {n}; Monte Carlo over {args.mc} neurons")
     print("| layer 1 | MC mean | +- se (upper bound) | Gaussian map - MC | corrected - MC |")
