@@ -131,6 +131,13 @@ def exact_diagonal(act, center: float, H, eps: float, laws=None) -> tuple[np.nda
     return diag, dropped
 
 
+def sparse_ternary(rng: np.random.Generator, shape, eps: float) -> np.ndarray:
+    """I.i.d. unit-variance sparse ternary weights ``xi / sqrt(1 - eps)``, ``xi`` in
+    {-1, 0, +1} with ``P(0) = eps`` (NumPy, for the Monte Carlo references)."""
+    return rng.choice([-1.0, 0.0, 1.0], size=shape,
+                      p=[(1 - eps) / 2, eps, (1 - eps) / 2]) / np.sqrt(1 - eps)
+
+
 def monte_carlo_diagonal(act, center: float, H, eps: float, draws: int, seed: int = 1,
                          chunk: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo estimate of :func:`exact_diagonal` over ``draws`` independent weight
@@ -142,9 +149,8 @@ def monte_carlo_diagonal(act, center: float, H, eps: float, draws: int, seed: in
     done = 0
     while done < draws:
         b = min(chunk, draws - done)
-        xi = rng.choice([-1.0, 0.0, 1.0], size=(H.shape[1], b),
-                        p=[(1 - eps) / 2, eps, (1 - eps) / 2]) / np.sqrt(1 - eps)
-        f = (np.asarray(act(H @ xi), np.float64) - center) ** 2
+        f = (np.asarray(act(H @ sparse_ternary(rng, (H.shape[1], b), eps)), np.float64)
+             - center) ** 2
         s1 += f.sum(1)
         s2 += (f * f).sum(1)
         done += b

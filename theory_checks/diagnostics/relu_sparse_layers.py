@@ -23,12 +23,9 @@ import argparse
 
 import numpy as np
 
+from theory_checks.diagnostics.lattice_preactivations import sparse_ternary
+
 N, EPS, L = 512, 0.95, 2
-
-
-def _sparse_ternary(rng, shape, eps):
-    return rng.choice([-1.0, 0.0, 1.0], size=shape,
-                      p=[(1 - eps) / 2, eps, (1 - eps) / 2]) / np.sqrt(1 - eps)
 
 
 def mc_layer_map(act, center, H, eps, draws, rng, chunk=4000):
@@ -37,7 +34,7 @@ def mc_layer_map(act, center, H, eps, draws, rng, chunk=4000):
     chunks = max(2, 2 * (draws // (2 * chunk)))   # an even number: two equal halves
     halves = [np.zeros((H.shape[0],) * 2), np.zeros((H.shape[0],) * 2)]
     for c in range(chunks):
-        h = np.asarray(act(H @ _sparse_ternary(rng, (H.shape[1], chunk), eps))) - center
+        h = np.asarray(act(H @ sparse_ternary(rng, (H.shape[1], chunk), eps))) - center
         halves[c % 2] += h @ h.T
     total = chunks * chunk
     E = (halves[0] + halves[1]) / total
@@ -108,7 +105,7 @@ def main(argv=None) -> int:
         e = eigenvalues(H2 @ H2.T)
         draw_tops.append(e.max())
         M1 = H1 @ H1.T
-        Hb = (np.asarray(a2(H1 @ _sparse_ternary(rng, (N, N), EPS))) - m2) / np.sqrt(N)
+        Hb = (np.asarray(a2(H1 @ sparse_ternary(rng, (N, N), EPS))) - m2) / np.sqrt(N)
         Hg = (np.asarray(a2(H1 @ rng.standard_normal((N, N)))) - m2) / np.sqrt(N)
         laws = {"fresh W2 (null)": eigenvalues(Hb @ Hb.T),
                 "Gaussian map": eigenvalues(gaussian_features_gram(
