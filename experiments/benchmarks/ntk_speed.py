@@ -263,13 +263,13 @@ def _run_child(argv: list, timeout: float, malloc: str = "default") -> dict:
 
 
 def _default_nt_mem_gb() -> float:
-    """Total RAM minus 3 GB (for the OS and the parent), in GB; 0 (no cap) if unknown."""
+    """Total RAM minus 2 GB (for the OS and the parent), in GB; 0 (no cap) if unknown."""
     try:
         with open("/proc/meminfo") as f:
             kb = next(int(ln.split()[1]) for ln in f if ln.startswith("MemTotal:"))
     except (OSError, StopIteration, ValueError):
         return 0.0
-    return max(kb / 1024 ** 2 - 3.0, 1.0)
+    return max(kb / 1024 ** 2 - 2.0, 1.0)
 
 
 def _run_nt(data: str, impl: int, args) -> dict:
@@ -407,8 +407,9 @@ def main(argv=None) -> int:
                          "sides of the speedup are medians of the same number of calls)")
     ap.add_argument("--nt-mem-gb", type=float, default=None,
                     help="RLIMIT_DATA for the NT child in GB (0: none; default: total RAM "
-                         "minus 3 GB, i.e. 21 on the 24 GB machine -- the former fixed 18 made "
-                         "NT impl 1 fail at n = 2048 in run 5: 16.4 GB buffer + ~2 GB runtime)")
+                         "minus 2 GB, 21.5 on the 24 GB machine: NT impl 1 at n = 2048 asks "
+                         "for one 16.4 GB buffer on top of ~4.5 GB of mappings; the former "
+                         "fixed 18 failed in run 5, RAM - 3 GB = 20.5 failed in run 6)")
     ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                     help="glibc malloc settings for every child, ours and neural-tangents' "
                          "alike (tuned: MALLOC_TUNED, heap reuse instead of fresh mmap pages)")
