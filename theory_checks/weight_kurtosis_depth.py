@@ -42,16 +42,22 @@ NULL_FACTOR = 1.5
 NULL_SLACK = 0.002
 
 
-def draw_spectra(net, X, n, L, count):
-    """CK_L eigenvalues (float64) of ``count`` independent draws of ``net`` on ``X``; the
-    keys depend on (n, L, draw index) only, so every caller sees the same networks."""
+def draw_key(n: int, L: int, r: int):
+    """PRNG key of draw ``r`` of the depth-``L`` networks on ``n`` samples: depends on
+    (n, L, r) only, so this check and its diagnostics see the same networks."""
     import jax
 
+    return jax.random.PRNGKey(70_000 + 97 * r + n + L)
+
+
+def draw_spectra(net, X, n, L, count):
+    """CK_L eigenvalues (float64) of ``count`` independent draws of ``net`` on ``X`` (keys
+    :func:`draw_key`)."""
     from ntkcomp.spectral import eigenvalues
 
     out = []
     for r in range(count):
-        params = net.init(jax.random.PRNGKey(70_000 + 97 * r + n + L), X.shape[1])
+        params = net.init(draw_key(n, L, r), X.shape[1])
         h = np.asarray(net.features(params, X)[-1], np.float64)
         out.append(eigenvalues(h @ h.T))
     return out

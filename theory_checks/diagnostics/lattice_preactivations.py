@@ -122,7 +122,8 @@ def preactivation_laws(H, eps: float) -> tuple[list, float]:
 def exact_diagonal(act, center: float, H, eps: float, laws=None) -> tuple[np.ndarray, float]:
     """Exact ``E_W[(act(g_i) - center)^2]``, shape ``(n,)``, for ``g = H @ W`` with i.i.d.
     sparse ternary weights (see :func:`preactivation_laws`; pass its ``laws`` to reuse
-    them). Returns ``(diag, dropped)``."""
+    them). Returns ``(diag, dropped)``; ``dropped`` (see :func:`preactivation_laws`) is 0.0
+    when ``laws`` are passed in -- it was reported when they were enumerated."""
     dropped = 0.0
     if laws is None:
         laws, dropped = preactivation_laws(H, eps)
@@ -171,11 +172,10 @@ def layer2_maps(net, H):
 def _setup(n: int, d: int, eps: float, first: str = "ternary"):
     """Data, a two-layer net (layer 1 ``first``, layer 2 ternary as in the checks) and the
     layer-1 features of one draw."""
-    import jax
-
     from ntkcomp.activations import get, moments
     from ntkcomp.networks import MLP, weight_law
     from theory_checks import _common as C
+    from theory_checks.weight_kurtosis_depth import draw_key
 
     s = C.sample("mixed", n, p_over_n=0.5, seed=0)
     tau0 = float(s.stats.tau0)
@@ -185,7 +185,7 @@ def _setup(n: int, d: int, eps: float, first: str = "ternary"):
     a2 = get("ternary", s1=lo * tau1, s2=hi * tau1, b_neg=1.0, b_pos=1.0)
     law = weight_law("sparse_ternary", eps=eps)
     net = MLP([d, d], [a1, a2], weights=law, tau0=tau0)
-    params = net.init(jax.random.PRNGKey(70_000 + n + 2), s.X.shape[1])
+    params = net.init(draw_key(n, 2, 0), s.X.shape[1])
     H = np.asarray(net.features(params, s.X)[0], np.float64)
     return net, H
 

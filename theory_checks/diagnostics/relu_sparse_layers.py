@@ -68,15 +68,16 @@ def main(argv=None) -> int:
         gaussian_features_gram,
     )
     from theory_checks import _common as C
+    from theory_checks.weight_kurtosis_depth import draw_key
 
     s = C.sample("mixed", N, p_over_n=0.5, seed=0)
     net = C.make_net("relu", L, s, width=N, weights=weight_law("sparse_ternary", eps=EPS))
     X = np.asarray(s.X, np.float64)
     gauss, corr = expected_layer_maps(net, weight_kurtosis=False), expected_layer_maps(net)
     rng = np.random.default_rng(11)
-    keys = [jax.random.PRNGKey(70_000 + 97 * r + N + L) for r in range(args.seeds + 1)]
-    feats = [[np.asarray(h, np.float64) for h in net.features(net.init(k, X.shape[1]), s.X)]
-             for k in keys]
+    feats = [[np.asarray(h, np.float64)
+              for h in net.features(net.init(draw_key(N, L, r), X.shape[1]), s.X)]
+             for r in range(args.seeds)]
 
     print(f"ReLU L = {L}, n = {N}, p = {X.shape[1]}, d = {N}, sparse ternary eps = {EPS}")
     print("| layer map | vs Monte Carlo | rel. Frobenius | rel. operator | 1'(F - E)1/n "
