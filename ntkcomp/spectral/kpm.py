@@ -125,6 +125,13 @@ def kpm_moments(matvec: Callable, n: int, key: jax.Array, *, num_moments: int, n
     return total[:N] / m
 
 
+def _damped(moments, kernel: str) -> np.ndarray:
+    """Damped moments ``g_k mu_k`` (Jackson ``g`` or none), float64 ``(N,)``."""
+    check_choice("kernel", kernel, ["jackson", "none"])
+    mu = np.asarray(moments, float)
+    return (jackson_kernel(mu.size) if kernel == "jackson" else 1.0) * mu
+
+
 def _theta(x, bounds):
     lo, hi = bounds
     t = np.clip((np.asarray(x, float) - 0.5 * (lo + hi)) / (0.5 * (hi - lo)), -1.0, 1.0)
@@ -133,16 +140,14 @@ def _theta(x, bounds):
 
 def kpm_cdf(moments, bounds, x, *, kernel: str = "jackson") -> np.ndarray:
     """KPM cumulative distribution ``F(x)`` (closed form; 0 below ``lo``, 1 above ``hi``)."""
-    check_choice("kernel", kernel, ["jackson", "none"])
-    mu = np.asarray(moments, float)
-    N = mu.size
-    g = jackson_kernel(N) if kernel == "jackson" else np.ones(N)
+    gm = _damped(moments, kernel)
+    N = gm.size
     th, _ = _theta(x, bounds)
     shape = np.shape(th)
     th = np.ravel(th)
     k = np.arange(1, N)
-    coef = g[1:] * mu[1:] / k
-    F = g[0] * mu[0] * (np.pi - th) / np.pi
+    coef = gm[1:] / k
+    F = gm[0] * (np.pi - th) / np.pi
     step = max(1, 2_000_000 // max(N, 1))  # chunk over x: memory len(chunk) * N
     for s in range(0, th.size, step):
         F[s:s + step] -= (2 / np.pi) * (np.sin(np.outer(th[s:s + step], k)) * coef).sum(1)
@@ -151,14 +156,11 @@ def kpm_cdf(moments, bounds, x, *, kernel: str = "jackson") -> np.ndarray:
 
 def kpm_pdf(moments, bounds, x, *, kernel: str = "jackson") -> np.ndarray:
     """KPM density ``rho(x)`` in the units of ``x`` (0 outside ``(lo, hi)``)."""
-    check_choice("kernel", kernel, ["jackson", "none"])
-    mu = np.asarray(moments, float)
-    N = mu.size
-    g = jackson_kernel(N) if kernel == "jackson" else np.ones(N)
+    gm = _damped(moments, kernel)
     th, t = _theta(x, bounds)
     h = 0.5 * (bounds[1] - bounds[0])
-    k = np.arange(1, N)
-    s = g[0] * mu[0] + 2 * (np.cos(np.multiply.outer(th, k)) * (g[1:] * mu[1:])).sum(-1)
+    k = np.arange(1, gm.size)
+    s = gm[0] + 2 * (np.cos(np.multiply.outer(th, k)) * gm[1:]).sum(-1)
     inside = np.abs(t) < 1
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.where(inside, s / (np.pi * np.sqrt(np.maximum(1 - t * t, 1e-300)) * h), 0.0)
