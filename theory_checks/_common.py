@@ -412,6 +412,7 @@ def error_plot(curves: dict, title: str, *, reference_rate: float = 0.5):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fams = []
     for lab in curves:
@@ -435,6 +436,10 @@ def error_plot(curves: dict, title: str, *, reference_rate: float = 0.5):
             n_all = ns
         ax.loglog(n_all, 0.1 * (n_all / n_all[0]) ** -reference_rate, "k--", lw=0.8,
                   label=f"n^-{reference_rate}")
+        ticks = sorted({int(v) for lab, cur in curves.items() if lab.split()[0] == fam
+                        for v in cur[0]})
+        ax.set_xticks(ticks, [str(t) for t in ticks])  # the ladder, not 3x10^2 labels
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("n")
         ax.set_ylabel("relative operator error")
         ax.set_title(f"{fam}: {title}", fontsize=8)
