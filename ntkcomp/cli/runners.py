@@ -135,6 +135,7 @@ def _make_run(cmd: str):
             else:
                 mod = f"{_KINDS[cmd][0]}.{target}"
                 sys.argv = [mod, *rest]
+                sys.modules.pop(mod, None)  # run it fresh as __main__, not beside a stale import
                 runpy.run_module(mod, run_name="__main__", alter_sys=True)
         except SystemExit as e:       # scripts end with sys.exit(status)
             code = e.code
