@@ -10,6 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from ntkcomp.kernels.sharding import cyclic_offsets
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
@@ -43,6 +48,17 @@ SCRIPT = textwrap.dedent("""
     Cs = sharded_conjugate_kernels(net, params, X, X2)
     out["ck_rel"] = max(rel(a, b) for a, b in zip(Cs, C1))
     out["ck_devices"] = min(len(c.sharding.device_set) for c in Cs)
+    # symmetric CK (cyclic half-row scheme) and meshes of 1, 2, 3, 5 devices
+    Cs_sym = sharded_conjugate_kernels(net, params, X, block_size=3)
+    out["ck_sym_rel"] = max(rel(a, b) for a, b in zip(Cs_sym, conjugate_kernels(net, params, X)))
+    out["ck_sym_devices"] = min(len(c.sharding.device_set) for c in Cs_sym)
+    out["mesh_rel"] = {}
+    for D in (1, 2, 3, 5):
+        mesh = device_mesh(jax.devices()[:D])
+        Km = sharded_empirical_ntk(net, params, X, mesh=mesh)
+        out["mesh_rel"][str(D)] = [rel(Km, K1), float(jnp.abs(Km - Km.T).max()),
+                                   len(Km.sharding.device_set)]
+    out["ntk_sym_asym"] = float(jnp.abs(Ks - Ks.T).max())
     # rows not divisible by 8: padded and cut
     Xo = X[:29]
     out["odd_rel"] = rel(sharded_empirical_ntk(net, params, Xo), empirical_ntk(net, params, Xo))
@@ -68,3 +84,23 @@ def test_sharded_equals_single_device_over_8_cpu_devices():
     assert r["ntk_devices"] == 8 and r["ntk_cross_devices"] == 8 and r["ck_devices"] == 8
     assert r["ntk_shard_shapes"] == [[4, 32]]  # 32 rows / 8 devices, all columns
     assert "rows" in r["ntk_spec"]
+    # symmetric kernels: K = Z + Z^T is symmetric to the last bit, on any mesh size
+    assert r["ck_sym_rel"] <= 1e-12 and r["ck_sym_devices"] == 8 and r["ntk_sym_asym"] == 0.0
+    for D, (err, asym, ndev) in r["mesh_rel"].items():
+        assert err <= 1e-12 and asym == 0.0 and ndev == int(D), (D, err, asym, ndev)
+
+
+@pytest.mark.parametrize("D", [1, 2, 3, 4, 7, 8, 16])
+def test_cyclic_offsets_cover_every_block_pair_once(D):
+    """Device k computes block (k, k + m mod D) with weight w; K = Z + Z^T must give every
+    ordered block pair total weight 1 (diagonal: 1/2 from Z and 1/2 from Z^T)."""
+    total = np.zeros((D, D))
+    for k in range(D):
+        for m, w in cyclic_offsets(D):
+            j = (k + m) % D
+            total[k, j] += w        # Z
+            total[j, k] += w        # Z^T
+    np.testing.assert_array_equal(total, np.ones((D, D)))
+    assert len(cyclic_offsets(D)) == D // 2 + 1  # the work per device: floor(D/2) + 1 blocks
+    with pytest.raises(ValueError, match="n_devices"):
+        cyclic_offsets(0)
