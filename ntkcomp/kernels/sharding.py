@@ -15,7 +15,10 @@ a global ``jax.Array`` with ``NamedSharding(mesh, P("rows", None))``.
   hand-written communication). Work per device ``(floor(D/2) + 1) / D`` of a full row
   block -- about half for large ``D`` (5/8 for ``D = 8``), the same saving as the
   single-device symmetric tiles -- and each device runs the forward/backward pass on
-  only those ``floor(D/2) + 1`` blocks instead of all of ``X``. Rounding differs from
+  only those ``floor(D/2) + 1`` blocks instead of all of ``X``. Memory: up to three
+  ``(n/D, n)`` output-sized arrays per device at the end (``Z``, its transposed
+  exchange, ``K``) instead of one -- pass ``X2=X`` for the full-row scheme when the
+  output itself is what limits memory. Rounding differs from
   the one-device kernel only by the halving and re-adding (exact in binary floating
   point) and the tile order.
 
