@@ -83,14 +83,19 @@ def test_tiling_paths_agree_and_symmetric():
 
 
 def test_eager_and_traced_engines_agree():
-    """The host tile loop (concrete inputs) and the fori_loop program (under jit) are two
-    implementations of the same tiling; both are checked against autodiff (1e-10, see the
-    module docstring), including ragged last tiles and the CK path."""
+    """The host tile loop (concrete inputs) and the traced program (under jit: tile loop
+    unrolled up to STATIC_TILE_LIMIT tiles, fori_loop above) are implementations of the
+    same tiling; all are checked against autodiff (1e-10, see the module docstring),
+    including ragged last tiles and the CK path. Block sizes: 13 (one tile), 5 (3 x 3
+    blocks: unrolled), 1 (13 x 13 blocks, 91 symmetric / 78 cross tiles: the fori_loop)."""
+    from ntkcomp.kernels.empirical import STATIC_TILE_LIMIT
+
+    assert 3 * 3 <= STATIC_TILE_LIMIT < 13 * 6  # both traced paths are exercised below
     net = MLP([16, 12, 8], ["relu", "tanh", "erf"])
     X, X2 = _data(n1=13, n2=6)
     params = net.init(jax.random.PRNGKey(2), X.shape[1])
     ref, refx = ntk_autodiff(net, params, X), ntk_autodiff(net, params, X, X2)
-    for bs in (5, 13):
+    for bs in (1, 5, 13):
         jitted = jax.jit(partial(empirical_ntk, net, block_size=bs))
         jittedx = jax.jit(partial(empirical_ntk, net, block_size=bs))
         for K in (empirical_ntk(net, params, X, block_size=bs), jitted(params, X)):
