@@ -33,6 +33,12 @@ def load_row(path: Path, n: int, config: str, dtype: str) -> dict | None:
     return None
 
 
+def call_times(row: dict) -> tuple[list, list]:
+    """``(NT impl 1 call times, our call times before and after NT)`` of one row."""
+    nt = list((row.get("nt1") or {}).get("times_s") or [])
+    return nt, list(row.get("times_s", [])) + list(row.get("times_after_nt_s", []))
+
+
 def pooled_speedup(nt_times, our_times, *, resamples: int = 20000, seed: int = 0):
     """``(ratio of medians, (lo, hi) 95 % percentile bootstrap)``."""
     nt = np.asarray(nt_times, float)
@@ -64,12 +70,11 @@ def main(argv=None) -> int:
         if row is None:
             print(f"{f.name:40s} no row for n = {args.n}, {args.config}, {args.dtype}: skipped")
             continue
-        nt = (row.get("nt1") or {}).get("times_s") or []
-        ours = list(row.get("times_s", [])) + list(row.get("times_after_nt_s", []))
+        nt, ours = call_times(row)
         if not nt or not ours:
             print(f"{f.name:40s} no NT impl 1 timings: skipped")
             continue
-        r, _ = pooled_speedup(nt, ours, resamples=100)
+        r = np.median(nt) / np.median(ours)
         print(f"{f.name:40s} {row['malloc']:7s} {len(nt):8d} {np.median(nt):12.1f} "
               f"{len(ours):11d} {np.median(ours):14.4f} {r:8.1f}x")
         nt_all += nt

@@ -136,11 +136,6 @@ def _tiled(tile_fn: Callable, FA: Sequence[jax.Array], FB: Sequence[jax.Array] |
         FB, b2 = FA, b1
     n2 = FB[0].shape[0]
     nb1, nb2 = -(-n1 // b1), -(-n2 // b2)
-    if nb1 == 1 and nb2 == 1:  # a single tile: no loop
-        tiles = tile_fn(FA, FB)
-        if symmetric:
-            tiles = tuple(0.5 * (t + t.T) for t in tiles)
-        return tuple(tiles)
     FA = tuple(_pad_rows(F, b1) for F in FA)
     FB = FA if symmetric else tuple(_pad_rows(F, b2) for F in FB)
     pairs = [(i, j) for i in range(nb1) for j in range(nb2) if not symmetric or j >= i]

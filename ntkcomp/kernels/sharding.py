@@ -66,25 +66,34 @@ def _shard_map(f, mesh, in_specs, out_specs):
     return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
+def _local_kernels(kind: str, arch: Arch, prm, xa, xb, b1: int, b2: int,
+                   symmetric: bool) -> tuple:
+    """The traced single-device kernels of ``kind`` as a tuple (``(NTK,)`` or the L CKs);
+    ``symmetric``: ``xb`` is ignored (``xa`` against itself)."""
+    xb = None if symmetric else xb
+    if kind == "ntk":
+        return (_ntk_jit(arch, prm, xa, xb, b1, b2, symmetric),)
+    return tuple(_ck_jit(arch, prm, xa, xb, b1, b2, symmetric))
+
+
+def _n_out(kind: str, arch: Arch) -> int:
+    return 1 if kind == "ntk" else arch.net.depth
+
+
 @functools.lru_cache(maxsize=64)
 def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh):
-    """The jitted shard_map'ed kernel, built once per (kind, architecture, tiles, mesh)."""
+    """The jitted shard_map'ed cross kernels (a tuple), built once per (kind, architecture,
+    tiles, mesh): every device computes its row block against all of ``X2``."""
     axis = mesh.axis_names[0]
     row_sharded = NamedSharding(mesh, P(axis, None))
-    if kind == "ntk":
-        def local(prm, xl, x2):
-            return _ntk_jit(arch, prm, xl, x2, b1, b2, False)
+    n_out = _n_out(kind, arch)
 
-        out_specs = P(axis, None)
-        out_shardings = row_sharded
-    else:
-        def local(prm, xl, x2):
-            return tuple(_ck_jit(arch, prm, xl, x2, b1, b2, False))
+    def local(prm, xl, x2):
+        return _local_kernels(kind, arch, prm, xl, x2, b1, b2, False)
 
-        out_specs = tuple(P(axis, None) for _ in range(arch.net.depth))
-        out_shardings = tuple(row_sharded for _ in range(arch.net.depth))
-    return jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()), out_specs),
-                   out_shardings=out_shardings)
+    return jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()),
+                              tuple(P(axis, None) for _ in range(n_out))),
+                   out_shardings=tuple(row_sharded for _ in range(n_out)))
 
 
 def cyclic_offsets(n_devices: int) -> list[tuple[int, float]]:
@@ -105,13 +114,7 @@ def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh):
     D = mesh.size
     offsets = cyclic_offsets(D)
     row_sharded = NamedSharding(mesh, P(axis, None))
-    L = arch.net.depth
-    n_out = 1 if kind == "ntk" else L
-
-    def tile(prm, xa, xb, same: bool):
-        if kind == "ntk":
-            return (_ntk_jit(arch, prm, xa, None if same else xb, b, b, same),)
-        return tuple(_ck_jit(arch, prm, xa, None if same else xb, b, b, same))
+    n_out = _n_out(kind, arch)
 
     def local(prm, xl, xfull):
         r = xl.shape[0]
@@ -120,7 +123,7 @@ def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh):
         for m, w in offsets:
             j = ((k + m) % D).astype(jnp.int32)
             xj = jax.lax.dynamic_slice_in_dim(xfull, j * r, r, 0)
-            blocks = tile(prm, xl, xj, m == 0)
+            blocks = _local_kernels(kind, arch, prm, xl, xj, b, b, m == 0)
             Z = [jax.lax.dynamic_update_slice(z, w * t, (jnp.int32(0), j * r))
                  for z, t in zip(Z, blocks)]
         return tuple(Z)
@@ -151,15 +154,13 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
     params = jax.device_put(params, replicated)
     if symmetric:
         out = _symmetric_fn(kind, Arch(net), b1, mesh)(params, Xp)
-        if pad:
-            out = jax.tree.map(lambda K: K[:n1, :n1], out)
-        return out[0] if kind == "ntk" else list(out)
-    X2 = jax.device_put(X2, replicated)
-    f = _sharded_fn(kind, Arch(net), b1, b2, mesh)
-    out = f(params, Xp, X2)
-    if pad:
-        out = jax.tree.map(lambda K: K[:n1], out)
-    return out if kind == "ntk" else list(out)
+    else:
+        X2 = jax.device_put(X2, replicated)
+        out = _sharded_fn(kind, Arch(net), b1, b2, mesh)(params, Xp, X2)
+    if pad:  # padded rows (and, symmetric, columns) are dropped
+        n2 = n1 if symmetric else X2.shape[0]
+        out = tuple(K[:n1, :n2] for K in out)
+    return out[0] if kind == "ntk" else list(out)
 
 
 def sharded_empirical_ntk(net, params: dict, X: Any, X2: Any = None, *,
