@@ -423,7 +423,7 @@ def error_plot(curves: dict, title: str, *, reference_rate: float = 0.5):
     nrow = -(-len(fams) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False)
     for ax, fam in zip(axes.ravel(), fams):
-        i = 0
+        i, ticks = 0, set()
         for lab, cur in curves.items():
             if lab.split()[0] != fam:
                 continue
@@ -434,10 +434,10 @@ def error_plot(curves: dict, title: str, *, reference_rate: float = 0.5):
                 ax.loglog(ns, cur[2], "x:", color=f"C{i % 10}", ms=3, lw=0.8)
             i += 1
             n_all = ns
+            ticks |= {int(v) for v in ns}
         ax.loglog(n_all, 0.1 * (n_all / n_all[0]) ** -reference_rate, "k--", lw=0.8,
                   label=f"n^-{reference_rate}")
-        ticks = sorted({int(v) for lab, cur in curves.items() if lab.split()[0] == fam
-                        for v in cur[0]})
+        ticks = sorted(ticks)
         ax.set_xticks(ticks, [str(t) for t in ticks])  # the ladder, not 3x10^2 labels
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("n")
