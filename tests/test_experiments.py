@@ -144,3 +144,22 @@ def test_step_thresholds_is_validated():
 
     with pytest.raises(ValueError, match="step_thresholds"):
         network_activations(["binary"], 1.0, "adaptive")
+
+
+def test_float32_relu_flips_script(tmp_path):
+    """experiments/float32_relu_flips.py end to end on a tiny grid: files written, every
+    error finite and the float64-signal kernel at float32 Gram rounding (<= 1e-5 relative:
+    inner dimensions <= 3784, see tests/test_kernels.py); bad --draws exits with status 2."""
+    import importlib
+
+    mod = importlib.import_module("experiments.float32_relu_flips")
+    assert mod.main(["--draws", "2", "--n", "64", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [r["draw"] for r in rows] == [0, 1]
+    for r in rows:
+        assert len(r["flips_ours"]) == len(r["flips_numpy"]) == 3
+        assert 0 <= r["mixed_ntk_max_rel"] <= 1e-5 and np.isfinite(r["ntk_max_rel"])
+    assert "float64 signals" in (tmp_path / "summary.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--draws", "0", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and not (tmp_path / "x").exists()

@@ -200,3 +200,73 @@ def test_default_tiling_matches_single_tile_float64():
     K_default = empirical_ntk(net, params, X)
     K_one = empirical_ntk(net, params, X, block_size=1600)
     assert _rel(K_default, K_one) <= 1e-12
+
+
+def _planted_near_zero(n=96, p=64, seed=11):
+    """float32 data and weights of a ReLU net where ``m = 64`` layer-1 pre-activations are
+    planted at ~0: for sample i and unit i the last weight of column i is set (rounded to
+    float32) so that ``x_i . w_i`` cancels up to ~2^-24 of its terms. Their float32 signs
+    are then decided by summation rounding, their float64 signs by the exact value."""
+    net = MLP([128, 128], "relu")
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    X = np.asarray(jax.random.normal(k1, (n, p)) / np.sqrt(p), np.float32)
+    params = net.init(k2, p)
+    W1 = np.asarray(params["W"][0], np.float32).copy()
+    for i in range(64):
+        S = X[i, :-1].astype(np.float64) @ W1[:-1, i].astype(np.float64)
+        W1[-1, i] = np.float32(-S / np.float64(X[i, -1]))
+    p32 = {"W": [jnp.asarray(W1), params["W"][1].astype(jnp.float32)],
+           "w": params["w"].astype(jnp.float32)}
+    return net, p32, jnp.asarray(X)
+
+
+def test_signal_dtype_float64_removes_float32_relu_flips():
+    """Mixed precision (float64 signals, float32 Grams) equals the float64 kernel of the same
+    float32 inputs to the Gram rounding, even where float32 pre-activations sit at ReLU's
+    jump. Reference: every signal and Gram in float64 (a second computation of the same
+    kernel). Tolerance 1e-5 max-entry relative: float32 Gram products of inner dimension
+    <= 2 * 128 + 64 carry ~sqrt(k) * 6e-8 ~ 1e-6 (measured 8e-7 .. 1.1e-6 at n = 2048). One
+    flipped ReLU derivative moves its sample's row by O(1/d) ~ 1e-2 relative, so ignoring
+    ``signal_dtype`` fails this unless float32 rounds all 64 planted signs like float64
+    (each one is a coin toss). The planted pre-activations are checked to be tiny."""
+    net, p32, X32 = _planted_near_zero()
+    p64 = jax.tree.map(lambda a: a.astype(jnp.float64), p32)
+    X64 = X32.astype(jnp.float64)
+    g1 = np.asarray(net.preactivations_and_features(p64, X64)[0][0])
+    planted = np.abs(g1[np.arange(64), np.arange(64)])
+    assert planted.max() < 1e-6 * np.abs(g1).mean()
+    K64 = empirical_ntk(net, p64, X64)
+    X2, X2_64 = X32[:40], X64[:40]
+    for kw in ({}, {"block_size": 32}):
+        K = empirical_ntk(net, p32, X32, signal_dtype="float64", **kw)
+        assert K.dtype == jnp.float32
+        assert _rel(K, K64) <= 1e-5
+    Kx = empirical_ntk(net, p32, X32, X2, signal_dtype=jnp.float64)
+    assert _rel(Kx, empirical_ntk(net, p64, X64, X2_64)) <= 1e-5
+    traced = jax.jit(lambda p, x: empirical_ntk(net, p, x, signal_dtype="float64"))
+    assert _rel(traced(p32, X32), K64) <= 1e-5
+    C = conjugate_kernels(net, p32, X32, signal_dtype="float64")
+    for a, b in zip(C, conjugate_kernels(net, p64, X64)):
+        assert a.dtype == jnp.float32 and _rel(a, b) <= 1e-5
+
+
+def test_signal_dtype_errors():
+    net = MLP([4], "relu")
+    params = net.init(jax.random.PRNGKey(0), 3)          # float64 (tests run in x64)
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), params)
+    X = jnp.ones((5, 3))
+    for bad in ("float16", "int32", "bogus", 3):
+        with pytest.raises(ValueError, match="signal_dtype must be None, 'float32' or"):
+            empirical_ntk(net, p32, X, signal_dtype=bad)
+    with pytest.raises(ValueError, match="signal_dtype=float32 is below the parameters' "
+                                         "dtype float64"):
+        conjugate_kernels(net, params, X, signal_dtype="float32")
+    # equal to the parameters' dtype: a no-op
+    assert _rel(empirical_ntk(net, params, X, signal_dtype="float64"),
+                empirical_ntk(net, params, X)) == 0.0
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(ValueError, match="needs 64-bit JAX: call ntkcomp.enable_x64"):
+            empirical_ntk(net, p32, X.astype(jnp.float32), signal_dtype="float64")
+    finally:
+        jax.config.update("jax_enable_x64", True)

@@ -63,6 +63,17 @@ SCRIPT = textwrap.dedent("""
     Xo = X[:29]
     out["odd_rel"] = rel(sharded_empirical_ntk(net, params, Xo), empirical_ntk(net, params, Xo))
     out["odd_shape"] = list(sharded_empirical_ntk(net, params, Xo).shape)
+    # mixed precision (float64 signals, float32 Grams) on data with 64 layer-1
+    # pre-activations planted at ReLU's jump (see test_kernels): equal to float64
+    from tests.test_kernels import _planted_near_zero
+    pnet, p32, X32 = _planted_near_zero()
+    p64, X64 = jax.tree.map(lambda a: a.astype(jnp.float64), p32), X32.astype(jnp.float64)
+    Km = sharded_empirical_ntk(pnet, p32, X32, signal_dtype="float64")
+    out["mixed_dtype"] = str(Km.dtype)
+    out["mixed_rel"] = rel(Km, empirical_ntk(pnet, p64, X64))
+    Cm = sharded_conjugate_kernels(pnet, p32, X32, X32[:40], signal_dtype="float64")
+    out["mixed_ck_rel"] = max(rel(a, b) for a, b in zip(
+        Cm, conjugate_kernels(pnet, p64, X64, X64[:40])))
     print("RESULT" + json.dumps(out))
 """)
 
@@ -86,6 +97,9 @@ def test_sharded_equals_single_device_over_8_cpu_devices():
     assert "rows" in r["ntk_spec"]
     # symmetric kernels: K = Z + Z^T is symmetric to the last bit, on any mesh size
     assert r["ck_sym_rel"] <= 1e-12 and r["ck_sym_devices"] == 8 and r["ntk_sym_asym"] == 0.0
+    # float32 Gram rounding only, 1e-5 (see test_kernels: one flipped sign costs ~6e-5)
+    assert r["mixed_dtype"] == "float32"
+    assert r["mixed_rel"] <= 1e-5 and r["mixed_ck_rel"] <= 1e-5
     for D, (err, asym, ndev) in r["mesh_rel"].items():
         assert err <= 1e-12 and asym == 0.0 and ndev == int(D), (D, err, asym, ndev)
 

@@ -39,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _check_signal_dtype, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["cyclic_offsets", "device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
@@ -67,13 +67,13 @@ def _shard_map(f, mesh, in_specs, out_specs):
 
 
 def _local_kernels(kind: str, arch: Arch, prm, xa, xb, b1: int, b2: int,
-                   symmetric: bool) -> tuple:
+                   symmetric: bool, signal_dtype: str | None) -> tuple:
     """The traced single-device kernels of ``kind`` as a tuple (``(NTK,)`` or the L CKs);
     ``symmetric``: ``xb`` is ignored (``xa`` against itself)."""
     xb = None if symmetric else xb
     if kind == "ntk":
-        return (_ntk_jit(arch, prm, xa, xb, b1, b2, symmetric),)
-    return tuple(_ck_jit(arch, prm, xa, xb, b1, b2, symmetric))
+        return (_ntk_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype),)
+    return tuple(_ck_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype))
 
 
 def _n_out(kind: str, arch: Arch) -> int:
@@ -81,7 +81,8 @@ def _n_out(kind: str, arch: Arch) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh):
+def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh,
+                signal_dtype: str | None):
     """The jitted shard_map'ed cross kernels (a tuple), built once per (kind, architecture,
     tiles, mesh): every device computes its row block against all of ``X2``."""
     axis = mesh.axis_names[0]
@@ -89,7 +90,7 @@ def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh):
     n_out = _n_out(kind, arch)
 
     def local(prm, xl, x2):
-        return _local_kernels(kind, arch, prm, xl, x2, b1, b2, False)
+        return _local_kernels(kind, arch, prm, xl, x2, b1, b2, False, signal_dtype)
 
     return jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()),
                               tuple(P(axis, None) for _ in range(n_out))),
@@ -108,7 +109,7 @@ def cyclic_offsets(n_devices: int) -> list[tuple[int, float]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh):
+def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh, signal_dtype: str | None):
     """jitted ``X (padded, row-sharded) -> K`` by the cyclic half-row scheme (module doc)."""
     axis = mesh.axis_names[0]
     D = mesh.size
@@ -123,7 +124,7 @@ def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh):
         for m, w in offsets:
             j = ((k + m) % D).astype(jnp.int32)
             xj = jax.lax.dynamic_slice_in_dim(xfull, j * r, r, 0)
-            blocks = _local_kernels(kind, arch, prm, xl, xj, b, b, m == 0)
+            blocks = _local_kernels(kind, arch, prm, xl, xj, b, b, m == 0, signal_dtype)
             Z = [jax.lax.dynamic_update_slice(z, w * t, (jnp.int32(0), j * r))
                  for z, t in zip(Z, blocks)]
         return tuple(Z)
@@ -136,12 +137,13 @@ def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh):
     return jax.jit(full, out_shardings=tuple(row_sharded for _ in range(n_out)))
 
 
-def _sharded(kind: str, net, params, X, X2, block_size, mesh):
+def _sharded(kind: str, net, params, X, X2, block_size, mesh, signal_dtype):
     mesh = device_mesh() if mesh is None else mesh
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     axis = mesh.axis_names[0]
     X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced=True)
+    signal_dtype = _check_signal_dtype(signal_dtype, X.dtype)
     n1 = X.shape[0]
     ndev = mesh.size
     pad = (-n1) % ndev
@@ -153,10 +155,10 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
     Xp = jax.device_put(Xp, row_sharded)
     params = jax.device_put(params, replicated)
     if symmetric:
-        out = _symmetric_fn(kind, Arch(net), b1, mesh)(params, Xp)
+        out = _symmetric_fn(kind, Arch(net), b1, mesh, signal_dtype)(params, Xp)
     else:
         X2 = jax.device_put(X2, replicated)
-        out = _sharded_fn(kind, Arch(net), b1, b2, mesh)(params, Xp, X2)
+        out = _sharded_fn(kind, Arch(net), b1, b2, mesh, signal_dtype)(params, Xp, X2)
     if pad:  # padded rows (and, symmetric, columns) are dropped
         n2 = n1 if symmetric else X2.shape[0]
         out = tuple(K[:n1, :n2] for K in out)
@@ -164,16 +166,18 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh):
 
 
 def sharded_empirical_ntk(net, params: dict, X: Any, X2: Any = None, *,
-                          block_size: int | None = None, mesh: Mesh | None = None) -> jax.Array:
+                          block_size: int | None = None, mesh: Mesh | None = None,
+                          signal_dtype: Any = None) -> jax.Array:
     """:func:`empirical_ntk` with output rows sharded over ``mesh`` (default all devices).
 
     Returns an ``(n1, n2)`` global array sharded as ``P("rows", None)`` (when ``n1`` is
     a multiple of the device count; otherwise rows are padded, computed and dropped).
     """
-    return _sharded("ntk", net, params, X, X2, block_size, mesh)
+    return _sharded("ntk", net, params, X, X2, block_size, mesh, signal_dtype)
 
 
 def sharded_conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
-                              block_size: int | None = None, mesh: Mesh | None = None) -> list:
+                              block_size: int | None = None, mesh: Mesh | None = None,
+                              signal_dtype: Any = None) -> list:
     """:func:`conjugate_kernels` with output rows sharded over ``mesh``; list of L arrays."""
-    return _sharded("ck", net, params, X, X2, block_size, mesh)
+    return _sharded("ck", net, params, X, X2, block_size, mesh, signal_dtype)
