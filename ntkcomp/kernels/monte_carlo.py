@@ -17,18 +17,19 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _check_signal_dtype, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["monte_carlo_kernels"]
 
 
-@partial(jax.jit, static_argnames=("net", "p", "b1", "b2", "symmetric"), donate_argnums=(0,))
-def _step(state, key, t, net, p, X, X2, b1, b2, symmetric):
+@partial(jax.jit, static_argnames=("net", "p", "b1", "b2", "symmetric", "signal_dtype"),
+         donate_argnums=(0,))
+def _step(state, key, t, net, p, X, X2, b1, b2, symmetric, signal_dtype):
     """One draw: kernels of ``net.init(fold_in(key, t))`` folded into (mean, M2)."""
     mean, M2 = state
     params = net.init(jax.random.fold_in(key, t), p, dtype=X.dtype)
-    ks = list(_ck_jit(Arch(net), params, X, X2, b1, b2, symmetric))
-    ks.append(_ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric))
+    ks = list(_ck_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
+    ks.append(_ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
     k = (t + 1).astype(X.dtype)
     new_mean, new_M2 = [], []
     for x, mu, m2 in zip(ks, mean, M2):
@@ -41,7 +42,7 @@ def _step(state, key, t, net, p, X, X2, b1, b2, symmetric):
 
 def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = None,
                         progress: bool = True, block_size: int | None = None,
-                        dtype: Any = None) -> dict:
+                        dtype: Any = None, signal_dtype: Any = None) -> dict:
     """Average ``CK_1..CK_L`` and the empirical NTK over independent weight draws.
 
     Args:
@@ -51,6 +52,8 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
       progress: show a tqdm progress bar.
       block_size: tile size passed to the empirical kernels.
       dtype: computation dtype (default JAX's default float).
+      signal_dtype: None or ``"float64"`` with ``dtype=float32``: float64 forward/backward
+        signals, float32 Gram products (see :func:`ntkcomp.kernels.empirical_ntk`).
     Returns:
       ``{"ck": [mean CK_l], "ntk": mean NTK, "ck_se": [...], "ntk_se": ...,
       "draws": draws}``; standard errors are ``sample std / sqrt(draws)`` per entry
@@ -66,13 +69,15 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
     p = int(jnp.shape(X)[1])
     dummy = net.init(jax.random.PRNGKey(0), p, dtype=dtype)  # for validation only
     X, X2, b1, b2, symmetric = _prepare(net, dummy, X, X2, block_size, traced=True)
+    signal_dtype = _check_signal_dtype(signal_dtype, X.dtype)
     n1 = X.shape[0]
     n2 = n1 if symmetric else X2.shape[0]
     zeros = [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)]
     state = (zeros, [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)])
     for t in tqdm(range(draws), disable=not progress, desc="monte_carlo_kernels",
                   unit="draw"):
-        state = _step(state, key, jnp.asarray(t, jnp.int32), net, p, X, X2, b1, b2, symmetric)
+        state = _step(state, key, jnp.asarray(t, jnp.int32), net, p, X, X2, b1, b2, symmetric,
+                      signal_dtype)
     mean, M2 = state
     if draws > 1:
         se = [jnp.sqrt(m2 / (draws - 1) / draws) for m2 in M2]
