@@ -179,8 +179,8 @@ def _tiled_static(tile_fn, FA, FB, b1, b2, nb1, nb2, symmetric, n1, n2):
     every tile is computed, then each output is assembled once by concatenation (mirrored
     tiles transposed, diagonal tiles symmetrised). Holds the tiles and the output at once
     (~1.6x the output's memory when symmetric); used up to ``STATIC_TILE_LIMIT`` tiles."""
-    A = [tuple(F[i * b1:(i + 1) * b1] for F in FA) for i in range(nb1)]
-    B = A if symmetric else [tuple(F[j * b2:(j + 1) * b2] for F in FB) for j in range(nb2)]
+    A = _split_rows(FA, b1)  # FA/FB are padded to whole blocks
+    B = A if symmetric else _split_rows(FB, b2)
     T = {}
     for i in range(nb1):
         for j in range(i if symmetric else 0, nb2):
@@ -217,17 +217,16 @@ def _signals(kind: str, net, params, X, signal_dtype: str | None) -> tuple:
     """Row-aligned signals of ``X: (n, p)`` as one tuple of ``(n, .)`` arrays: "ntk":
     ``(h_0, ..., h_L, Delta_1, ..., Delta_L)``, "ck": ``(h_0, ..., h_L)``. Computed in
     ``signal_dtype`` (None: the dtype of ``params``/``X``) and returned in ``X``'s dtype."""
+    out_dtype = X.dtype
     if signal_dtype is not None:
         cast = partial(lax.convert_element_type, new_dtype=jnp.dtype(signal_dtype))
-        params, X0, X = jax.tree_util.tree_map(cast, params), X, cast(X)
+        params, X = jax.tree_util.tree_map(cast, params), cast(X)
     if kind == "ntk":
         hs, ds = forward_backward(net, params, X)
         out = tuple(hs) + tuple(ds)
     else:
         out = tuple(net.preactivations_and_features(params, X)[1])
-    if signal_dtype is not None:
-        out = tuple(f.astype(X0.dtype) for f in out)
-    return out
+    return tuple(f.astype(out_dtype) for f in out)  # a no-op without signal_dtype
 
 
 @partial(jax.jit, static_argnames=("arch", "b1", "b2", "symmetric", "signal_dtype"))
@@ -365,8 +364,9 @@ def _check_signal_dtype(signal_dtype, dtype) -> str | None:
     return sd.name
 
 
-def _prepare(net, params, X, X2, block_size, traced: bool):
-    """Validate inputs; ``traced``: the caller runs the traced engine."""
+def _prepare(net, params, X, X2, block_size, traced: bool, signal_dtype=None):
+    """Validate inputs; ``traced``: the caller runs the traced engine. Returns
+    ``(X, X2, b1, b2, symmetric, signal_dtype)`` (see :func:`_check_signal_dtype`)."""
     net.check_params(params)
     net.check_input(params, X, "X")
     dtype = jnp.asarray(params["W"][0]).dtype
@@ -384,15 +384,15 @@ def _prepare(net, params, X, X2, block_size, traced: bool):
         b1 = b2 = min(block_size, n1)
     else:
         b1, b2 = min(block_size, n1), min(block_size, n2)
-    return X, X2, b1, b2, symmetric
+    return X, X2, b1, b2, symmetric, _check_signal_dtype(signal_dtype, dtype)
 
 
 def _kernels(kind: str, net, params, X, X2, block_size, signal_dtype=None) -> tuple:
     """Single-device kernels of ``kind`` ("ntk": ``(NTK,)``; "ck": ``(CK_1, ..., CK_L)``):
     the traced engine under ``jit``/``vmap``, the host tile loop otherwise."""
     traced = _is_traced(params, X, X2)
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced)
-    signal_dtype = _check_signal_dtype(signal_dtype, X.dtype)
+    X, X2, b1, b2, symmetric, signal_dtype = _prepare(net, params, X, X2, block_size, traced,
+                                                      signal_dtype)
     arch = Arch(net)
     if traced:
         out = (_ntk_jit if kind == "ntk" else _ck_jit)(arch, params, X, X2, b1, b2, symmetric,

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _check_signal_dtype, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["monte_carlo_kernels"]
 
@@ -68,8 +68,8 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
         raise ValueError(f"X must have shape (n, p), got {tuple(jnp.shape(X))}")
     p = int(jnp.shape(X)[1])
     dummy = net.init(jax.random.PRNGKey(0), p, dtype=dtype)  # for validation only
-    X, X2, b1, b2, symmetric = _prepare(net, dummy, X, X2, block_size, traced=True)
-    signal_dtype = _check_signal_dtype(signal_dtype, X.dtype)
+    X, X2, b1, b2, symmetric, signal_dtype = _prepare(net, dummy, X, X2, block_size,
+                                                      traced=True, signal_dtype=signal_dtype)
     n1 = X.shape[0]
     n2 = n1 if symmetric else X2.shape[0]
     zeros = [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)]

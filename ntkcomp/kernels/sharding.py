@@ -39,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _check_signal_dtype, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["cyclic_offsets", "device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
@@ -142,8 +142,8 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh, signal_dtype):
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     axis = mesh.axis_names[0]
-    X, X2, b1, b2, symmetric = _prepare(net, params, X, X2, block_size, traced=True)
-    signal_dtype = _check_signal_dtype(signal_dtype, X.dtype)
+    X, X2, b1, b2, symmetric, signal_dtype = _prepare(net, params, X, X2, block_size,
+                                                      traced=True, signal_dtype=signal_dtype)
     n1 = X.shape[0]
     ndev = mesh.size
     pad = (-n1) % ndev
