@@ -283,6 +283,13 @@ def _api_cases() -> list[Case]:
         Case("layer map: features H with the wrong number of rows",
              lambda t: S.expected_layer_maps(_net(weights=weight_law("rademacher")))[0](np.eye(3), np.ones((2, 4))),
              "H", area="spectral"),
+        Case("layer maps: edgeworth_order = 3",
+             lambda t: S.expected_layer_maps(_net(), edgeworth_order=3), "edgeworth_order",
+             area="spectral"),
+        Case("layer maps: edgeworth_order = 2 with student_t nu <= 6 (no sixth moment)",
+             lambda t: S.expected_layer_maps(_net(weights=weight_law("student_t", nu=5.0)),
+                                             edgeworth_order=2), "edgeworth_order",
+             area="spectral"),
         # output
         Case("RunDir: output path is an existing file",
              lambda t: RunDir(_a_file(t)), "out", area="output"),

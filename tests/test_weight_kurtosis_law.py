@@ -7,6 +7,7 @@ i.i.d. standardised weights of fourth cumulant kappa4, ``E_w[(sigma(Hw) - m)(sig
 m)^T]`` differs from the Gaussian map by O(kappa4 / k) and from the corrected map by
 O(1 / k^2), k the number of inputs per neuron."""
 import itertools
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -83,6 +84,182 @@ def test_correction_relu_generic_inputs():
     gauss, edge = _errors(net, X)
     assert gauss > 3e-3, gauss
     assert edge <= 0.3 * gauss, (edge, gauss)
+
+
+def _exact_repeated(net, X0, r):
+    """Exact ``E_w[(sigma(X w) - m)(sigma(X w) - m)^T]`` for ``X = X0`` with every column
+    repeated ``r`` times, divided by ``sqrt(r)``: ``X w = X0 T / sqrt(r)`` with ``T_c`` the
+    sum of ``r`` i.i.d. weights, independent over the ``k0`` columns of ``X0``. The law of
+    ``T_c`` (on the lattice ``a Z``) is the r-fold convolution of the weight law, so large
+    ``r`` is exact without enumerating ``2^(k0 r)`` or ``3^(k0 r)`` vectors."""
+    law, act, m = net.weight_laws[0], net.activations[0], float(net.centers[0])
+    if law.name == "rademacher":
+        a, p1 = 1.0, np.array([0.5, 0.0, 0.5])               # on -1, 0, +1
+    else:
+        eps = law.param("eps")
+        a, p1 = 1.0 / np.sqrt(1.0 - eps), np.array([(1 - eps) / 2, eps, (1 - eps) / 2])
+    p = np.array([1.0])
+    for _ in range(r):
+        p = np.convolve(p, p1)
+    vals = a * np.arange(-r, r + 1)
+    vals, p = vals[p > 0], p[p > 0]
+    k0 = X0.shape[1]
+    T = np.stack([g.ravel() for g in np.meshgrid(*([vals] * k0), indexing="ij")], axis=1)
+    P = np.prod(np.stack([g.ravel() for g in np.meshgrid(*([p] * k0), indexing="ij")]), axis=0)
+    Z = np.asarray(act(jnp.asarray(T @ X0.T / np.sqrt(r)))) - m
+    return (Z * P[:, None]).T @ Z
+
+
+@pytest.mark.parametrize("law", [weight_law("rademacher"),
+                                 weight_law("sparse_ternary", eps=0.8)], ids=repr)
+@pytest.mark.parametrize("act", ["erf", "tanh"])
+def test_second_order_removes_the_order_one_over_k2_error(law, act):
+    # The expansion's orders, one by one: columns of a fixed 5 x 3 matrix repeated r = 8,
+    # 16, 32 times (exact law by convolution, no sampling), so the error of each map is a
+    # power of 1/r. Measured (max entry): Gaussian map slope -1.01 ... -1.14, first order
+    # -2.00 ... -2.23, second order (kappa6 and kappa4^2 terms) -2.99 ... -3.44; at r = 32
+    # the second-order error is 0.0028 (Rademacher) ... 0.064 (eps = 0.8, kappa4 = 2,
+    # kappa6 = -20, slower to reach its asymptote) of the first-order one. Asserted: slopes
+    # in [-1.3, -0.8], [-2.4, -1.7] and <= -2.6 (each order gains one power of 1/k, as the
+    # Edgeworth expansion says), and second <= 0.1 x first at r = 32.
+    X0 = np.random.default_rng(0).standard_normal((5, 3)) / np.sqrt(3)
+    net = MLP([4], [get(act)], weights=law, tau0=1.0)
+    F1 = expected_layer_maps(net)[0]
+    F2 = expected_layer_maps(net, edgeworth_order=2)[0]
+    rs = [8, 16, 32]
+    errs = []
+    for r in rs:
+        X = np.repeat(X0, r, axis=1) / np.sqrt(r)
+        M, E = X @ X.T, _exact_repeated(net, X0, r)
+        errs.append([np.abs(F1(M) - E).max(), np.abs(F1(M, X) - E).max(),
+                     np.abs(F2(M, X) - E).max()])
+    errs = np.array(errs)
+    s0, s1, s2 = (np.polyfit(np.log(rs), np.log(errs[:, j]), 1)[0] for j in range(3))
+    assert -1.3 <= s0 <= -0.8, (errs, s0)
+    assert -2.4 <= s1 <= -1.7, (errs, s1)
+    assert s2 <= -2.6, (errs, s2)
+    assert errs[-1, 2] <= 0.1 * errs[-1, 1], errs
+
+
+def test_second_order_relu_generic_inputs():
+    # ReLU, Rademacher, generic inputs (k = 16, all 65536 weight vectors): first-order
+    # error 1.19e-3, second order 5.2e-4 (measured). ReLU's kink makes the expansion
+    # converge more slowly than for smooth activations, so only an improvement is
+    # asserted: second <= 0.6 x first.
+    X = np.random.default_rng(0).standard_normal((5, 16)) / 4.0
+    net = MLP([4], [get("relu")], weights=weight_law("rademacher"), tau0=1.0)
+    E, M = _exact_map(net, X), X @ X.T
+    e1 = np.abs(expected_layer_maps(net)[0](M, X) - E).max()
+    e2 = np.abs(expected_layer_maps(net, edgeworth_order=2)[0](M, X) - E).max()
+    assert e2 <= 0.6 * e1, (e1, e2)
+
+
+def test_second_order_term_matches_autodiff():
+    # The second-order term takes derivatives of order 3 and 4 of the bivariate map by
+    # Richardson-extrapolated finite differences; here against jax autodiff of ReLU's
+    # closed form (arc-cosine kernel, centred), same formula, independent derivatives.
+    # n = 12 samples with |correlations| up to 0.84, where ReLU's derivatives in the
+    # covariance grow like (1 - rho^2)^(-q): measured relative Frobenius 2.6e-4 (worst
+    # entry, rho = -0.84: 1.8e-3 of it; the error scales as FD_STEP2^4 above 5e-3 -- 1.9e-5
+    # absolute at 1e-2 -- and rounding takes over below 2.5e-3); 6e-6 on the GMM inputs of
+    # theory_checks/diagnostics/relu_sparse_layers (n = 512, small correlations).
+    # Asserted: <= 1e-3.
+    import jax
+
+    from ntkcomp.spectral.random_features_depth import edgeworth_second_order
+
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((3, 40))
+    H = (rng.standard_normal((12, 3)) @ base + 0.5 * rng.standard_normal((12, 40))) / 12.0
+    M, m = H @ H.T, 0.3
+    k4, k6 = 7.0, -20.0
+
+    def K(v1, v2, c):
+        s12 = jnp.sqrt(v1 * v2)
+        rho = c / s12
+        e = s12 / (2 * jnp.pi) * (jnp.sqrt(1 - rho ** 2) + rho * (jnp.pi - jnp.arccos(rho)))
+        return e - m * (jnp.sqrt(v1 / (2 * jnp.pi)) + jnp.sqrt(v2 / (2 * jnp.pi))) + m * m
+
+    def Kd(v):
+        return v / 2 - 2 * m * jnp.sqrt(v / (2 * jnp.pi)) + m * m
+
+    def ck(v1, v2, c):
+        return np.array(jnp.vectorize(K)(jnp.asarray(v1), jnp.asarray(v2), jnp.asarray(c)))
+
+    def diag(v):
+        return np.array(Kd(jnp.asarray(v)))
+
+    v = np.diag(M)
+    V1, V2 = np.broadcast_to(v[:, None], M.shape), np.broadcast_to(v[None, :], M.shape)
+
+    def deriv(a, b, mm):  # d^a/dv1^a d^b/dv2^b d^mm/dc^mm K, elementwise
+        f = K
+        for argnum, cnt in ((0, a), (1, b), (2, mm)):
+            for _ in range(cnt):
+                f = jax.grad(f, argnum)
+        return np.asarray(jnp.vectorize(f)(V1, V2, M))
+
+    def dab(R, S):  # d_i^R d_j^S Phi = 2^a 2^b d_v1^a d_v2^b d_c^m E, m = min(R, S)
+        mm = min(R, S)
+        a, b = (R - mm) // 2, (S - mm) // 2
+        return 2.0 ** (a + b) * deriv(a, b, mm)
+
+    def S(r, q):
+        return (H ** r) @ (H ** q).T
+
+    t6 = sum(math.comb(6, r) * S(r, 6 - r) * dab(r, 6 - r) for r in range(7)) * k6 / 720
+    t44 = sum(math.comb(4, r) * math.comb(4, q) * S(r, 4 - r) * S(q, 4 - q)
+              * dab(r + q, 8 - r - q) for r in range(5) for q in range(5))
+    ref = t6 + 0.5 * (k4 / 24) ** 2 * t44
+    A4, A6 = np.sum(H ** 4, axis=1), np.sum(H ** 6, axis=1)
+    d3 = np.asarray(jax.vmap(jax.grad(jax.grad(jax.grad(Kd))))(jnp.asarray(v)))
+    d4 = np.asarray(jax.vmap(jax.grad(jax.grad(jax.grad(jax.grad(Kd)))))(jnp.asarray(v)))
+    np.fill_diagonal(ref, k6 / 720 * A6 * 8 * d3 + 0.5 * (k4 / 24) ** 2 * A4 ** 2 * 16 * d4)
+    got = edgeworth_second_order(ck, diag, M, H, k4, k6)
+    assert np.abs(ref).max() > 1e-6     # a non-trivial term
+    assert np.linalg.norm(got - ref) <= 1e-3 * np.linalg.norm(ref), (
+        np.linalg.norm(got - ref) / np.linalg.norm(ref))
+
+
+def test_kappa6_matches_the_laws_moments():
+    # kappa6 = E w^6 - 15 E w^4 + 30 (symmetric, unit variance), from moments computed
+    # independently: the discrete laws by summation over their support, sparse Gaussian by
+    # Gauss-Hermite quadrature, Student t from scipy's moments.
+    from scipy import stats
+
+    def k6(m4, m6):
+        return m6 - 15 * m4 + 30
+
+    for law in (weight_law("rademacher"), weight_law("sparse_ternary", eps=0.9)):
+        vals, probs = _support(law)
+        assert law.kappa6 == pytest.approx(k6(probs @ vals ** 4, probs @ vals ** 6), rel=1e-12)
+    eps = 0.7
+    x, w = np.polynomial.hermite_e.hermegauss(40)
+    sd = 1 / np.sqrt(1 - eps)
+    m = [(1 - eps) * (w @ (sd * x) ** q) / w.sum() for q in (4, 6)]
+    assert weight_law("sparse_gaussian", eps=eps).kappa6 == pytest.approx(k6(*m), rel=1e-10)
+    for nu in (7.0, 12.0):
+        t, s2 = stats.t(nu), nu / (nu - 2)
+        assert weight_law("student_t", nu=nu).kappa6 == pytest.approx(
+            k6(t.moment(4) / s2 ** 2, t.moment(6) / s2 ** 3), rel=1e-6)
+    assert weight_law("student_t", nu=6.0).kappa6 == np.inf
+    assert weight_law("gaussian").kappa6 == 0.0
+
+
+def test_edgeworth_order_bad_inputs():
+    net = MLP([6], [get("erf")], weights=weight_law("sparse_ternary", eps=0.8), tau0=1.0)
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match="edgeworth_order must be 1 or 2"):
+            expected_layer_maps(net, edgeworth_order=bad)
+    heavy = MLP([6], [get("erf")], weights=weight_law("student_t", nu=5.0), tau0=1.0)
+    with pytest.raises(ValueError, match="edgeworth_order=2 needs a finite sixth cumulant"):
+        expected_layer_maps(heavy, edgeworth_order=2)
+    expected_layer_maps(heavy, edgeworth_order=2, weight_kurtosis=False)  # no correction
+    from ntkcomp.spectral.random_features_depth import edgeworth_correction
+
+    X = np.eye(3)
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        edgeworth_correction(None, None, X, X, 1.0, order=3)
 
 
 def test_gaussian_weights_are_unchanged():

@@ -1,7 +1,8 @@
 """Weight laws: i.i.d. entries of mean 0 and variance 1 (THEORY.md section 2, 7).
 
 Every law is standardised (E[w] = 0, E[w^2] = 1); what distinguishes them in the
-high-dimensional equivalents is the fourth cumulant ``kappa4 = E[w^4] - 3``:
+high-dimensional equivalents is the fourth cumulant ``kappa4 = E[w^4] - 3`` (``kappa6``, the
+sixth, enters the second-order Edgeworth term of the expected layer maps):
 
 =================  =====================================================  =================
 name               law                                                    kappa4
@@ -69,6 +70,29 @@ class WeightLaw:
             return 3.0 / (1.0 - self.param("eps")) - 3.0
         if self.name == "student_t":
             return 6.0 / (self.param("nu") - 4.0)
+        raise AssertionError(self.name)  # pragma: no cover
+
+    @property
+    def kappa6(self) -> float:
+        """Sixth cumulant ``E[w^6] - 15 E[w^4] + 30`` of the standardised (symmetric) law;
+        ``inf`` for ``student_t`` with ``nu <= 6`` (no sixth moment). Enters the
+        second-order Edgeworth term of the expected layer maps
+        (:func:`ntkcomp.spectral.random_features_depth.edgeworth_correction`)."""
+        if self.name == "gaussian":
+            return 0.0
+        if self.name == "rademacher":
+            return 16.0   # E w^6 = E w^4 = 1
+        if self.name in ("sparse_ternary", "sparse_gaussian"):
+            r = 1.0 / (1.0 - self.param("eps"))
+            m4, m6 = (r, r * r) if self.name == "sparse_ternary" else (3.0 * r, 15.0 * r * r)
+            return m6 - 15.0 * m4 + 30.0
+        if self.name == "student_t":
+            nu = self.param("nu")
+            if nu <= 6.0:
+                return math.inf
+            m4 = 3.0 * (nu - 2.0) / (nu - 4.0)
+            m6 = 15.0 * (nu - 2.0) ** 2 / ((nu - 4.0) * (nu - 6.0))
+            return m6 - 15.0 * m4 + 30.0
         raise AssertionError(self.name)  # pragma: no cover
 
     @property
