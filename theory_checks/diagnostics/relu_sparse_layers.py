@@ -4,7 +4,8 @@ PASS/FAIL).
 That row's corrected compounded law is 1.6x the draw-to-draw null in W1. Split by layer
 (n = 512, p = 256, d = n, sparse ternary weights eps = 0.95, the check's networks):
 
-1. layer-1 map: the Gaussian map F(XX^T) and the corrected map F(XX^T, X) against a Monte
+1. layer-1 map: the Gaussian map F(XX^T), the corrected map F(XX^T, X) (first order) and
+   its second-order version (``edgeworth_order=2``: kappa6, kappa4^2 terms) against a Monte
    Carlo E_W1[CK_1] over ``--mc`` neurons (relative Frobenius / operator errors; the MC's
    own Frobenius noise from two independent halves);
 2. layer-2 map given one draw's TRUE layer-1 features H1: the same against a Monte Carlo
@@ -74,6 +75,7 @@ def main(argv=None) -> int:
     net = C.make_net("relu", L, s, width=N, weights=weight_law("sparse_ternary", eps=EPS))
     X = np.asarray(s.X, np.float64)
     gauss, corr = expected_layer_maps(net, weight_kurtosis=False), expected_layer_maps(net)
+    corr2 = expected_layer_maps(net, edgeworth_order=2)
     rng = np.random.default_rng(11)
     feats = [[np.asarray(h, np.float64)
               for h in net.features(net.init(draw_key(N, L, r), X.shape[1]), s.X)]
@@ -85,21 +87,23 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     E1, noise1 = mc_layer_map(net.activations[0], net.centers[0], X, EPS, args.mc, rng)
     M0 = X @ X.T
-    for name, F in (("Gaussian", gauss[0](M0)), ("corrected", corr[0](M0, X))):
+    for name, F in (("Gaussian", gauss[0](M0)), ("corrected", corr[0](M0, X)),
+                    ("2nd order", corr2[0](M0, X))):
         f, o, sp, ref = _errors(np.asarray(F), E1)
         print(f"| 1, {name} | {args.mc} neurons (noise {noise1:.1e}) | {f:.3e} | {o:.3e} | "
               f"{sp:+.4f} ({ref:.4f}) |")
     H1 = feats[0][0]
     M1 = H1 @ H1.T
     E2, noise2 = mc_layer_map(net.activations[1], net.centers[1], H1, EPS, 2 * args.mc, rng)
-    for name, F in (("Gaussian", gauss[1](M1)), ("corrected", corr[1](M1, H1))):
+    for name, F in (("Gaussian", gauss[1](M1)), ("corrected", corr[1](M1, H1)),
+                    ("2nd order", corr2[1](M1, H1))):
         f, o, sp, ref = _errors(np.asarray(F), E2)
         print(f"| 2 given H1, {name} | {2 * args.mc} neurons (noise {noise2:.1e}) | {f:.3e} | "
               f"{o:.3e} | {sp:+.4f} ({ref:.4f}) |")
 
     a2, m2 = net.activations[1], float(net.centers[1])
     rows = {k: ([], []) for k in ("fresh W2 (null)", "Gaussian map", "corrected map",
-                                  "ReLU of Gaussian weights")}
+                                  "2nd-order map", "ReLU of Gaussian weights")}
     draw_tops = []
     for r in range(args.seeds):
         H1, H2 = feats[r]
@@ -113,6 +117,8 @@ def main(argv=None) -> int:
                     np.asarray(gauss[1](M1)), N, rng)),
                 "corrected map": eigenvalues(gaussian_features_gram(
                     np.asarray(corr[1](M1, H1)), N, rng)),
+                "2nd-order map": eigenvalues(gaussian_features_gram(
+                    np.asarray(corr2[1](M1, H1)), N, rng)),
                 "ReLU of Gaussian weights": eigenvalues(Hg @ Hg.T)}
         for k, lam in laws.items():
             rows[k][0].append(wasserstein1(e, lam) / e.mean())
