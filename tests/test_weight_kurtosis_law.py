@@ -141,6 +141,32 @@ def test_second_order_removes_the_order_one_over_k2_error(law, act):
     assert errs[-1, 2] <= 0.1 * errs[-1, 1], errs
 
 
+@pytest.mark.parametrize("act", ["erf", "tanh"])
+def test_second_order_kappa6_term_alone(act):
+    # Sparse ternary eps = 2/3 has kappa4 = 0 (up to rounding) and kappa6 = -6: the
+    # Gaussian and first-order maps coincide, their error is the kappa6 term, O(1/k^2), and
+    # the second-order map (here only its kappa6 term) is O(1/k^3). Measured (same
+    # repeated-column inputs, r = 8, 16, 32): slopes -2.09 and -3.12 / -3.13; at r = 32,
+    # 1.6e-5 -> 5.9e-7 (erf). Asserted: first-order slope in [-2.4, -1.7], second <= -2.6.
+    law = weight_law("sparse_ternary", eps=2.0 / 3.0)
+    assert abs(law.kappa4) < 1e-12 and law.kappa6 == pytest.approx(-6.0)
+    X0 = np.random.default_rng(0).standard_normal((5, 3)) / np.sqrt(3)
+    net = MLP([4], [get(act)], weights=law, tau0=1.0)
+    F1 = expected_layer_maps(net)[0]
+    F2 = expected_layer_maps(net, edgeworth_order=2)[0]
+    rs = [8, 16, 32]
+    e1, e2 = [], []
+    for r in rs:
+        X = np.repeat(X0, r, axis=1) / np.sqrt(r)
+        M, E = X @ X.T, _exact_repeated(net, X0, r)
+        e1.append(np.abs(F1(M, X) - E).max())
+        e2.append(np.abs(F2(M, X) - E).max())
+    s1 = np.polyfit(np.log(rs), np.log(e1), 1)[0]
+    s2 = np.polyfit(np.log(rs), np.log(e2), 1)[0]
+    assert -2.4 <= s1 <= -1.7, (e1, s1)
+    assert s2 <= -2.6, (e2, s2)
+
+
 def test_second_order_relu_generic_inputs():
     # ReLU, Rademacher, generic inputs (k = 16, all 65536 weight vectors): first-order
     # error 1.19e-3, second order 5.2e-4 (measured). ReLU's kink makes the expansion

@@ -133,7 +133,9 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True,
 
     Each map also accepts ``F_l(M, H)`` with ``H: (n, k)`` the layer's input features
     (``M = H H^T``): then, if ``weight_kurtosis`` and layer l's weight law has
-    ``kappa4 != 0``, the first Edgeworth correction for the non-Gaussian weights is added
+    ``kappa4 != 0`` (or, at second order, ``kappa6 != 0``: sparse ternary eps = 2/3 has
+    ``kappa4 = 0``, ``kappa6 = -6``), the first Edgeworth correction for the non-Gaussian
+    weights is added
     (:func:`edgeworth_correction`, module docstring); ``edgeworth_order=2`` adds the
     second-order (``kappa6`` and ``kappa4^2``) term (:func:`edgeworth_second_order`).
     Without ``H``, or for Gaussian weights, the map is the Gaussian one."""
@@ -167,7 +169,7 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True,
                                  f"layer's inputs), got min {float(v.min())}")
             out = ck(v[:, None], v[None, :], M)
             np.fill_diagonal(out, diag(v))
-            if H is not None and weight_kurtosis and kappa4 != 0.0:
+            if H is not None and weight_kurtosis and (kappa4 != 0.0 or kappa6 != 0.0):
                 out = out + edgeworth_correction(ck, diag, M, H, kappa4, kappa6=kappa6,
                                                  order=edgeworth_order)
             return out
