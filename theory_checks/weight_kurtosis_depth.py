@@ -215,7 +215,8 @@ The exactness of the corrected map itself (one layer, exact laws by enumeration 
 convolution: Gaussian-map error O(1/k), first order O(1/k^2), second order O(1/k^3) for
 smooth activations) is tested in `tests/test_weight_kurtosis_law.py`. The second-order
 columns cost time (this check: 1167 s against 265 s without them; the step activation's
-bivariate map is evaluated 50 more times per layer and draw). Deeper layers apply the correction with the Gaussian
+bivariate map is evaluated at 50 more points per layer and draw in this run, 41 since the
+two Richardson grids share their common points). Deeper layers apply the correction with the Gaussian
 surrogate features' fourth moments in place of the true features' (the law never sees the
 true features); layer 1 uses the data itself.
 """
