@@ -177,8 +177,8 @@ Findings (n = 512, p = 256, 10 seeds; numbers from the table above):
   mean-map error. It is the compounded law's Gaussian surrogate for the layer-1 FEATURES
   (right covariance, Gaussian fluctuations, where the real ones are ReLU of sums of ~13
   non-zero terms): with layer 1 drawn from its true law (ReLU of a fresh sparse W1 on X,
-  `/tmp` script, 10 seeds) and layer 2 from the second-order map, W1 is 0.0268 = 1.19x the
-  null (PASS), against 0.0355 with the surrogate. Given a draw's own layer-1 features, the
+  the diagnostic's part 4, 10 seeds) and layer 2 from the second-order map, W1 is 0.0260 =
+  1.16x the null (PASS level), against 0.0341 with the surrogate. Given a draw's own layer-1 features, the
   layer-2 map is within the noise (8.4e-3 second order, noise 8.5e-3) and the conditional
   last-layer law is at ~1.05x its null (W1 0.0205 against 0.0194).
 * erf: the corrected W1 is lower at eps = 0.95 (0.0215 -> 0.0201 at L = 2, 0.0273 -> 0.0220

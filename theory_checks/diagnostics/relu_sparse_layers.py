@@ -14,7 +14,11 @@ That row's corrected compounded law is 1.6x the draw-to-draw null in W1. Split b
    covariance F_2(H1 H1^T[, H1])) against each draw, with the matching null (the same H1,
    a fresh W2), over ``--seeds`` draws; and a "nonlinear surrogate" (ReLU features of
    GAUSSIAN weights on H1: mean = Gaussian map, non-Gaussian features) for the top
-   eigenvalue.
+   eigenvalue;
+4. the whole two-layer law against each draw with layer 2 from the second-order map and
+   layer 1 sampled either from its TRUE law (ReLU of a fresh sparse W1 on X) or as the
+   compounded law's Gaussian surrogate (covariance = the second-order layer-1 map): which
+   of the two assumptions costs the W1.
 
     python -m theory_checks.diagnostics.relu_sparse_layers [--seeds 10] [--mc 1600000]
 """
@@ -66,6 +70,7 @@ def main(argv=None) -> int:
     from ntkcomp.spectral import eigenvalues, wasserstein1
     from ntkcomp.spectral.random_features_depth import (
         expected_layer_maps,
+        gaussian_features,
         gaussian_features_gram,
     )
     from theory_checks import _common as C
@@ -129,6 +134,31 @@ def main(argv=None) -> int:
     print("|---|---|---|")
     for k, (w, t) in rows.items():
         print(f"| {k} | {np.mean(w):.4f} | {np.mean(t):.3f} +- {np.std(t):.3f} |")
+
+    # 4. the whole two-layer law against each draw, layer 1 sampled two ways (own stream)
+    from theory_checks.weight_kurtosis_depth import draw_spectra
+
+    eigs = draw_spectra(net, s.X, N, L, args.seeds + 1)
+    mean_eig = float(np.mean([e.mean() for e in eigs]))
+    a1, m1 = net.activations[0], float(net.centers[0])
+    rng4 = np.random.default_rng(123)
+    P1 = np.asarray(corr2[0](M0, X))
+    w4 = {"layer 1 from its true law (fresh sparse W1)": [],
+          "layer 1 Gaussian surrogate (the compounded law)": [],
+          "null (an independent network)": []}
+    for r in range(args.seeds):
+        H1t = (np.asarray(a1(X @ sparse_ternary(rng4, (X.shape[1], N), EPS))) - m1) / np.sqrt(N)
+        H1s = gaussian_features(P1, N, rng4)
+        for key, H in zip(list(w4)[:2], (H1t, H1s)):
+            lam = eigenvalues(gaussian_features_gram(np.asarray(corr2[1](H @ H.T, H)), N, rng4))
+            w4[key].append(wasserstein1(eigs[r], lam) / mean_eig)
+        w4["null (an independent network)"].append(wasserstein1(eigs[r], eigs[r + 1]) / mean_eig)
+    print(f"\nTwo-layer law, layer 2 from the 2nd-order map given the sampled layer 1, {args.seeds}"
+          f" draws (W1 relative to the draws' mean eigenvalue; networks of weight_kurtosis_depth)")
+    print("| layer 1 sampled as | W1 / mean eigenvalue |")
+    print("|---|---|")
+    for k, w in w4.items():
+        print(f"| {k} | {np.mean(w):.4f} |")
     return 0
 
 
