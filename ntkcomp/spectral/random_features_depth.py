@@ -355,7 +355,8 @@ def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widt
       X: optional ``(n, p)`` inputs with ``X X^T = K0``. When given, the sampler keeps the
         features and calls every map as ``F_l(M_{l-1}, H_{l-1})`` (``H_0 = X``, then the
         Gaussian surrogate features): the maps of :func:`expected_layer_maps` then add the
-        weight-kurtosis (Edgeworth) correction for non-Gaussian weight laws. For Gaussian
+        weight-kurtosis (Edgeworth) correction for non-Gaussian weight laws (first order;
+        maps made with ``edgeworth_order=2`` add the second-order term). For Gaussian
         weights the draws are those of the call without ``X`` (same key, same Gaussian
         numbers; equal to rounding).
 
