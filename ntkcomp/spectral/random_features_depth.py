@@ -255,14 +255,6 @@ def _grid_derivatives(f: Callable, pairs, h1, h2) -> dict:
             for ij in pairs}
 
 
-def _line_derivative(f: Callable, q: int, h) -> np.ndarray:
-    """``d^q f / dx^q`` at 0 from ``f(a)`` (offsets in units of ``h``), as
-    :func:`_grid_derivatives` in one variable."""
-    d = [sum(w * f((a - 2) * t) for a, w in enumerate(_STENCIL[q]) if w != 0.0)
-         / (t * h) ** q for t in (1, 2)]
-    return (4.0 * d[0] - d[1]) / 3.0
-
-
 def edgeworth_second_order(ck: Callable, diag: Callable, M, H, kappa4: float,
                            kappa6: float) -> np.ndarray:
     """Second-order Edgeworth term ``(n, n)`` of an expected-next-layer map (arguments as
@@ -277,8 +269,9 @@ def edgeworth_second_order(ck: Callable, diag: Callable, M, H, kappa4: float,
     2^a 2^b d^a/dv1^a d^b/dv2^b d^m/dc^m E`` (``m = min(R, S)``, ``R = 2a + m``,
     ``S = 2b + m``): derivatives of order 3 (``kappa6``) and 4 (``kappa4^2``) of the
     bivariate map ``E(v1, v2, c)``, here by 5-point central differences of relative steps
-    ``FD_STEP2`` and ``2 FD_STEP2``, Richardson-extrapolated. Diagonal: ``kappa6 A6_i 8 E_3 / 720 + (kappa4 / 24)^2 A4_i^2 16 E_4 / 2``
-    with ``E_q`` the q-th derivative of ``diag(v)`` and ``A6_i = sum_k H_ik^6``.
+    ``FD_STEP2`` and ``2 FD_STEP2``, Richardson-extrapolated. Diagonal: ``kappa6 A6_i 8 E_3
+    / 720 + (kappa4 / 24)^2 A4_i^2 16 E_4 / 2`` with ``E_q`` the q-th derivative of
+    ``diag(v)`` and ``A6_i = sum_k H_ik^6``.
     """
     H = np.asarray(H, np.float64)
     M = np.asarray(M, np.float64)
@@ -314,9 +307,9 @@ def edgeworth_second_order(ck: Callable, diag: Callable, M, H, kappa4: float,
 
     half8 = sum(Q(R) * dab(R, 8 - R) for R in (8, 7, 6, 5))
     out = t6 + 0.5 * (kappa4 / 24) ** 2 * (half8 + half8.T + Q(4) * dab(4, 4))
-    hd = FD_STEP2 * v
-    d3 = _line_derivative(lambda a: diag(v + a * hd), 3, hd)
-    d4 = _line_derivative(lambda a: diag(v + a * hd), 4, hd)
+    hd = FD_STEP2 * v   # diagonal: the same stencils in var only (order 0 in the 2nd variable)
+    Dd = _grid_derivatives(lambda a, _: diag(v + a * hd), [(3, 0), (4, 0)], hd, 1.0)
+    d3, d4 = Dd[(3, 0)], Dd[(4, 0)]
     A4, A6 = np.sum(Hp[4], axis=1), np.sum(Hp[6], axis=1)
     np.fill_diagonal(out, (kappa6 / 720) * A6 * 8 * d3
                      + 0.5 * (kappa4 / 24) ** 2 * A4 ** 2 * 16 * d4)
