@@ -43,11 +43,12 @@ Output of the default run: ``theory_checks/reports/lattice_preactivations_diagno
 """
 from __future__ import annotations
 
-import argparse
 import builtins
 import time
 
 import numpy as np
+
+from theory_checks.diagnostics import diagnostic_args
 
 #: at most this many distinct values per input row for the exact enumeration
 MAX_VALUES = 4
@@ -253,19 +254,11 @@ def table_continuous(n, eps, d, draws):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=512, help="samples (>= 16)")
-    ap.add_argument("--mc", type=int, default=100_000, help="Monte Carlo neurons (>= 1000)")
-    ap.add_argument("--out", default=None,
-                    help="also write the tables to this markdown file (atomically)")
-    args = ap.parse_args(argv)
-    if args.n < 16:
-        ap.error(f"--n must be >= 16, got {args.n}")
-    if args.mc < 1000:
-        ap.error(f"--mc must be >= 1000, got {args.mc}")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    args = diagnostic_args(
+        __doc__.splitlines()[0], argv,
+        {"n": (512, 16, "samples (>= 16)"), "mc": (100_000, 1000, "Monte Carlo neurons (>= 1000)")},
+        extra=lambda ap: ap.add_argument(
+            "--out", default=None, help="also write the tables to this markdown file (atomically)"))
     t0 = time.time()
     n = args.n
     lines = [f"# Lattice pre-activations (diagnostic)\n\n`python -m "

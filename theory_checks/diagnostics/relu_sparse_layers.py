@@ -24,10 +24,9 @@ That row's corrected compounded law is 1.6x the draw-to-draw null in W1. Split b
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
+from theory_checks.diagnostics import diagnostic_args
 from theory_checks.diagnostics.lattice_preactivations import sparse_ternary
 
 N, EPS, L = 512, 0.95, 2
@@ -55,17 +54,9 @@ def _errors(F, E):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10, help="draws for part 3 (>= 2)")
-    ap.add_argument("--mc", type=int, default=1_600_000, help="Monte Carlo neurons (>= 8000)")
-    args = ap.parse_args(argv)
-    if args.seeds < 2:
-        ap.error(f"--seeds must be >= 2, got {args.seeds}")
-    if args.mc < 8000:
-        ap.error(f"--mc must be >= 8000, got {args.mc}")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    args = diagnostic_args(__doc__.splitlines()[0], argv, {
+        "seeds": (10, 2, "draws for part 3 (>= 2)"),
+        "mc": (1_600_000, 8000, "Monte Carlo neurons (>= 8000)")})
     from ntkcomp.networks import weight_law
     from ntkcomp.spectral import eigenvalues, wasserstein1
     from ntkcomp.spectral.random_features_depth import (
