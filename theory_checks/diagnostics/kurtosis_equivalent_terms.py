@@ -19,31 +19,32 @@ for one ReLU layer on the 'mixed' GMM (p = n/2), all relative operator norms div
 * the shape of the kappa4-term mismatch (diagonal; top eigenvalues of its off-diagonal part);
 * the exact first-order term split into its parts (A4, A3B1, A2B2: the kappa(u,u,u,u),
   kappa(u,u,u,v) and kappa(u,u,v,v) cumulant terms), and the A2B2 part's distance to the
-  equivalent's kappa4 term in steps (ReLU only: closed-form derivatives by autodiff).
+  equivalent's kappa4 term in steps (derivatives of the bivariate closed form by autodiff).
 
     python -m theory_checks.diagnostics.kurtosis_equivalent_terms [--n 512] [--mc 800000]
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
+from theory_checks.diagnostics import diagnostic_args
 
-def _split_first_order(X, m, kappa4, labels, keq, nE, eps) -> str:
-    """Table row: the exact first-order term of a centred-ReLU layer (centre ``m``) split
+
+def _split_first_order(X, act, m, kappa4, labels, keq, nE, eps) -> str:
+    """Table row: the exact first-order term of a layer with activation ``act`` (centre
+    ``m``; its bivariate closed form must be differentiable by jax, as ReLU's is) split
     into its A4, A3B1 and A2B2 parts, and the A2B2 part's distance to the equivalent's
     kappa4 term ``keq`` in steps (module docstring); operator norms of the off-diagonal
     parts divided by ``nE``."""
     import jax
     import jax.numpy as jnp
 
-    def E(v1, v2, c):  # E[(relu(u) - m)(relu(v) - m)], arc-cosine closed form
-        s12 = jnp.sqrt(v1 * v2)
-        rho = c / s12
-        e = s12 / (2 * jnp.pi) * (jnp.sqrt(1 - rho ** 2) + rho * (jnp.pi - jnp.arccos(rho)))
-        return e - m * (jnp.sqrt(v1 / (2 * jnp.pi)) + jnp.sqrt(v2 / (2 * jnp.pi))) + m * m
+    from ntkcomp.activations import bivariate, moments
+
+    def E(v1, v2, c):  # E[(act(u) - m)(act(v) - m)]
+        return bivariate(act, v1, v2, c, center=m)[0]
 
     n = X.shape[0]
     M = X @ X.T
@@ -65,8 +66,8 @@ def _split_first_order(X, m, kappa4, labels, keq, nE, eps) -> str:
     t4 = kappa4 / 6 * A4[:, None] * dvv
     t31 = kappa4 / 3 * A3B1 * dvc
     t22 = sym_off(kappa4 / 4 * A2B2 * dcc)
-    g2 = 1.0 / np.sqrt(2 * np.pi * v)                 # relu: E[sigma''(sqrt(v) z)]
-    g2c = 1.0 / np.sqrt(2 * np.pi * v.mean())
+    g2 = np.asarray(moments(act, jnp.sqrt(v)).a2)     # E[sigma''(sqrt(v) z)]
+    g2c = float(moments(act, jnp.sqrt(v.mean())).a2)
     bar = np.zeros_like(A2B2)
     for a in np.unique(labels):
         for b in np.unique(labels):
@@ -86,17 +87,9 @@ def _split_first_order(X, m, kappa4, labels, keq, nE, eps) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=512, help="samples (>= 64); p = n/2")
-    ap.add_argument("--mc", type=int, default=800_000, help="Monte Carlo neurons (>= 8000)")
-    args = ap.parse_args(argv)
-    if args.n < 64:
-        ap.error(f"--n must be >= 64, got {args.n}")
-    if args.mc < 8000:
-        ap.error(f"--mc must be >= 8000, got {args.mc}")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    args = diagnostic_args(__doc__.splitlines()[0], argv, {
+        "n": (512, 64, "samples (>= 64); p = n/2"),
+        "mc": (800_000, 8000, "Monte Carlo neurons (>= 8000)")})
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.networks import weight_law
     from ntkcomp.spectral.random_features_depth import expected_layer_maps
@@ -135,7 +128,7 @@ def main(argv=None) -> int:
               f"{r(F2 - F1):.4f} |")
         D = (K1 - K0) - (F1 - Fg)
         lam = np.linalg.eigvalsh(D - np.diag(np.diag(D))) / nE
-        split.append(_split_first_order(X, float(net.centers[0]), law.kappa4,
+        split.append(_split_first_order(X, net.activations[0], float(net.centers[0]), law.kappa4,
                                         np.asarray(s.labels), K1 - K0, nE, eps))
         shape.append(f"| {eps} | {np.abs(np.diag(D)).max() / nE:.1e} | "
                      f"{', '.join(f'{x:+.4f}' for x in lam[::-1][:3])} ... "
@@ -146,7 +139,7 @@ def main(argv=None) -> int:
     print("| eps | max diagonal | off-diagonal eigenvalues |")
     print("|---|---|---|")
     print("\n".join(shape))
-    print("\nThe exact first-order term by part (off-diagonal, ReLU closed form, autodiff): "
+    print("\nThe exact first-order term by part (off-diagonal, bivariate closed form, autodiff): "
           "A4 = kappa4 sum_k x_ik^4 terms, A3B1 = sum_k x_ik^3 x_jk terms, A2B2 = sum_k x_ik^2 "
           "x_jk^2 term (the one the equivalent keeps, as kappa4 T_diag); then the A2B2 term's "
           "distance to K~'s kappa4 term in steps: its covariance dependence (d2E/dc2 at c = 0), "
