@@ -247,6 +247,9 @@ def _api_cases() -> list[Case]:
         Case("ck_equivalent: stats and X disagree on n",
              lambda t: E.ck_equivalent(_net(), _sample().stats, X=_X(n=4)), "X",
              area="equivalents"),
+        Case("ntk_equivalent: kurtosis not False / True / 'realised'",
+             lambda t: E.ntk_equivalent(_net(), _sample(), kurtosis="realized"), "kurtosis",
+             area="equivalents"),
         # compression
         Case("compress: eps = 1", lambda t: C.compress(_net(), 1.0, eps=1.0), "eps",
              area="compress"),

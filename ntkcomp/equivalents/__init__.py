@@ -6,16 +6,19 @@
 """
 from ntkcomp.equivalents.coefficients import STEP_CONVENTIONS, Coefficients, coefficients
 from ntkcomp.equivalents.matrices import (
+    KURTOSIS_MODES,
     ck_equivalent,
     ck_equivalent_matvec,
     equivalent_parts,
     exact_diagonal,
+    kurtosis_mode,
     ntk_equivalent,
     ntk_equivalent_matvec,
     small_matrix,
 )
 
 __all__ = [
+    "KURTOSIS_MODES",
     "STEP_CONVENTIONS",
     "Coefficients",
     "ck_equivalent",
@@ -23,6 +26,7 @@ __all__ = [
     "coefficients",
     "equivalent_parts",
     "exact_diagonal",
+    "kurtosis_mode",
     "ntk_equivalent",
     "ntk_equivalent_matvec",
     "small_matrix",
