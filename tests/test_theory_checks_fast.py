@@ -97,3 +97,25 @@ def test_bad_max_n_is_a_one_line_usage_error(capsys):
     assert e.value.code == 2
     assert "--max-n must be >= 512" in capsys.readouterr().err
     assert C.parse_args("x", ["--max-n", "256"]).max_n == 256
+
+
+def test_quick_kurtosis_realised_even_activation_at_depth(monkeypatch):
+    # abs (a1 = 0): THEORY's kappa4 T_diag term vanishes from layer 2 on, so there only the
+    # layer-1 mean / variance shifts of kurtosis="realised" carry the weight kurtosis.
+    # Reference: second-order Edgeworth layer-1 map + exact Gaussian maps (no sampling but
+    # the data). Full-run values at n = 512, eps = 0.95: realised 0.035 / 0.305 / 0.336 for
+    # L = 1 / 2 / 3 against THEORY's 0.175 / 0.498 / 0.520 (floors 0.236 / 0.280 / 0.360).
+    from theory_checks import kurtosis_realised as KR
+
+    monkeypatch.setattr(KR, "ACTS", ("abs",))
+    monkeypatch.setattr(KR, "EPS_CLAIM", (0.95,))
+    monkeypatch.setattr(KR, "EPS_INFO", ())
+    monkeypatch.setattr(KR, "MC_FEATURES", 2 ** 15)
+    monkeypatch.setattr(C, "QUICK_LADDER", (512,))
+    rows = []
+    orig_add = C.Table.add
+    monkeypatch.setattr(C.Table, "add", lambda self, r: (rows.append(r), orig_add(self, r)))
+    assert KR.main(["--quick", "--no-report"]) == 0
+    assert len(rows) == 3 and all(r.passed for r in rows), rows
+    for r in rows:
+        assert r.values["err realised"] < 0.7 * r.values["err corr (THEORY)"], r

@@ -15,16 +15,23 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
 * ``kurtosis=True`` (THEORY section 7): adds the ``alpha_diag T_diag`` block, i.e.
   ``alpha_{1,3} T -> (a2^2/4)(2T + kappa4(W_1) T_diag)`` propagated through ``a1^2``.
   It is zero for Gaussian first-layer weights.
-* ``kurtosis="realised"`` (ntkcomp, beyond THEORY): the same coefficient ``alpha_diag_l``
-  (``beta_diag_L``), but off the diagonal the class-block matrix ``J T_diag J^T / p`` is
-  replaced by the realised fourth-moment Gram ``Q Q^T``, ``Q = X * X`` (n, p) (entry-wise
-  square), i.e. ``kappa4 sum_k x_ik^2 x_jk^2``, the cumulant ``kappa(u_i, u_i, u_j, u_j)``
-  itself instead of its class-block means; the diagonal is kept as with ``kurtosis=True``.
-  In the structured form ``V`` gains the ``p`` columns of ``Q`` and ``M`` the block
-  ``alpha_diag I_p`` (so a product costs ``O(n p + p^2)`` more). Measured (ReLU, sparse
-  ternary eps = 0.95, n = 512, p = 256, against an 800k-neuron Monte Carlo E_W[CK_1]): 0.028
-  from E against 0.082 with ``kurtosis=True`` and 0.029 for the Gaussian-weight equivalent's
-  own error (``theory_checks/diagnostics/kurtosis_equivalent_terms``).
+* ``kurtosis="realised"`` (ntkcomp, beyond THEORY; ``theory_checks/kurtosis_realised``):
+  the first Edgeworth terms of the layer-1 weight law with the REALISED fourth moments of
+  the data. (i) The same coefficient ``alpha_diag_l`` (``beta_diag_L``), but off the diagonal
+  the class-block matrix ``J T_diag J^T / p`` is replaced by the realised fourth-moment Gram
+  ``Q Q^T``, ``Q = X * X`` (n, p), i.e. ``kappa4 sum_k x_ik^2 x_jk^2``, the cumulant
+  ``kappa(u_i, u_i, u_j, u_j)`` itself instead of its class-block means. (ii) The per-sample
+  shifts ``mu``, ``delta`` of the mean and the variance of the layer-1 features
+  (:func:`kurtosis_shifts`, ``kappa4 sum_k x_ik^4`` terms), carried through the layers as
+  shifts of the feature means and norms (:func:`_shift_terms`; without them this is exactly
+  the ``alpha_{l,2}`` recursion). They matter most for even activations (``a1 = 0``), for
+  which THEORY's term vanishes from layer 2 on. The diagonal is the formula's plus the
+  variance shift. In the structured form ``V`` gains the columns ``mu``, ``delta`` and the
+  ``p`` columns of ``Q``, ``M`` the matching blocks (a product costs ``O(n p + p^2)``
+  more). Measured (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron
+  Monte Carlo E_W[CK_1]): 0.021 from E against 0.074 with ``kurtosis=True``; the
+  Gaussian-weight equivalent's own error is 0.042. Not included: the ``sum_k x_ik^3 x_jk``
+  terms, and for the NTK the shift of the derivative kernel.
 * ``finite_width=True`` (THEORY section 6, CK only): adds ``b_L (1 1^T - I)``, the mean
   off-diagonal shift of ``E_W[CK_L]`` at finite widths ``d_1..d_{L-1}`` (0 for L = 1).
   Not derived for the NTK: ``ntk_equivalent(..., finite_width=True)`` raises.
@@ -52,6 +59,7 @@ __all__ = [
     "equivalent_parts",
     "exact_diagonal",
     "kurtosis_mode",
+    "kurtosis_shifts",
     "ntk_equivalent",
     "ntk_equivalent_matvec",
     "small_matrix",
@@ -117,19 +125,92 @@ def _T_diag(st):
     return jnp.asarray(T_diag)
 
 
-def _realised_kurtosis(X, V, M, c_diag, st):
-    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [V, Q]``, ``Q = X * X``,
-    ``M' = blockdiag(M, c_diag I_p)`` and ``dvec`` putting back the diagonal of the
-    ``T_diag`` block (``c_diag (J T_diag J^T / p)_ii - c_diag sum_k x_ik^4``)."""
+def kurtosis_shifts(net, X, coeffs: Coefficients | None = None, tau0=None):
+    """Per-sample shifts ``(mu, delta)`` (each (n,)) of the mean and of the variance of a
+    layer-1 feature ``sigma_1(u_i) - m_1``, ``u_i = w . x_i``, caused by the weights' fourth
+    cumulant ``kappa4`` (first Edgeworth term of a one-dimensional expectation):
+    ``E[g(u_i)] - E_gauss[g(u_i)] = kappa4 (sum_k x_ik^4) / 24 E_gauss[g^(4)(u_i)]`` with
+    ``E_gauss[g^(4)] = 4 G''(v)``, ``G(v) = E[g(sqrt(v) xi)]`` (heat equation), evaluated at
+    the common scale ``v = tau0^2``; ``g = sigma_1`` gives ``mu``, ``g = (sigma_1 - m_1)^2``
+    gives ``delta``. Zero for Gaussian layer-1 weights. X: (n, p)."""
+    from ntkcomp.activations import moments
+
+    c = coeffs if coeffs is not None else coefficients(net, tau0)
+    X = jnp.asarray(X)
+    tau0 = c.tau[0] if tau0 is None else jnp.asarray(tau0)
+    act = net.activations[0]
+    center = net.centers[0] if hasattr(net, "centers") else c.mean[1]
+
+    def mean(v):
+        return moments(act, jnp.sqrt(v)).mean
+
+    def second(v):
+        m = moments(act, jnp.sqrt(v))
+        return m.var + (m.mean - center) ** 2
+
+    v0 = jnp.asarray(tau0, X.dtype) ** 2
+    s4 = c.kappa4[1] * jnp.sum(X ** 4, axis=1) / 6
+    return (s4 * jax.grad(jax.grad(mean))(v0).astype(X.dtype),
+            s4 * jax.grad(jax.grad(second))(v0).astype(X.dtype))
+
+
+def _shift_terms(c: Coefficients, t, kind: str, layer: int):
+    """The kurtosis mean/variance shifts carried through the layers, in the coordinates
+    ``[J / sqrt(p) (K), phi, mu, delta]`` of the equivalent's low-rank part.
+
+    The norm deviation of layer-l features is ``U eta_l`` with ``eta_0 = e_psi = [t, 1, 0,
+    0]`` (``||x_i||^2 - tau0^2``), ``eta_l = (q_l / 2) eta_{l-1} + [l = 1] e_delta``; the mean
+    deviation of layer-l features is ``zeta_l = (a2_l / 2) eta_{l-1} + [l = 1] e_mu``, and
+    ``R_l = a1_l^2 R_{l-1} + zeta_l zeta_l^T`` (CK), ``S_l = R_l + a1ntk_l^2 S_{l-1}`` (NTK).
+    Without shifts ``R_l = alpha_{l,2} e_psi e_psi^T`` and ``S_L = beta_{L,2} e_psi
+    e_psi^T`` (the ``alpha_{l,2}`` / ``beta_{L,2}`` recursions). Returns ``(dR, d_diag)``:
+    the change of that (K + 3)-square matrix due to the shifts, and the coefficient of
+    ``delta`` in the diagonal shift (``eta_l``'s delta entry for the CK; for the NTK the
+    same through ``kappa_l^2 = tau_l^2 + s_l kappa_{l-1}^2``)."""
+    K = t.shape[0]
+    dt = c.tau.dtype
+    e_psi = jnp.concatenate([t.astype(dt), jnp.array([1.0, 0.0, 0.0], dt)])
+    e_mu = jnp.zeros(K + 3, dt).at[K + 1].set(1.0)
+    e_de = jnp.zeros(K + 3, dt).at[K + 2].set(1.0)
+    zero = jnp.zeros((K + 3, K + 3), dt)
+    R, R0, S, S0 = zero, zero, zero, zero
+    eta, eta0 = e_psi, e_psi
+    ck_diag, ntk_diag = jnp.zeros((), dt), jnp.zeros((), dt)
+    L = layer if kind == "ck" else c.depth
+    for l in range(1, L + 1):
+        z = c.a2[l] / 2 * eta + (e_mu if l == 1 else 0.0)
+        z0 = c.a2[l] / 2 * eta0
+        R = c.a1[l] ** 2 * R + jnp.outer(z, z)
+        R0 = c.a1[l] ** 2 * R0 + jnp.outer(z0, z0)
+        S = R + c.a1_ntk[l] ** 2 * S
+        S0 = R0 + c.a1_ntk[l] ** 2 * S0
+        eta = c.q[l] / 2 * eta + (e_de if l == 1 else 0.0)
+        eta0 = c.q[l] / 2 * eta0
+        ck_diag = eta[K + 2]
+        ntk_diag = ck_diag + c.s_ntk[l] * ntk_diag
+    if kind == "ck":
+        return R - R0, ck_diag
+    return S - S0, ntk_diag
+
+
+def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag):
+    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [V, mu, delta, Q]``,
+    ``Q = X * X`` (n, p), ``M' = blockdiag(M (+) 0_2 + dR, c_diag I_p)`` and ``dvec`` keeping
+    the formula's diagonal (``c_diag (J T_diag J^T / p)_ii`` instead of ``c_diag sum_k
+    x_ik^4``; the shift terms only off the diagonal) plus the variance shift ``d_diag delta``."""
     T_diag = _T_diag(st)
     K = T_diag.shape[0]
     p = X.shape[1]
     VJ = V[:, :K]                                         # J / sqrt(p)
     Q = X * X
+    mu, delta = (jnp.asarray(a, V.dtype) for a in shifts)
+    U = jnp.concatenate([V[:, :K + 1], mu[:, None], delta[:, None]], axis=1)
     theory_diag = jnp.einsum("ik,kl,il->i", VJ, T_diag.astype(V.dtype), VJ)
-    dvec = c_diag * (theory_diag - jnp.sum(Q * Q, axis=1))
-    Vr = jnp.concatenate([V, Q.astype(V.dtype)], axis=1)
-    Mr = jax.scipy.linalg.block_diag(M, c_diag * jnp.eye(p, dtype=M.dtype))
+    dvec = (c_diag * (theory_diag - jnp.sum(Q * Q, axis=1))
+            - jnp.einsum("ik,kl,il->i", U, dR, U) + d_diag * delta)
+    Vr = jnp.concatenate([U, Q.astype(V.dtype)], axis=1)
+    top = jax.scipy.linalg.block_diag(M, jnp.zeros((2, 2), M.dtype)) + dR.astype(M.dtype)
+    Mr = jax.scipy.linalg.block_diag(top, c_diag * jnp.eye(p, dtype=M.dtype))
     return Vr, Mr, dvec
 
 
@@ -182,8 +263,9 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
     :func:`exact_diagonal`) -- a refinement, not part of THEORY's claim.
 
     ``kurtosis``: False, True (THEORY section 7) or ``"realised"`` (then ``V`` is
-    ``(n, K + 1 + p)``, ``M`` is ``(K + 1 + p, K + 1 + p)`` and ``dvec`` restores the
-    formula's diagonal; see the module docstring)."""
+    ``(n, K + 3 + p)`` = ``[J / sqrt(p), phi, mu, delta, X * X]``, ``M`` is square of that
+    size and ``dvec`` restores the formula's diagonal plus the variance shift; see the
+    module docstring)."""
     if diagonal not in ("theory", "exact"):
         raise ValueError(f"diagonal must be one of ['theory', 'exact'], got {diagonal!r}")
     mode = kurtosis_mode(kurtosis)
@@ -218,7 +300,13 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
         raise ValueError(f"kind must be one of ['ck', 'ntk'], got {kind!r}")
     dvec = jnp.zeros((n,), dtype=X.dtype)
     if mode == "realised":
-        V, M, dvec = _realised_kurtosis(X, V, M, c_diag, st)
+        if V.shape[1] != np.shape(st.t)[0] + 1:
+            raise ValueError("kurtosis='realised' needs V = [J / sqrt(p), phi] (K + 1 "
+                             f"columns), got stats.V with {V.shape[1]}")
+        dR, d_diag = _shift_terms(c, jnp.asarray(st.t), kind,
+                                  L if layer is None else layer)
+        V, M, dvec = _realised_kurtosis(X, V, M, c_diag, st,
+                                        kurtosis_shifts(net, X, c, tau0), dR, d_diag)
     if diagonal == "exact":
         target = exact_diagonal(net, X, c, kind, None if kind == "ntk" else
                                 (L if layer is None else layer))
@@ -244,7 +332,8 @@ def ck_equivalent(net, stats, layer=None, *, X=None, finite_width=False, kurtosi
       layer: 0..L (default L). ``layer=0`` gives ``X X^T``.
       finite_width: add ``b_l (1 1^T - I)`` (section 6). kurtosis: False; True (the
         weight fourth-cumulant ``T_diag`` correction, section 7); or ``"realised"`` (its
-        off-diagonal class-block means replaced by the realised ``sum_k x_ik^2 x_jk^2``).
+        off-diagonal class-block means replaced by the realised ``sum_k x_ik^2 x_jk^2``,
+        plus the layer-1 mean / variance shifts; module docstring).
       coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
       diagonal: ``"theory"`` (the formula) or ``"exact"`` (exact per-sample diagonal, an
         O(n) refinement beyond THEORY; see :func:`exact_diagonal`).

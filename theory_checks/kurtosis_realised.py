@@ -1,0 +1,210 @@
+"""Claim (ntkcomp, beyond THEORY section 7): the kurtosis-corrected CK equivalent with the
+REALISED fourth moments (``ck_equivalent(..., kurtosis="realised")``: the weight fourth
+cumulant's term ``alpha_diag_l sum_k x_ik^2 x_jk^2`` instead of its class-block means
+``alpha_diag_l (J T_diag J^T / p)_ij``, plus the per-sample shifts of the layer-1 feature
+means and variances, ``kappa4 sum_k x_ik^4`` terms, carried through the later layers) is as
+close to E_W[CK_L] for sparse ternary weights (eps = 0.9, 0.95) as the Gaussian-weight
+equivalent is to its own expected kernel, at depth L = 1, 2, 3 -- where THEORY's ``kappa4
+T_diag`` correction (``kurtosis=True``) is not at eps = 0.95 (``universality`` (A),
+``diagnostics/kurtosis_equivalent_terms``).
+
+Reference E_W[CK_L] (infinite width; every layer sparse ternary): the layer-1 map with the
+first- and second-order Edgeworth terms of the weight law given X
+(``expected_layer_maps(net, edgeworth_order=2)``), then the exact Gaussian maps of layers
+2..L (the weight law's cumulants enter a hidden layer's map only at order 1/d_{l-1}, zero at
+infinite width). At L = 1 (n <= 1024) the reference is anchored to a Monte Carlo average
+over 2^18 sparse ternary neurons (column "ref vs MC").
+
+    python -m theory_checks.kurtosis_realised [--quick] [--max-n 2048]
+"""
+import time
+
+import numpy as np
+
+from theory_checks import _common as C
+
+NAME = "kurtosis_realised"
+ACTS = ("relu", "abs")          # a2 != 0: the kappa4 term is there (odd activations: a2 = 0)
+DEPTHS = (1, 2, 3)
+EPS_CLAIM = (0.9, 0.95)
+EPS_INFO = (0.99,)              # kappa4 / p = 97 / p >= 0.19 here: outside the claim
+GAUSS_FACTOR = 1.25             # as universality (A): err <= max(1.25 floor, floor + 0.02)
+GAUSS_SLACK = 0.02
+MC_FEATURES = 2 ** 18
+MC_MAX_N = 1024
+
+
+def mc_ck1(net, law, X, features=MC_FEATURES, chunk=8192):
+    """Monte Carlo E_W[CK_1] (n, n) over ``features`` i.i.d. neurons of ``law``."""
+    import jax
+    import jax.numpy as jnp
+
+    act, m = net.activations[0], net.centers[0]
+    Xj = jnp.asarray(X)
+
+    @jax.jit
+    def gram(key):
+        H = act(Xj @ law.sample(key, (X.shape[1], chunk), Xj.dtype)) - m
+        return H @ H.T
+
+    acc = sum(gram(jax.random.PRNGKey(9_000 + r)) for r in range(features // chunk))
+    return np.asarray(acc) / (chunk * (features // chunk))
+
+
+def reference_cks(net, X, L, *, gaussian_layer1_diagonal=False):
+    """``[E_W[CK_1], ..., E_W[CK_L]]`` at infinite width: second-order Edgeworth layer-1 map
+    given X, exact Gaussian maps after it (module docstring). ``gaussian_layer1_diagonal``:
+    the same with the layer-1 diagonal (per-sample feature variances) put back to the
+    Gaussian-weight one -- what the layers above see of the kurtosis if only the
+    off-diagonal is corrected, as in every equivalent."""
+    from ntkcomp.spectral.random_features_depth import expected_layer_maps
+
+    maps = expected_layer_maps(net, edgeworth_order=2)
+    M = X @ X.T
+    K1 = maps[0](M, X)
+    if gaussian_layer1_diagonal:
+        gauss = expected_layer_maps(net, weight_kurtosis=False)[0](M)
+        np.fill_diagonal(K1, np.diag(gauss))
+    out = [K1]
+    for F in maps[1:L]:
+        out.append(F(out[-1]))
+    return out
+
+
+def main(argv=None) -> int:
+    from ntkcomp.equivalents import ck_equivalent
+    from ntkcomp.networks import weight_law
+    from ntkcomp.spectral import relative_operator_error
+
+    args = C.parse_args(__doc__, argv)
+    t0 = time.time()
+    ns = C.ladder(args)
+    cols = ["kappa4", "kappa4/p", "err realised", "err corr (THEORY)", "err no-corr",
+            "floor (Gaussian weights)", "ref vs MC", "layer-1 diagonal shift"]
+    C.header(NAME, cols)
+    table = C.Table(cols)
+    curves = {}
+    for act in ACTS:
+        for n in ns:
+            s = C.sample("mixed", n, seed=args.seed)
+            X = np.asarray(s.X)
+            p = X.shape[1]
+            gnet = C.make_net(act, max(DEPTHS), s)
+            E_g = C.expected(gnet, s, ("kurtosis_realised", act, n, args.seed))["ck"]
+            floors = {L: relative_operator_error(ck_equivalent(gnet, s, L), E_g[L - 1])
+                      for L in DEPTHS}
+            for eps in EPS_CLAIM + EPS_INFO:
+                law = weight_law("sparse_ternary", eps=eps)
+                net = C.make_net(act, max(DEPTHS), s, weights=law)
+                refs = reference_cks(net, X, max(DEPTHS))
+                try:
+                    refs_gd = reference_cks(net, X, max(DEPTHS), gaussian_layer1_diagonal=True)
+                except ValueError:      # the Gaussian diagonal is below some corrected
+                    refs_gd = None      # off-diagonal entries (Cauchy-Schwarz): no number
+                anchor = (relative_operator_error(refs[0], mc_ck1(net, law, X))
+                          if n <= MC_MAX_N else float("nan"))
+                for L in DEPTHS:
+                    errs = {k: relative_operator_error(ck_equivalent(net, s, L, kurtosis=k),
+                                                       refs[L - 1])
+                            for k in ("realised", True, False)}
+                    floor = floors[L]
+                    bound = max(GAUSS_FACTOR * floor, floor + GAUSS_SLACK)
+                    claimed = eps in EPS_CLAIM
+                    ok = errs["realised"] <= bound if claimed else None
+                    why = (f"err realised {errs['realised']:.3f} > {bound:.3f}"
+                           if ok is False else ("kappa4/p outside the claim" if not claimed
+                                                else ""))
+                    table.add(C.Row(f"{act} L={L} n={n} eps={eps}", {
+                        "kappa4": float(law.kappa4), "kappa4/p": float(law.kappa4) / p,
+                        "err realised": errs["realised"], "err corr (THEORY)": errs[True],
+                        "err no-corr": errs[False], "floor (Gaussian weights)": floor,
+                        "ref vs MC": anchor if L == 1 else float("nan"),
+                        "layer-1 diagonal shift": (relative_operator_error(refs_gd[L - 1],
+                                                                           refs[L - 1])
+                                                   if L >= 2 and refs_gd is not None
+                                                   else float("nan"))}, ok, why))
+                    curves.setdefault(f"{act} L={L} eps={eps}", {})[n] = (
+                        errs["realised"], errs[True], floor)
+    figs = {"errors": _figure(curves, ns)} if len(ns) > 1 else {}
+    C.write_report(
+        NAME, title="Kurtosis correction with the realised fourth-moment Gram", args=args,
+        started=t0, claim=__doc__.split("python -m")[0].strip(),
+        criteria=(f"PASS iff err realised <= max({GAUSS_FACTOR} x floor, floor + "
+                  f"{GAUSS_SLACK}) (universality (A)'s criterion), floor = the Gaussian-weight "
+                  "equivalent's relative operator error against its exact E_W[CK_L] at the "
+                  "same n and L (its O(n^-1/2) error). Errors are relative operator norms "
+                  f"against the reference. eps in {list(EPS_CLAIM)}; eps = 0.99 rows are "
+                  "information. 'mixed' preset, p = n/2."),
+        tables={"Ladder": table}, figures=figs, notes=NOTES)
+    return C.exit_code([table])
+
+
+def _figure(curves, ns):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, eps in zip(axes, EPS_CLAIM):
+        for i, (name, d) in enumerate((k, v) for k, v in curves.items()
+                                      if k.endswith(f"eps={eps}")):
+            nn = [n for n in ns if n in d]
+            label = name.rsplit(" ", 1)[0]
+            ax.loglog(nn, [d[n][0] for n in nn], "o-", color=f"C{i}", label=f"{label} realised")
+            ax.loglog(nn, [d[n][1] for n in nn], "x--", color=f"C{i}", lw=0.8,
+                      label=f"{label} T_diag")
+            ax.loglog(nn, [d[n][2] for n in nn], ":", color=f"C{i}", lw=0.8)
+        ax.set_title(f"sparse ternary eps = {eps} (dotted: Gaussian-weight floor)", fontsize=9)
+        ax.set_xlabel("n (p = n/2)")
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_xticks(list(ns), [str(n) for n in ns])
+    axes[0].set_ylabel("relative operator error vs E_W[CK_L]")
+    axes[1].legend(fontsize=6, ncol=2)
+    return fig
+
+
+NOTES = """
+Why the realised Gram: the first Edgeworth term of E_W[(sigma(u_i) - m)(sigma(u_j) - m)] for
+i.i.d. weights of fourth cumulant kappa4 holds kappa(u_i, u_i, u_j, u_j) = kappa4 sum_k
+x_ik^2 x_jk^2 times E[sigma''(u_i) sigma''(v_j)] / 4 ~ a2^2 / 4. THEORY's correction replaces
+sum_k x_ik^2 x_jk^2 by its class-block mean T_diag_ab / p. Each entry of that matrix has
+O(p^-1/2) relative fluctuations, but with kappa4 / p not small the kappa4 term is a large part
+of the kernel (0.37 of ||E|| at eps = 0.95, n = 512) and its fluctuation matrix has O(1)
+operator norm relative to it: `diagnostics/kurtosis_equivalent_terms` measured 0.050 of ||E||
+from realised -> class means. Keeping the realised matrix costs one more (n, p) Gram (the
+equivalent's structured form gains p columns; matrix-free products O(n p + p^2)). The same
+coefficient alpha_diag_l carries it through the later layers (a1^2 per layer) and into the
+NTK (beta_diag_L); `tests/test_kurtosis_realised.py` checks the quadratic activation's exact
+kernels (L = 1: the kappa4 terms are then exact; L = 2 through an exact quadratic layer),
+the shifts against the cosine's exact Rademacher expectations (error ~ 1/p), matrix-free
+products at every layer and for the NTK, and a Monte Carlo case.
+
+Column "layer-1 diagonal shift" (L >= 2): relative operator distance between the reference
+and the same reference with the layer-1 diagonal put back to its Gaussian-weight value (nan
+where that diagonal is below some corrected off-diagonal entries). The weight kurtosis also
+moves each sample's layer-1 feature variance, and its mean (first Edgeworth term of a
+one-dimensional expectation: kappa4 sum_k x_ik^4 / 24 times a fourth derivative,
+`ntkcomp.equivalents.kurtosis_shifts`); THEORY's equivalent has neither (its tau_1 and the
+later layers' centring constants are the Gaussian ones), and the layers above see the
+variance shift as a shift of every input norm. An even activation (abs: a1 = 0) responds
+to little else: THEORY's kappa4 term vanishes from layer 2 on (alpha_diag_2 = a1^2
+alpha_diag_1 = 0), so without the shifts the three equivalents coincide there. First run
+(the realised Gram alone, no shifts): abs L = 2 / 3 FAILed at both n (n = 512, eps = 0.95:
+0.498 against a floor of 0.280), ReLU passed everywhere; with the shifts (`kurtosis=
+"realised"` as committed) see the table. The shifts enter the low-rank part through the
+norm-deviation recursion (`_shift_terms` in ntkcomp/equivalents/matrices.py): the layer-l
+norm deviation eta_l = (q_l / 2) eta_{l-1} (+ delta at l = 1), the layer-l mean deviation
+zeta_l = (a2_l / 2) eta_{l-1} (+ mu at l = 1), R_l = a1_l^2 R_{l-1} + zeta_l zeta_l^T --
+without shifts exactly THEORY's alpha_{l,2} recursion.
+
+The diagonal is left as THEORY's plus the variance shift (the exact per-sample diagonal is
+`diagonal="exact"`, which does not include the kurtosis).
+Dropped: the sum_k x_ik^3 x_jk terms (0.008 of ||E|| at eps = 0.95, n = 512), the shifts'
+dependence on each sample's own variance, and per-sample variances in E[sigma''(u_i)] of the
+realised Gram term (using them measured no better: 0.037 / 0.028 against 0.025 / 0.028 at
+eps = 0.9 / 0.95, n = 512, 800k-neuron MC). The NTK gets the same terms through beta_diag_L
+and S_l = R_l + a1_l^2 S_{l-1}, but not the shift of the derivative kernel E[sigma'(u)
+sigma'(v)]; it is checked for structure only (no non-Gaussian NTK reference here).
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
