@@ -364,7 +364,7 @@ def test_kurtosis_equivalent_terms_diagnostic_runs(capsys):
     rows = [ln for ln in out.splitlines() if ln.startswith("| 0.9 |") or ln.startswith("| 0.95 |")]
     assert len(rows) == 6, out          # two rows in each of its three tables
     nums = [float(x) for ln in rows[:2] + rows[4:] for x in ln.strip("| ").split(" | ")[1:]]
-    assert len(nums) == 2 * 11 + 2 * 8, rows
+    assert len(nums) == 2 * 12 + 2 * 8, rows
     assert all(np.isfinite(nums)) and all(x >= 0 for x in nums), rows
     for bad, name in ((["--n", "32"], "--n"), (["--mc", "10"], "--mc")):
         with pytest.raises(SystemExit):
