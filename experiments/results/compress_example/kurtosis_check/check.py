@@ -12,7 +12,8 @@ at infinite width:
   the weight law; only layer 1 (sum over p fixed coordinates) sees the kurtosis.
 
 Compared with: the exact E_W kernels (Gaussian limit) of dense and compressed, and the
-kurtosis-corrected prediction (exact + equivalent kurtosis term, THEORY section 7).
+kurtosis-corrected prediction (exact + equivalent kurtosis term, THEORY section 7; and with
+``kurtosis="realised"``, the refinement of ``theory_checks/kurtosis_realised``).
 Also the class-block means of (sparse - Gaussian) against the predicted kurtosis term
 (projection onto span(J): Monte Carlo noise averages out there).
 
@@ -110,6 +111,8 @@ def main():
     Kc_eq = np.asarray(ck_equivalent(comp, sample))
     Kc_eq_k = np.asarray(ck_equivalent(comp, sample, kurtosis=True))
     kterm = Kc_eq_k - Kc_eq
+    # kurtosis="realised" (session 13): realised sum_k x_ik^2 x_jk^2 + mean / variance shifts
+    kterm_r = np.asarray(ck_equivalent(comp, sample, kurtosis="realised")) - Kc_eq
     act1, m1 = comp.activations[0], float(comp.centers[0])
     rng = np.random.default_rng(a.seed + 1)
     K1s = layer1_mc(act1, m1, X, "sparse", a.eps, a.D, a.chunk, rng)
@@ -123,13 +126,17 @@ def main():
         "kappa4": 1 / (1 - a.eps) - 3, "D_layer1_columns": a.D, "identity_shift": delta,
         "rel_diff_exact_gaussian_limit": rel(Ec),
         "rel_diff_exact_plus_kurtosis_prediction": rel(Ec + kterm),
+        "rel_diff_exact_plus_realised_kurtosis_prediction": rel(Ec + kterm_r),
         "rel_diff_mc_sparse_ternary": rel(Ks),
+        "prediction_vs_mc_rel_op": _op_norm(Ec + kterm - Ks) / nd,
+        "realised_prediction_vs_mc_rel_op": _op_norm(Ec + kterm_r - Ks) / nd,
         "rel_diff_mc_gaussian_control": rel(Kg),
         "mc_gaussian_vs_exact_rel_op": _op_norm(Kg - Ec) / nd,
         "kurtosis_term_rel_op_predicted": _op_norm(kterm) / nd,
         "sparse_minus_gauss_mc_rel_op": _op_norm(Ks - Kg) / nd,
         "class_blocks_sparse_minus_gauss_mc": blocks(Ks - Kg, labels).tolist(),
         "class_blocks_kurtosis_term_predicted": blocks(kterm, labels).tolist(),
+        "class_blocks_realised_kurtosis_term_predicted": blocks(kterm_r, labels).tolist(),
         "seconds": time.time() - t0,
     }
     print(json.dumps(out, indent=1))
