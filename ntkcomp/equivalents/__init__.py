@@ -8,6 +8,7 @@ from ntkcomp.equivalents.coefficients import STEP_CONVENTIONS, Coefficients, coe
 from ntkcomp.equivalents.matrices import (
     KURTOSIS_MODES,
     ck_equivalent,
+    cubic_coefficient,
     ck_equivalent_matvec,
     equivalent_parts,
     exact_diagonal,
@@ -25,6 +26,7 @@ __all__ = [
     "ck_equivalent",
     "ck_equivalent_matvec",
     "coefficients",
+    "cubic_coefficient",
     "equivalent_parts",
     "exact_diagonal",
     "kurtosis_mode",

@@ -25,15 +25,19 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
   (:func:`kurtosis_shifts`, ``kappa4 sum_k x_ik^4`` terms), carried through the layers as
   shifts of the feature means and norms (:func:`_shift_terms`; without them this is exactly
   the ``alpha_{l,2}`` recursion). They matter most for even activations (``a1 = 0``), for
-  which THEORY's term vanishes from layer 2 on. The diagonal is the formula's plus the
-  variance shift. In the structured form ``V`` gains the columns ``mu``, ``delta`` and the
-  ``p`` columns of ``Q``, ``M`` the matching blocks (a product costs ``O(n p + p^2)``
-  more). Measured (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron
+  which THEORY's term vanishes from layer 2 on. (iii) The ``kappa(u_i, u_i, u_i, u_j) =
+  kappa4 sum_k x_ik^3 x_jk`` term, coefficient :func:`cubic_coefficient` (``kappa4 a1 a3 /
+  6`` at layer 1, ``a3 = E[sigma^(3)]``, carried like ``alpha_diag``): zero for ReLU and even
+  activations, the leading term for step activations (whose ``a2`` can vanish). The
+  diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
+  columns ``mu``, ``delta`` and the ``p`` columns of each of ``Q``, ``X``, ``X * X * X``,
+  ``M`` the matching blocks (a product costs ``O(n p + p^2)`` more). Measured (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron
   Monte Carlo E_W[CK_1]): 0.021 from E against 0.074 with ``kurtosis=True``; the
   Gaussian-weight equivalent's own error is 0.042 (NTK, one hidden layer: 0.026 against
-  0.052, floor 0.038). Not included: the ``sum_k x_ik^3 x_jk`` terms, and for the NTK the
-  shift of the derivative kernel ``E[sigma'(u) sigma'(v)]`` (zero at first order for ReLU
-  and abs).
+  0.052, floor 0.038). Not included: the covariance and per-sample-variance dependence of
+  the derivatives (all at ``c = 0``, ``tau0^2``), and for the NTK the shift of the
+  derivative kernel ``E[sigma'(u) sigma'(v)]`` (zero at first order for ReLU and abs; step
+  layers have none under the autodiff convention).
 * ``finite_width=True`` (THEORY section 6, CK only): adds ``b_L (1 1^T - I)``, the mean
   off-diagonal shift of ``E_W[CK_L]`` at finite widths ``d_1..d_{L-1}`` (0 for L = 1).
   Not derived for the NTK: ``ntk_equivalent(..., finite_width=True)`` raises.
@@ -58,6 +62,7 @@ __all__ = [
     "ck_equivalent",
     "ck_equivalent_matvec",
     "KURTOSIS_MODES",
+    "cubic_coefficient",
     "equivalent_parts",
     "exact_diagonal",
     "kurtosis_mode",
@@ -195,24 +200,58 @@ def _shift_terms(c: Coefficients, t, kind: str, layer: int):
     return S - S0, ntk_diag
 
 
-def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag):
-    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [V, mu, delta, Q]``,
-    ``Q = X * X`` (n, p), ``M' = blockdiag(M (+) 0_2 + dR, c_diag I_p)`` and ``dvec`` keeping
-    the formula's diagonal (``c_diag (J T_diag J^T / p)_ii`` instead of ``c_diag sum_k
-    x_ik^4``; the shift terms only off the diagonal) plus the variance shift ``d_diag delta``."""
+def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | None = None):
+    """Coefficient ``c31`` of the ``kappa(u_i, u_i, u_i, u_j) = kappa4 sum_k x_ik^3 x_jk``
+    term of ``kurtosis="realised"`` at the target layer: at layer 1 the first Edgeworth term
+    ``(kappa4 / 6) E[sigma^(3)(u_i)] E[sigma'(u_j)] sum_k x_ik^3 x_jk`` (+ transpose), i.e.
+    ``kappa4 a1 a3 / 6`` with ``a3 = E[sigma^(3)(tau0 xi)] = 2 d a1 / d(tau^2)`` (heat
+    equation, autodiff of ``moments``); then carried like ``alpha_diag`` (``a1_l^2`` per CK
+    layer; NTK: ``beta_l = alpha_l + a1ntk_l^2 beta_{l-1}``). Zero for ReLU (a3 = 0) and
+    even activations (a1 = 0); the leading kurtosis term of step activations."""
+    from ntkcomp.activations import moments
+
+    c = coeffs
+    act = net.activations[0]
+
+    def a1(v):
+        return moments(act, jnp.sqrt(v)).a1
+
+    a3 = 2 * jax.grad(a1)(c.tau[0] ** 2)
+    x = c.kappa4[1] * c.a1[1] * a3 / 6
+    L = c.depth if layer is None or kind == "ntk" else layer
+    if L == 0:
+        return jnp.zeros_like(x)
+    y = x
+    for l in range(2, L + 1):
+        x = c.a1[l] ** 2 * x
+        y = x + c.a1_ntk[l] ** 2 * y
+    return x if kind == "ck" else y
+
+
+def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31):
+    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [V, mu, delta, Q, X, R]``,
+    ``Q = X * X``, ``R = X * X * X`` (n, p each), ``M' = blockdiag(M (+) 0_2 + dR, c_diag I_p,
+    [[0, c31 I_p], [c31 I_p, 0]])`` and ``dvec`` keeping the formula's diagonal (``c_diag
+    (J T_diag J^T / p)_ii`` instead of ``c_diag sum_k x_ik^4``; the shift and ``c31`` terms
+    only off the diagonal) plus the variance shift ``d_diag delta``."""
     T_diag = _T_diag(st)
     K = T_diag.shape[0]
     p = X.shape[1]
     VJ = V[:, :K]                                         # J / sqrt(p)
-    Q = X * X
+    Xv = X.astype(V.dtype)
+    Q = Xv * Xv
+    s4 = jnp.sum(Q * Q, axis=1)
     mu, delta = (jnp.asarray(a, V.dtype) for a in shifts)
     U = jnp.concatenate([V[:, :K + 1], mu[:, None], delta[:, None]], axis=1)
     theory_diag = jnp.einsum("ik,kl,il->i", VJ, T_diag.astype(V.dtype), VJ)
-    dvec = (c_diag * (theory_diag - jnp.sum(Q * Q, axis=1))
+    dvec = (c_diag * (theory_diag - s4) - 2 * c31 * s4
             - jnp.einsum("ik,kl,il->i", U, dR, U) + d_diag * delta)
-    Vr = jnp.concatenate([U, Q.astype(V.dtype)], axis=1)
+    Vr = jnp.concatenate([U, Q, Xv, Q * Xv], axis=1)
     top = jax.scipy.linalg.block_diag(M, jnp.zeros((2, 2), M.dtype)) + dR.astype(M.dtype)
-    Mr = jax.scipy.linalg.block_diag(top, c_diag * jnp.eye(p, dtype=M.dtype))
+    eye = jnp.eye(p, dtype=M.dtype)
+    zero = jnp.zeros((p, p), M.dtype)
+    cubic = jnp.block([[zero, c31 * eye], [c31 * eye, zero]])
+    Mr = jax.scipy.linalg.block_diag(top, c_diag * eye, cubic)
     return Vr, Mr, dvec
 
 
@@ -265,9 +304,9 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
     :func:`exact_diagonal`) -- a refinement, not part of THEORY's claim.
 
     ``kurtosis``: False, True (THEORY section 7) or ``"realised"`` (then ``V`` is
-    ``(n, K + 3 + p)`` = ``[J / sqrt(p), phi, mu, delta, X * X]``, ``M`` is square of that
-    size and ``dvec`` restores the formula's diagonal plus the variance shift; see the
-    module docstring)."""
+    ``(n, K + 3 + 3p)`` = ``[J / sqrt(p), phi, mu, delta, X * X, X, X * X * X]``, ``M`` is
+    square of that size and ``dvec`` restores the formula's diagonal plus the variance
+    shift; see the module docstring)."""
     if diagonal not in ("theory", "exact"):
         raise ValueError(f"diagonal must be one of ['theory', 'exact'], got {diagonal!r}")
     mode = kurtosis_mode(kurtosis)
@@ -308,7 +347,8 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
         dR, d_diag = _shift_terms(c, jnp.asarray(st.t), kind,
                                   L if layer is None else layer)
         V, M, dvec = _realised_kurtosis(X, V, M, c_diag, st,
-                                        kurtosis_shifts(net, X, c, tau0), dR, d_diag)
+                                        kurtosis_shifts(net, X, c, tau0), dR, d_diag,
+                                        cubic_coefficient(net, c, kind, layer))
     if diagonal == "exact":
         target = exact_diagonal(net, X, c, kind, None if kind == "ntk" else
                                 (L if layer is None else layer))
@@ -335,7 +375,8 @@ def ck_equivalent(net, stats, layer=None, *, X=None, finite_width=False, kurtosi
       finite_width: add ``b_l (1 1^T - I)`` (section 6). kurtosis: False; True (the
         weight fourth-cumulant ``T_diag`` correction, section 7); or ``"realised"`` (its
         off-diagonal class-block means replaced by the realised ``sum_k x_ik^2 x_jk^2``,
-        plus the layer-1 mean / variance shifts; module docstring).
+        plus the ``sum_k x_ik^3 x_jk`` term and the layer-1 mean / variance shifts; module
+        docstring).
       coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
       diagonal: ``"theory"`` (the formula) or ``"exact"`` (exact per-sample diagonal, an
         O(n) refinement beyond THEORY; see :func:`exact_diagonal`).
