@@ -42,6 +42,15 @@ def _diag_cov_sample(n=256, p=256, seed=5):
     return GMM(means, diag_covs).sample(jax.random.PRNGKey(seed), n)
 
 
+def _quadratic_layer1(X, m1, k4):
+    """Exact E_W[CK_1] (n, n) of sigma(t) = t^2 centred at m1, i.i.d. weights of unit
+    variance and fourth cumulant k4: (|x_i|^2 - m1)(|x_j|^2 - m1) + 2 (x_i.x_j)^2
+    + k4 sum_k x_ik^2 x_jk^2 for all i, j (moments of w up to order 4)."""
+    Q = X ** 2
+    nrm = np.sum(Q, 1) - m1
+    return np.outer(nrm, nrm) + 2 * (X @ X.T) ** 2 + k4 * Q @ Q.T
+
+
 def _offdiag(A):
     A = np.asarray(A)
     return A - np.diag(np.diag(A))
@@ -59,9 +68,8 @@ def test_realised_quadratic_kappa4_term_is_exact_off_the_diagonal():
     law = weight_law("sparse_ternary", eps=0.9)
     k4 = float(law.kappa4)
     net = MLP([64], ["quadratic"], weights=law, tau0=tau0)
-    nrm = np.sum(X ** 2, 1) - tau0 ** 2
-    gauss = np.outer(nrm, nrm) + 2 * (X @ X.T) ** 2
-    exact = gauss + k4 * (X ** 2) @ (X ** 2).T
+    gauss = _quadratic_layer1(X, tau0 ** 2, 0.0)
+    exact = _quadratic_layer1(X, tau0 ** 2, k4)
     K_r = np.asarray(ck_equivalent(net, s, kurtosis="realised"))
     K_t = np.asarray(ck_equivalent(net, s, kurtosis=True))
     K_0 = np.asarray(ck_equivalent(net, s, kurtosis=False))
@@ -86,13 +94,10 @@ def test_realised_quadratic_depth_two_exact():
     s = _diag_cov_sample()
     X = np.asarray(s.X, dtype=np.float64)
     tau0 = float(s.stats.tau0)
-    Q = X ** 2
 
     def exact(net, k4):
-        m1, m2 = float(net.centers[0]), float(net.centers[1])
-        v = np.sum(Q, 1)
-        K1 = np.outer(v - m1, v - m1) + 2 * (X @ X.T) ** 2 + k4 * Q @ Q.T
-        d = np.diag(K1)
+        K1 = _quadratic_layer1(X, float(net.centers[0]), k4)
+        d, m2 = np.diag(K1), float(net.centers[1])
         return np.outer(d - m2, d - m2) + 2 * K1 ** 2
 
     gnet = MLP([64, 64], ["quadratic"] * 2, weights="gaussian", tau0=tau0)

@@ -8,8 +8,8 @@ from ntkcomp.equivalents.coefficients import STEP_CONVENTIONS, Coefficients, coe
 from ntkcomp.equivalents.matrices import (
     KURTOSIS_MODES,
     ck_equivalent,
-    cubic_coefficient,
     ck_equivalent_matvec,
+    cubic_coefficient,
     equivalent_parts,
     exact_diagonal,
     kurtosis_mode,

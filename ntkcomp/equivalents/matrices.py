@@ -32,8 +32,9 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
   diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
   columns ``mu``, ``delta`` and the ``p`` columns of each of ``Q``, ``X``, ``X * X * X``,
   ``M`` the matching blocks (a product costs ``O(n p + p^2)`` more; ``M`` is stored dense,
-  ``8 (K + 3 + 3p)^2`` bytes in float64: 44 MB at p = 784, 1.2 GB at p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron
-  Monte Carlo E_W[CK_1]): 0.021 from E against 0.074 with ``kurtosis=True``; the
+  ``8 (K + 3 + 3p)^2`` bytes in float64: 44 MB at p = 784, 1.2 GB at p = 4096). Measured
+  (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron Monte Carlo
+  E_W[CK_1]): 0.021 from E against 0.074 with ``kurtosis=True``; the
   Gaussian-weight equivalent's own error is 0.042 (NTK, one hidden layer: 0.026 against
   0.052, floor 0.038). Not included: the covariance and per-sample-variance dependence of
   the derivatives (all at ``c = 0``, ``tau0^2``), and for the NTK the shift of the
@@ -60,9 +61,9 @@ import numpy as np
 from ntkcomp.equivalents.coefficients import Coefficients, coefficients
 
 __all__ = [
+    "KURTOSIS_MODES",
     "ck_equivalent",
     "ck_equivalent_matvec",
-    "KURTOSIS_MODES",
     "cubic_coefficient",
     "equivalent_parts",
     "exact_diagonal",
