@@ -95,12 +95,13 @@ def reference_cks(net, X, L, *, layer1=None):
 
 def gaussian_layer1_diagonal(net, X, K1):
     """``K1`` (n, n) with its diagonal (the per-sample feature variances) replaced by the
-    Gaussian-weight one: what the layers above see of the kurtosis if only the off-diagonal
-    is corrected, as in every equivalent."""
-    from ntkcomp.spectral.random_features_depth import expected_layer_maps
+    Gaussian-weight one (``exact_diagonal``, the 1-D moments at each sample's scale): what
+    the layers above see of the kurtosis if only the off-diagonal is corrected, as in every
+    equivalent."""
+    from ntkcomp.equivalents import coefficients, exact_diagonal
 
     out = np.array(K1, copy=True)
-    np.fill_diagonal(out, np.diag(expected_layer_maps(net, weight_kurtosis=False)[0](X @ X.T)))
+    np.fill_diagonal(out, np.asarray(exact_diagonal(net, X, coefficients(net), "ck", 1)))
     return out
 
 
