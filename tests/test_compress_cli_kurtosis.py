@@ -120,3 +120,44 @@ def test_help_teaches_kurtosis_tol(capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "--kurtosis-tol" in text and "kappa4" in text
+
+
+def test_kurtosis_model_realised_end_to_end(capsys, tmp_path, sample_and_dense):
+    """--kurtosis-model realised: report.json's prediction is the realised one (checked
+    against the dense n x n realised equivalents at the chosen eps_1, a second
+    implementation), --kurtosis-tol uses it, and the spectral report's kurtosis-corrected
+    comparison uses the same term."""
+    from ntkcomp.equivalents import ck_equivalent
+    from ntkcomp.networks import MLP, weight_law
+
+    T = 0.02
+    rep, stdout = _cli(capsys, tmp_path / "r", "--eps", "0.9", "--kurtosis-tol", repr(T),
+                       "--kurtosis-model", "realised")
+    assert rep["kurtosis"]["model"] == "realised"
+    assert "realised moments" in stdout
+    e1 = rep["eps_used"][0]
+    assert 2 / 3 < e1 < 0.9 and rep["eps1_chosen"] == e1
+    assert rep["kurtosis_predicted_loss"] <= T
+
+    sample, dense = sample_and_dense
+    from ntkcomp.compress import compress
+    with pytest.warns(RuntimeWarning):
+        res = compress(dense, float(sample.stats.tau0), eps=[e1, 0.9, 0.9], family="ternary",
+                       seed=0)
+    comp = res.compressed
+    nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(0.5 * (A + A.T))))
+    D = (np.asarray(ck_equivalent(comp, sample, kurtosis="realised"))
+         - np.asarray(ck_equivalent(comp, sample)))
+    want = nrm(D) / nrm(np.asarray(ck_equivalent(dense, sample)))
+    assert rep["kurtosis_predicted_loss"] == pytest.approx(want, rel=1e-8)
+    # a slightly sparser layer 1 misses T (e1 is the interval's upper end)
+    laws = [weight_law("sparse_ternary", eps=e1 + 1e-3)] + list(comp.weight_laws[1:])
+    sparser = MLP(comp.widths, list(comp.activations), weights=laws, tau0=comp.tau0)
+    D2 = (np.asarray(ck_equivalent(sparser, sample, kurtosis="realised"))
+          - np.asarray(ck_equivalent(comp, sample)))
+    assert nrm(D2) / nrm(np.asarray(ck_equivalent(dense, sample))) > T
+
+    code = main(["compress", "--kurtosis-model", "edgeworth", "--out", str(tmp_path / "x"),
+                 "--no-progress"])
+    assert code == 2
+    assert "kurtosis-model" in capsys.readouterr().err

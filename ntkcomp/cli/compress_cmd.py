@@ -32,7 +32,7 @@ What happens, step by step:
 
 Read report.json: memory_factor, identity_shift, ck_rel_diff, ntk_rel_diff and per-layer
 family / parameters / residuals / feasible; kurtosis_predicted_loss (and _per_layer),
-eps_used and eps1_chosen (see --kurtosis-tol). "Lossless" holds for the weight-averaged
+eps_used and eps1_chosen (see --kurtosis-tol, --kurtosis-model). "Lossless" holds for the weight-averaged
 kernels (width -> infinity); single finite-width draws add sqrt(n / width) noise.
 """
 
@@ -72,6 +72,13 @@ def add_parser(sub) -> None:
                         "T > 0, eps of layer 1 is moved to the nearest value whose predicted "
                         "loss is <= T (e.g. 3-layer ReLU, eps 0.9, T=0.05 -> eps_1 ~ 0.82); "
                         "deeper layers keep --eps. Default: no adjustment")
+    g.add_argument("--kurtosis-model", default="theory", choices=["theory", "realised"],
+                   help="prediction behind kurtosis_predicted_loss and --kurtosis-tol: theory "
+                        "(default; THEORY section 7's class-block term, linear in kappa4, zero "
+                        "for odd activations such as tanh) or realised (the data's realised "
+                        "fourth moments plus the x^3 x, shift and covariance terms of the first "
+                        "Edgeworth order; nonzero for tanh designs, whose quantized layer-1 step "
+                        "has a1 a3 != 0; closer to Monte Carlo, see ntkcomp.compress.kurtosis)")
     g.add_argument("--no-report", action="store_true",
                    help="skip the spectral verification (step 5)")
     add_run_options(p, "ntkcomp_runs/compress")
@@ -94,7 +101,7 @@ def config_from_args(args) -> dict:
             "widths": widths, "activations": args.activations, "seed": args.seed,
             "eps": eps, "family": args.family, "levels": args.levels, "target": args.target,
             "hidden_tau": ht, "report": not args.no_report, "float64": not args.float32,
-            "kurtosis_tol": args.kurtosis_tol}
+            "kurtosis_tol": args.kurtosis_tol, "kurtosis_model": args.kurtosis_model}
 
 
 def run(args) -> int:

@@ -40,6 +40,7 @@ from ntkcomp.guards import check_report_finite, warn_if_float32
 from ntkcomp._validate import check_choice, check_in_range, check_positive, check_positive_int
 from ntkcomp.compress.families import FAMILIES
 from ntkcomp.compress.solver import solve_fewest_levels, solve_layer
+from ntkcomp.compress.kurtosis import KURTOSIS_MODELS as _KURTOSIS_MODELS
 from ntkcomp.compress.targets import (FLOOR_FRAC, linear_fraction_bound,
                                       ntk_last_layer_target, target_from_activation)
 
@@ -232,7 +233,8 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
              target: str = "ck", levels: int | None = None, hidden_tau: Any = "free",
              tol: float = 1e-10, seed: int = 0, n_starts: int = 64, k_max: int = 6,
              p: int | None = None, data: Any = None,
-             kurtosis_tol: float | None = None) -> CompressionResult:
+             kurtosis_tol: float | None = None,
+             kurtosis_model: str = "theory") -> CompressionResult:
     """Compress a dense MLP description by moment matching (THEORY.md section 8).
 
     Args:
@@ -268,6 +270,13 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
         (kappa4 too large), the smallest when it is too dense (kappa4 < 0: sparser and
         cheaper). Deeper layers keep the requested eps (their kurtosis enters only the
         O(1/d) finite-width term). E.g. 3-layer ReLU, n = 2048, eps=0.9, kurtosis_tol=0.05 -> eps_1 = 0.819.
+      kurtosis_model: which prediction ``predicted_loss`` and ``kurtosis_tol`` use:
+        "theory" (default; THEORY section 7's class-block term, exactly linear in kappa4,
+        zero for odd activations) or "realised" (the ``kurtosis="realised"`` equivalent:
+        realised fourth moments, layer-1 mean / variance shifts and the ``x^3 x`` term,
+        quadratic in kappa4; nonzero for odd activations, whose compressed layer-1 step
+        has ``a1 a3 != 0`` -- see :mod:`ntkcomp.compress.kurtosis` for the Monte Carlo
+        evidence). Needs ``data`` to matter; the report's ``kurtosis["model"]`` says which.
     Returns:
       :class:`CompressionResult`; infeasible layers are flagged (and a warning is issued),
       never silently accepted.
@@ -299,6 +308,7 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
         rule = float(hidden_tau)
     if p is not None:
         p = check_positive_int("p", p)
+    check_choice("kurtosis_model", kurtosis_model, _KURTOSIS_MODELS)
     if kurtosis_tol is not None:
         check_positive("kurtosis_tol", kurtosis_tol)
         if data is None:
@@ -316,18 +326,21 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0, family: str = "t
     compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws, tau0=float(tau0))
     from ntkcomp.compress import kurtosis as _kurt
     eps1_req = eps_l[0]
-    unit = None
+    unit = realised = None
     if data is not None:
         unit = _kurt.kurtosis_loss_per_unit(net, compressed, data, kind=target)
+        if kurtosis_model == "realised":
+            realised = _kurt.realised_kurtosis_loss(net, compressed, data, kind=target)
         if kurtosis_tol is not None:
-            eps_l[0] = _kurt.choose_eps1(eps1_req, unit["loss_per_unit_kappa4"],
-                                         float(kurtosis_tol))
+            eps_l[0] = (_kurt.choose_eps1(eps1_req, unit["loss_per_unit_kappa4"],
+                                          float(kurtosis_tol)) if realised is None else
+                        _kurt.choose_eps1_realised(eps1_req, realised, float(kurtosis_tol)))
             laws[0] = weight_law("sparse_ternary", eps=eps_l[0])
             compressed = MLP(net.widths, [s.activation() for s in sols], weights=laws,
                              tau0=float(tau0))
     kurt = _kurt.kurtosis_summary(unit, eps1_req, eps_l[0],
                                   None if kurtosis_tol is None else float(kurtosis_tol),
-                                  target)
+                                  target, realised=realised)
     if kurt["predicted_loss"] is not None and kurt["predicted_loss"] > 0.1:
         warnings.warn(f"compress: the layer-1 weight kurtosis (eps_1={eps_l[0]:.4g}, kappa4="
                       f"{kurt['kappa4_layer1']:.3g}) is predicted to change the {target} "

@@ -133,7 +133,7 @@ def compare_kernels(K_d, K_c, delta: float, labels, *, top: int = 3) -> dict:
 
 def spectral_report(dense, compressed, data, *, coefficients: dict | None = None,
                     single_draw: bool = True, seed: int = 0, exact: bool = True,
-                    figure: bool = True) -> SpectralReport:
+                    figure: bool = True, kurtosis=True) -> SpectralReport:
     """Compare ``dense`` and ``compressed`` (MLP descriptions) on ``data`` (a GMMSample).
 
     Args:
@@ -143,6 +143,9 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
       exact: compute the exact E_W kernels (O(L n^2) bivariate evaluations; the dominant
         cost for large n).
       figure: build the matplotlib figure.
+      kurtosis: the compressed equivalent's layer-1 weight-kurtosis term in the
+        ``equivalent_kurtosis`` and ``exact_kurtosis_corrected`` entries: True (THEORY
+        section 7) or "realised" (``kurtosis="realised"`` of ``ntkcomp.equivalents``).
     """
     from ntkcomp.compress.core import coefficient_comparison
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
@@ -174,12 +177,17 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
                                 coef["delta_ntk"], labels)
     out["equivalent"] = eq
     Kd = np.asarray(ck_equivalent(dense, data, L))
-    Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=True))
+    from ntkcomp.equivalents import kurtosis_mode
+
+    if kurtosis_mode(kurtosis) is None:
+        raise ValueError(f"kurtosis must be True or 'realised' here, got {kurtosis!r}")
+    out["kurtosis_model"] = "theory" if kurtosis is True else "realised"
+    Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=kurtosis))
     out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef["delta_ck"][-1],
                                                           labels)}
     Kc_eq = np.asarray(ck_equivalent(compressed, data, L))
     Nd = np.asarray(ntk_equivalent(dense, data))
-    Nck = np.asarray(ntk_equivalent(compressed, data, kurtosis=True))
+    Nck = np.asarray(ntk_equivalent(compressed, data, kurtosis=kurtosis))
     Nkterm = Nck - np.asarray(ntk_equivalent(compressed, data))
     out["equivalent_kurtosis"]["ntk"] = compare_kernels(Nd, Nck, coef["delta_ntk"], labels)
     kern["equiv_ck_L"] = (Kd, Kc_eq)

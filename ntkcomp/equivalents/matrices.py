@@ -28,18 +28,25 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
   which THEORY's term vanishes from layer 2 on. (iii) The ``kappa(u_i, u_i, u_i, u_j) =
   kappa4 sum_k x_ik^3 x_jk`` term, coefficient :func:`cubic_coefficient` (``kappa4 a1 a3 /
   6`` at layer 1, ``a3 = E[sigma^(3)]``, carried like ``alpha_diag``): zero for ReLU and even
-  activations, the leading term for step activations (whose ``a2`` can vanish). The
-  diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
-  columns ``mu``, ``delta`` and the ``p`` columns of each of ``Q``, ``X``, ``X * X * X``,
-  ``M`` the matching blocks (a product costs ``O(n p + p^2)`` more; ``M`` is stored dense,
-  ``8 (K + 3 + 3p)^2`` bytes in float64: 44 MB at p = 784, 1.2 GB at p = 4096). Measured
-  (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron Monte Carlo
-  E_W[CK_1]): 0.021 from E against 0.074 with ``kurtosis=True``; the
-  Gaussian-weight equivalent's own error is 0.042 (NTK, one hidden layer: 0.026 against
-  0.052, floor 0.038). Not included: the covariance and per-sample-variance dependence of
-  the derivatives (all at ``c = 0``, ``tau0^2``), and for the NTK the shift of the
-  derivative kernel ``E[sigma'(u) sigma'(v)]`` (zero at first order for ReLU and abs; step
-  layers have none under the autodiff convention).
+  activations, the leading term for step activations (whose ``a2`` can vanish). (iv) The
+  first-order terms of the same entry size (``p^-3/2``) that are linear in the covariance
+  ``c_ij = x_i . x_j`` or in each sample's variance deviation ``dv_i = ||x_i||^2 - tau0^2``
+  (:func:`covariance_coefficients`): the ``kappa4 sum_k x_ik^4`` shift of the slope
+  ``E[sigma']`` times ``c_ij``, the covariance dependence of ``E[sigma'' sigma'']``
+  (``a3^2 (J T_diag J^T / p) o X X^T``) and the Gram term's ``a2^2`` at each sample's own
+  variance. The diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
+  columns ``mu``, ``delta`` and ``(K + 3) p`` more: ``Q``, ``dv * Q``, ``X`` split by class,
+  and ``X^3``-plus-slope, ``M`` the matching blocks (a product costs ``O(n p K + p^2 K^2)``
+  more; ``M`` is stored dense, ``8 (K + 3 + (K + 3) p)^2`` bytes in float64: 123 MB at
+  p = 784, K = 2; 3.4 GB at p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512,
+  p = 256, against a 2^18-neuron Monte Carlo E_W[CK_1]): the kurtosis EFFECT (sparse minus
+  Gaussian weights) is predicted to 0.020 of ``||E||`` (the Monte Carlo noise: 0.017)
+  against 0.069 with ``kurtosis=True`` (NTK, one hidden layer: 0.011 against 0.038); the
+  total error, 0.040 (NTK 0.035), is the Gaussian-weight equivalent's own (0.042; NTK
+  0.038). Not included: terms of higher order in ``c_ij``, ``dv_i``; the slope shifts that
+  the layer-1 variance shift causes in layers >= 2; for the NTK the shift of the derivative
+  kernel ``E[sigma'(u) sigma'(v)]`` (zero at first order for ReLU and abs; step layers have
+  none under the autodiff convention).
 * ``finite_width=True`` (THEORY section 6, CK only): adds ``b_L (1 1^T - I)``, the mean
   off-diagonal shift of ``E_W[CK_L]`` at finite widths ``d_1..d_{L-1}`` (0 for L = 1).
   Not derived for the NTK: ``ntk_equivalent(..., finite_width=True)`` raises.
@@ -64,6 +71,7 @@ __all__ = [
     "KURTOSIS_MODES",
     "ck_equivalent",
     "ck_equivalent_matvec",
+    "covariance_coefficients",
     "cubic_coefficient",
     "equivalent_parts",
     "exact_diagonal",
@@ -202,24 +210,10 @@ def _shift_terms(c: Coefficients, t, kind: str, layer: int):
     return S - S0, ntk_diag
 
 
-def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | None = None):
-    """Coefficient ``c31`` of the ``kappa(u_i, u_i, u_i, u_j) = kappa4 sum_k x_ik^3 x_jk``
-    term of ``kurtosis="realised"`` at the target layer: at layer 1 the first Edgeworth term
-    ``(kappa4 / 6) E[sigma^(3)(u_i)] E[sigma'(u_j)] sum_k x_ik^3 x_jk`` (+ transpose), i.e.
-    ``kappa4 a1 a3 / 6`` with ``a3 = E[sigma^(3)(tau0 xi)] = 2 d a1 / d(tau^2)`` (heat
-    equation, autodiff of ``moments``); then carried like ``alpha_diag`` (``a1_l^2`` per CK
-    layer; NTK: ``beta_l = alpha_l + a1ntk_l^2 beta_{l-1}``). Zero for ReLU (a3 = 0) and
-    even activations (a1 = 0); the leading kurtosis term of step activations."""
-    from ntkcomp.activations import moments
-
-    c = coeffs
-    act = net.activations[0]
-
-    def a1(v):
-        return moments(act, jnp.sqrt(v)).a1
-
-    a3 = 2 * jax.grad(a1)(c.tau[0] ** 2)
-    x = c.kappa4[1] * c.a1[1] * a3 / 6
+def _carry(c: Coefficients, kind: str, layer, x):
+    """A layer-1 kernel perturbation's coefficient ``x`` carried to the target layer like
+    ``alpha_diag`` (``a1_l^2`` per CK layer; NTK: ``beta_l = alpha_l + a1ntk_l^2
+    beta_{l-1}``, the derivative kernels unchanged)."""
     L = c.depth if layer is None or kind == "ntk" else layer
     if L == 0:
         return jnp.zeros_like(x)
@@ -230,12 +224,75 @@ def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | 
     return x if kind == "ck" else y
 
 
-def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31):
-    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [V, mu, delta, Q, X, R]``,
-    ``Q = X * X``, ``R = X * X * X`` (n, p each), ``M' = blockdiag(M (+) 0_2 + dR, c_diag I_p,
-    [[0, c31 I_p], [c31 I_p, 0]])`` and ``dvec`` keeping the formula's diagonal (``c_diag
-    (J T_diag J^T / p)_ii`` instead of ``c_diag sum_k x_ik^4``; the shift and ``c31`` terms
-    only off the diagonal) plus the variance shift ``d_diag delta``."""
+def _layer1_a(net, c: Coefficients, name: str, order: int):
+    """``d^order/dv^order`` of the Gaussian moment ``name`` (``a1`` or ``a2``) of layer 1 at
+    ``v = tau0^2`` (autodiff of ``moments``); by the heat equation ``E[g^(2k)] = 2^k
+    d^k E[g] / dv^k``, e.g. ``a3 = 2 a1'``, ``a5 = 4 a1''``, ``a4 = 2 a2'``."""
+    from ntkcomp.activations import moments
+
+    act = net.activations[0]
+
+    def f(v):
+        return getattr(moments(act, jnp.sqrt(v)), name)
+
+    for _ in range(order):
+        f = jax.grad(f)
+    return f(c.tau[0] ** 2)
+
+
+def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | None = None):
+    """Coefficient ``c31`` of the ``kappa(u_i, u_i, u_i, u_j) = kappa4 sum_k x_ik^3 x_jk``
+    term of ``kurtosis="realised"`` at the target layer: at layer 1 the first Edgeworth term
+    ``(kappa4 / 6) E[sigma^(3)(u_i)] E[sigma'(u_j)] sum_k x_ik^3 x_jk`` (+ transpose), i.e.
+    ``kappa4 a1 a3 / 6`` with ``a3 = E[sigma^(3)(tau0 xi)] = 2 d a1 / d(tau^2)`` (heat
+    equation, autodiff of ``moments``); then carried like ``alpha_diag`` (``a1_l^2`` per CK
+    layer; NTK: ``beta_l = alpha_l + a1ntk_l^2 beta_{l-1}``). Zero for ReLU (a3 = 0) and
+    even activations (a1 = 0); the leading kurtosis term of step activations."""
+    c = coeffs
+    a3 = 2 * _layer1_a(net, c, "a1", 1)
+    return _carry(c, kind, layer, c.kappa4[1] * c.a1[1] * a3 / 6)
+
+
+def covariance_coefficients(net, coeffs: Coefficients, kind: str = "ck",
+                            layer: int | None = None):
+    """Coefficients ``(c_slope, c_hadamard, c_scale)`` of the first-order kurtosis terms of
+    ``kurtosis="realised"`` that are linear in the covariance ``c_ij = x_i . x_j`` or in the
+    per-sample variance deviation ``dv_i = ||x_i||^2 - tau0^2`` (entries of the same order,
+    ``p^-3/2``, as the ``x^3 x`` term), at layer 1 and carried like ``alpha_diag``:
+
+    * ``c_slope = kappa4 a1 a5 / 24``: the ``kappa4 sum_k x_ik^4`` shift of the slope
+      ``E[sigma'(u_i)]``, times ``(s4_i + s4_j) c_ij`` (``s4_i = sum_k x_ik^4``);
+    * ``c_hadamard = kappa4 a3^2 / 4``: ``E[sigma'' sigma'']`` at covariance ``c``, i.e. the
+      Gram term times ``c_ij`` -- ``(J T_diag J^T / p) o X X^T`` (class-block fourth moments:
+      the realised fluctuations change it by ``O(p^-1/2)`` relative);
+    * ``c_scale = kappa4 a2 a4 / 8``: the Gram term's ``a2^2`` at each sample's own variance,
+      ``(Q Q^T) o (dv 1^T + 1 dv^T)``.
+
+    ``a_k = E[sigma^(k)(tau0 xi)]`` by the heat equation (``a3 = 2 a1'``, ``a5 = 4 a1''``,
+    ``a4 = 2 a2'``, derivatives in ``v = tau^2``). Monte Carlo (``tests/test_compress_kurtosis``,
+    compressed tanh design, one layer): the realised term without them captured 0.66 of the
+    sparse-weight kernel change along its own direction, with them 1.02."""
+    c = coeffs
+    k4 = c.kappa4[1]
+    a3 = 2 * _layer1_a(net, c, "a1", 1)
+    a5 = 4 * _layer1_a(net, c, "a1", 2)
+    a4 = 2 * _layer1_a(net, c, "a2", 1)
+    a2 = _layer1_a(net, c, "a2", 0)
+    return (_carry(c, kind, layer, k4 * c.a1[1] * a5 / 24),
+            _carry(c, kind, layer, k4 * a3 ** 2 / 4),
+            _carry(c, kind, layer, k4 * a2 * a4 / 8))
+
+
+def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31, ccov):
+    """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [U, Q, G, D_1 X .. D_K X, Y]``:
+    ``U = [V, mu, delta]``, ``Q = X * X``, ``G = c_scale dv * Q``, ``D_a X`` the rows of class
+    a, ``Y = c31 X^3 + c_slope s4 * X`` (n, p each); ``M' = blockdiag(M (+) 0_2 + dR,
+    [[c_diag I, I], [I, 0]], [[c_hadamard T_diag / p (x) I_p, 1_K (x) I_p], [1_K^T (x) I_p,
+    0]])``, i.e. ``c_diag Q Q^T + c_scale (D_dv Q Q^T + Q Q^T D_dv) + c_hadamard (J T_diag J^T
+    / p) o X X^T + X Y^T + Y X^T``; ``dvec`` keeps the formula's diagonal (``c_diag (J T_diag
+    J^T / p)_ii`` instead of ``c_diag s4_i``; the other terms only off the diagonal) plus the
+    variance shift ``d_diag delta``."""
+    c_slope, c_had, c_scale = ccov
     T_diag = _T_diag(st)
     K = T_diag.shape[0]
     p = X.shape[1]
@@ -243,17 +300,28 @@ def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31):
     Xv = X.astype(V.dtype)
     Q = Xv * Xv
     s4 = jnp.sum(Q * Q, axis=1)
+    nx2 = jnp.sum(Q, axis=1)
+    dv = nx2 - jnp.asarray(st.tau0, V.dtype) ** 2
+    Jm = VJ * jnp.sqrt(jnp.asarray(getattr(st, "p", p), V.dtype))     # J (0/1)
     mu, delta = (jnp.asarray(a, V.dtype) for a in shifts)
     U = jnp.concatenate([V[:, :K + 1], mu[:, None], delta[:, None]], axis=1)
     theory_diag = jnp.einsum("ik,kl,il->i", VJ, T_diag.astype(V.dtype), VJ)
+    own_T = jnp.einsum("ik,kl,il->i", Jm, T_diag.astype(V.dtype), Jm) / p
     dvec = (c_diag * (theory_diag - s4) - 2 * c31 * s4
-            - jnp.einsum("ik,kl,il->i", U, dR, U) + d_diag * delta)
-    Vr = jnp.concatenate([U, Q, Xv, Q * Xv], axis=1)
+            - jnp.einsum("ik,kl,il->i", U, dR, U) + d_diag * delta
+            - 2 * c_slope * s4 * nx2 - c_had * own_T * nx2 - 2 * c_scale * dv * s4)
+    G = c_scale * dv[:, None] * Q
+    DX = [Jm[:, a:a + 1] * Xv for a in range(K)]
+    Y = c31 * Q * Xv + c_slope * s4[:, None] * Xv
+    Vr = jnp.concatenate([U, Q, G] + DX + [Y], axis=1)
     top = jax.scipy.linalg.block_diag(M, jnp.zeros((2, 2), M.dtype)) + dR.astype(M.dtype)
     eye = jnp.eye(p, dtype=M.dtype)
     zero = jnp.zeros((p, p), M.dtype)
-    cubic = jnp.block([[zero, c31 * eye], [c31 * eye, zero]])
-    Mr = jax.scipy.linalg.block_diag(top, c_diag * eye, cubic)
+    gram = jnp.block([[c_diag * eye, eye], [eye, zero]])
+    had = jnp.kron(c_had * T_diag.astype(M.dtype) / p, eye)
+    ones = jnp.kron(jnp.ones((K, 1), M.dtype), eye)
+    xy = jnp.block([[had, ones], [ones.T, zero]])
+    Mr = jax.scipy.linalg.block_diag(top, gram, xy)
     return Vr, Mr, dvec
 
 
@@ -350,7 +418,8 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
                                   L if layer is None else layer)
         V, M, dvec = _realised_kurtosis(X, V, M, c_diag, st,
                                         kurtosis_shifts(net, X, c, tau0), dR, d_diag,
-                                        cubic_coefficient(net, c, kind, layer))
+                                        cubic_coefficient(net, c, kind, layer),
+                                        covariance_coefficients(net, c, kind, layer))
     if diagonal == "exact":
         target = exact_diagonal(net, X, c, kind, None if kind == "ntk" else
                                 (L if layer is None else layer))

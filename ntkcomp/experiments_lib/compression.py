@@ -48,7 +48,7 @@ COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
                         "widths": [1024, 1024, 512], "activations": ["relu"], "seed": 0,
                         "eps": 0.9, "family": "ternary", "levels": None, "target": "ck",
                         "hidden_tau": None, "report": True, "single_draw": True,
-                        "kurtosis_tol": None}
+                        "kurtosis_tol": None, "kurtosis_model": "theory"}
 
 
 def validate_compression_config(cfg: dict) -> dict:
@@ -80,6 +80,11 @@ def validate_compression_config(cfg: dict) -> dict:
             raise ValueError(f"kurtosis_tol must be a finite number > 0 (or None: no eps_1 "
                              f"adjustment), got {kt!r}")
         cfg["kurtosis_tol"] = float(kt)
+    from ntkcomp.compress.kurtosis import KURTOSIS_MODELS
+
+    if cfg["kurtosis_model"] not in KURTOSIS_MODELS:
+        raise ValueError(f"kurtosis_model must be one of {list(KURTOSIS_MODELS)}, got "
+                         f"{cfg['kurtosis_model']!r}")
     return cfg
 
 
@@ -204,7 +209,8 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
                          levels=cfg["levels"], target=cfg["target"], seed=cfg["seed"],
                          p=data.p if hasattr(C, "memory_report") else None,
-                         data=sample, kurtosis_tol=cfg["kurtosis_tol"], **kw)
+                         data=sample, kurtosis_tol=cfg["kurtosis_tol"],
+                         kurtosis_model=cfg["kurtosis_model"], **kw)
     tick("match")
     compressed = res.compressed
     report = res.to_json()
@@ -237,7 +243,9 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         if cfg.get("single_draw", True):
             arrays.update(single_draw_spectra(dense, compressed, sample, data.p, cfg["seed"]))
         if hasattr(C, "spectral_report"):
-            rep = C.spectral_report(dense, compressed, sample)
+            rep = C.spectral_report(dense, compressed, sample,
+                                    kurtosis="realised" if cfg["kurtosis_model"] == "realised"
+                                    else True)
             rj = rep.to_json()
             report["spectral_report"] = rj
             report.update(headline_rel_diffs(rj))
@@ -319,8 +327,9 @@ def summary(report: dict) -> str:
             lines.append(s)
     kl = report.get("kurtosis_predicted_loss")
     if kl is not None:
+        model = (report.get("kurtosis") or {}).get("model", "theory")
         s = (f"predicted layer-1 weight-kurtosis loss ({report.get('target', 'ck').upper()}, "
-             f"THEORY 7): {kl:.4g}")
+             f"{'THEORY 7' if model == 'theory' else 'realised moments'}): {kl:.4g}")
         if report.get("eps1_chosen") is not None:
             s += (f"; --kurtosis-tol {report.get('kurtosis_tol'):g} moved eps_1 "
                   f"{report['eps_requested'][0]:g} -> {report['eps1_chosen']:.4g} (loss at "
