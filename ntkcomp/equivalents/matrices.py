@@ -34,19 +34,21 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
   (:func:`covariance_coefficients`): the ``kappa4 sum_k x_ik^4`` shift of the slope
   ``E[sigma']`` times ``c_ij``, the covariance dependence of ``E[sigma'' sigma'']``
   (``a3^2 (J T_diag J^T / p) o X X^T``) and the Gram term's ``a2^2`` at each sample's own
-  variance. The diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
-  columns ``mu``, ``delta`` and ``(K + 3) p`` more: ``Q``, ``dv * Q``, ``X`` split by class,
-  and ``X^3``-plus-slope, ``M`` the matching blocks (a product costs ``O(n p K + p^2 K^2)``
-  more; ``M`` is stored dense, ``8 (K + 3 + (K + 3) p)^2`` bytes in float64: 123 MB at
-  p = 784, K = 2; 3.4 GB at p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512,
+  variance; for the NTK with a differentiable layer 1 the derivative kernel's copies of
+  the first two. (v) The slope shifts that the variance shift causes in layers >= 2
+  (:func:`deep_slope_terms`). The diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
+  columns ``mu``, ``delta``, ``delta * [J / sqrt(p), phi]`` and ``(K + 3) p`` more: ``Q``,
+  ``dv * Q``, ``X`` split by class, and ``X^3``-plus-slopes, ``M`` the matching blocks (a
+  product costs ``O(n p K + p^2 K^2)`` more; ``M`` is stored dense, about
+  ``8 ((K + 3) (p + 1))^2`` bytes in float64: 123 MB at p = 784, K = 2; 3.4 GB at
+  p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512,
   p = 256, against a 2^18-neuron Monte Carlo E_W[CK_1]): the kurtosis EFFECT (sparse minus
   Gaussian weights) is predicted to 0.020 of ``||E||`` (the Monte Carlo noise: 0.017)
   against 0.069 with ``kurtosis=True`` (NTK, one hidden layer: 0.011 against 0.038); the
   total error, 0.040 (NTK 0.035), is the Gaussian-weight equivalent's own (0.042; NTK
-  0.038). Not included: terms of higher order in ``c_ij``, ``dv_i``; the slope shifts that
-  the layer-1 variance shift causes in layers >= 2; for the NTK the shift of the derivative
-  kernel ``E[sigma'(u) sigma'(v)]`` (zero at first order for ReLU and abs; step layers have
-  none under the autodiff convention).
+  0.038). Not included: terms of higher order in ``c_ij``, ``dv_i`` and in kappa4; the
+  derivative kernels' own shifts beyond layer 1's (step layers have none under the autodiff
+  convention).
 * ``finite_width=True`` (THEORY section 6, CK only): adds ``b_L (1 1^T - I)``, the mean
   off-diagonal shift of ``E_W[CK_L]`` at finite widths ``d_1..d_{L-1}`` (0 for L = 1).
   Not derived for the NTK: ``ntk_equivalent(..., finite_width=True)`` raises.
@@ -73,6 +75,7 @@ __all__ = [
     "ck_equivalent_matvec",
     "covariance_coefficients",
     "cubic_coefficient",
+    "deep_slope_terms",
     "equivalent_parts",
     "exact_diagonal",
     "kurtosis_mode",
@@ -224,20 +227,71 @@ def _carry(c: Coefficients, kind: str, layer, x):
     return x if kind == "ck" else y
 
 
-def _layer1_a(net, c: Coefficients, name: str, order: int):
-    """``d^order/dv^order`` of the Gaussian moment ``name`` (``a1`` or ``a2``) of layer 1 at
-    ``v = tau0^2`` (autodiff of ``moments``); by the heat equation ``E[g^(2k)] = 2^k
-    d^k E[g] / dv^k``, e.g. ``a3 = 2 a1'``, ``a5 = 4 a1''``, ``a4 = 2 a2'``."""
+def _layer_a(net, c: Coefficients, name: str, order: int, layer: int = 1):
+    """``d^order/dv^order`` of the Gaussian moment ``name`` (``a1`` or ``a2``) of layer
+    ``layer`` at its input scale ``v = tau_{layer-1}^2`` (autodiff of ``moments``); by the
+    heat equation ``E[g^(2k)] = 2^k d^k E[g] / dv^k``, e.g. ``a3 = 2 a1'``, ``a5 = 4 a1''``,
+    ``a4 = 2 a2'``."""
     from ntkcomp.activations import moments
 
-    act = net.activations[0]
+    act = net.activations[layer - 1]
 
     def f(v):
         return getattr(moments(act, jnp.sqrt(v)), name)
 
     for _ in range(order):
         f = jax.grad(f)
-    return f(c.tau[0] ** 2)
+    return f(c.tau[layer - 1] ** 2)
+
+
+def _layer1_a(net, c: Coefficients, name: str, order: int):
+    return _layer_a(net, c, name, order, 1)
+
+
+def deep_slope_terms(net, coeffs: Coefficients, stats, kind: str = "ck",
+                     layer: int | None = None):
+    """``(c_x, A)`` of the term ``D (c_x X X^T + V A V^T) + (...) D``, ``D = diag(delta)``,
+    ``V = [J / sqrt(p), phi]``, of ``kurtosis="realised"``: the slope shifts that the
+    layer-1 variance shift ``delta`` (:func:`kurtosis_shifts`) causes in layers l >= 2.
+
+    Layer l's input norms move by ``e_{l-1} delta_i`` (``e_1 = 1``, ``e_m = (q_m / 2)
+    e_{m-1}``, as in :func:`_shift_terms`), so its slope ``E[sigma_l'(u_i)]`` moves by
+    ``a1_l' e_{l-1} delta_i`` (``a1_l' = d a1_l / d(tau^2)`` at ``tau_{l-1}``) and the
+    off-diagonal CK gains ``a1_l a1_l' e_{l-1} (delta_i + delta_j) K~_{l-1, ij}``, with
+    ``K~_{l-1} = alpha_{l-1,1} X X^T + V A_{l-1} V^T`` off the diagonal (entries of the same
+    order, p^-3/2, as the ``x^3 x`` term); then carried like ``alpha_diag``. For the NTK a
+    differentiable layer l adds the same with its derivative kernel:
+    ``a1ntk_l a1ntk_l' e_{l-1} (delta_i + delta_j) Theta~_{l-1, ij}``, carried by
+    ``a1ntk^2``. Monte Carlo (compressed tanh design, three layers, n = 256, p = 128):
+    projection of the kurtosis effect on the prediction 0.88 -> 0.98 with these terms."""
+    c = coeffs
+    st = stats
+    dt = c.tau.dtype
+    K1 = np.shape(st.t)[0] + 1
+    L = c.depth if layer is None or kind == "ntk" else layer
+    cx = jnp.zeros((), dt)
+    A = jnp.zeros((K1, K1), dt)
+    e = jnp.ones((), dt)                      # e_{l-1}, starting at e_1 = 1
+    for l in range(2, L + 1):
+        a1p = _layer_a(net, c, "a1", 1, l)
+        s_ck = c.a1[l] * a1p * e
+        smooth = c.kinds[l - 1] != "piecewise_constant"
+        s_ntk = c.a1_ntk[l] * a1p * e if smooth else jnp.zeros((), dt)
+        al, bl = c.alpha[l - 1], c.beta[l - 1]
+        # carry factors from layer l to the target
+        x, y, f_ntk = jnp.ones((), dt), jnp.ones((), dt), jnp.ones((), dt)
+        for m in range(l + 1, L + 1):
+            x = c.a1[m] ** 2 * x
+            y = x + c.a1_ntk[m] ** 2 * y
+            f_ntk = c.a1_ntk[m] ** 2 * f_ntk
+        w_ck = x if kind == "ck" else y
+        cx = cx + w_ck * s_ck * al[0]
+        A = A + w_ck * s_ck * small_matrix(al[1], al[2], st)
+        if kind == "ntk":
+            cx = cx + f_ntk * s_ntk * bl[0]
+            A = A + f_ntk * s_ntk * small_matrix(bl[1], bl[2], st)
+        e = c.q[l] / 2 * e
+    return cx, A
 
 
 def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | None = None):
@@ -269,21 +323,35 @@ def covariance_coefficients(net, coeffs: Coefficients, kind: str = "ck",
       ``(Q Q^T) o (dv 1^T + 1 dv^T)``.
 
     ``a_k = E[sigma^(k)(tau0 xi)]`` by the heat equation (``a3 = 2 a1'``, ``a5 = 4 a1''``,
-    ``a4 = 2 a2'``, derivatives in ``v = tau^2``). Monte Carlo (``tests/test_compress_kurtosis``,
-    compressed tanh design, one layer): the realised term without them captured 0.66 of the
-    sparse-weight kernel change along its own direction, with them 1.02."""
+    ``a4 = 2 a2'``, derivatives in ``v = tau^2``). For the NTK with a differentiable layer 1
+    the derivative kernel ``E[sigma'(u_i) sigma'(u_j)]``, which multiplies ``Theta_0 = X
+    X^T``, adds the first two terms once more (its mean shift times ``E[sigma'] = a1``, its
+    Gram term ``a3^2``). Monte Carlo (``tests/test_compress_kurtosis``, compressed tanh
+    design, one layer): the realised term without them captured 0.66 of the sparse-weight
+    kernel change along its own direction, with them 1.02."""
     c = coeffs
     k4 = c.kappa4[1]
     a3 = 2 * _layer1_a(net, c, "a1", 1)
     a5 = 4 * _layer1_a(net, c, "a1", 2)
     a4 = 2 * _layer1_a(net, c, "a2", 1)
     a2 = _layer1_a(net, c, "a2", 0)
-    return (_carry(c, kind, layer, k4 * c.a1[1] * a5 / 24),
-            _carry(c, kind, layer, k4 * a3 ** 2 / 4),
-            _carry(c, kind, layer, k4 * a2 * a4 / 8))
+    x_slope, x_had = k4 * c.a1[1] * a5 / 24, k4 * a3 ** 2 / 4
+    out = [_carry(c, kind, layer, x_slope), _carry(c, kind, layer, x_had),
+           _carry(c, kind, layer, k4 * a2 * a4 / 8)]
+    if kind == "ntk" and c.kinds[0] != "piecewise_constant":
+        # the derivative kernel E[sigma'(u_i) sigma'(u_j)] of layer 1 (times Theta_0 = X X^T
+        # in the NTK) has the same two terms with the same coefficients: its kappa4 sum_k
+        # x_ik^4 mean shift (a5) times E[sigma'] = a1, and its Gram term (E[sigma^(3)])^2 =
+        # a3^2 -- at c = 0, times c_ij from Theta_0; carried by a1ntk_l^2 alone
+        f = 1.0
+        for l in range(2, c.depth + 1):
+            f = f * c.a1_ntk[l] ** 2
+        out[0] = out[0] + f * x_slope
+        out[1] = out[1] + f * x_had
+    return tuple(out)
 
 
-def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31, ccov):
+def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31, ccov, deep):
     """``kurtosis="realised"``: ``(V', M', dvec)`` with ``V' = [U, Q, G, D_1 X .. D_K X, Y]``:
     ``U = [V, mu, delta]``, ``Q = X * X``, ``G = c_scale dv * Q``, ``D_a X`` the rows of class
     a, ``Y = c31 X^3 + c_slope s4 * X`` (n, p each); ``M' = blockdiag(M (+) 0_2 + dR,
@@ -291,8 +359,11 @@ def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31, ccov):
     0]])``, i.e. ``c_diag Q Q^T + c_scale (D_dv Q Q^T + Q Q^T D_dv) + c_hadamard (J T_diag J^T
     / p) o X X^T + X Y^T + Y X^T``; ``dvec`` keeps the formula's diagonal (``c_diag (J T_diag
     J^T / p)_ii`` instead of ``c_diag s4_i``; the other terms only off the diagonal) plus the
-    variance shift ``d_diag delta``."""
+    variance shift ``d_diag delta``. ``deep = (c_x, A)`` (:func:`deep_slope_terms`) adds
+    ``c_x delta * X`` to ``Y`` and the columns ``delta * V`` (K + 1) with blocks ``A`` against
+    ``V``'s."""
     c_slope, c_had, c_scale = ccov
+    c_x, A_deep = deep
     T_diag = _T_diag(st)
     K = T_diag.shape[0]
     p = X.shape[1]
@@ -307,14 +378,18 @@ def _realised_kurtosis(X, V, M, c_diag, st, shifts, dR, d_diag, c31, ccov):
     U = jnp.concatenate([V[:, :K + 1], mu[:, None], delta[:, None]], axis=1)
     theory_diag = jnp.einsum("ik,kl,il->i", VJ, T_diag.astype(V.dtype), VJ)
     own_T = jnp.einsum("ik,kl,il->i", Jm, T_diag.astype(V.dtype), Jm) / p
+    V0 = V[:, :K + 1]
     dvec = (c_diag * (theory_diag - s4) - 2 * c31 * s4
             - jnp.einsum("ik,kl,il->i", U, dR, U) + d_diag * delta
-            - 2 * c_slope * s4 * nx2 - c_had * own_T * nx2 - 2 * c_scale * dv * s4)
+            - 2 * c_slope * s4 * nx2 - c_had * own_T * nx2 - 2 * c_scale * dv * s4
+            - 2 * delta * (c_x * nx2 + jnp.einsum("ik,kl,il->i", V0, A_deep, V0)))
     G = c_scale * dv[:, None] * Q
     DX = [Jm[:, a:a + 1] * Xv for a in range(K)]
-    Y = c31 * Q * Xv + c_slope * s4[:, None] * Xv
-    Vr = jnp.concatenate([U, Q, G] + DX + [Y], axis=1)
+    Y = c31 * Q * Xv + c_slope * s4[:, None] * Xv + c_x * delta[:, None] * Xv
+    Vr = jnp.concatenate([U, delta[:, None] * V0, Q, G] + DX + [Y], axis=1)
     top = jax.scipy.linalg.block_diag(M, jnp.zeros((2, 2), M.dtype)) + dR.astype(M.dtype)
+    E = jnp.zeros((K + 3, K + 1), M.dtype).at[:K + 1, :].set(A_deep.astype(M.dtype))
+    top = jnp.block([[top, E], [E.T, jnp.zeros((K + 1, K + 1), M.dtype)]])
     eye = jnp.eye(p, dtype=M.dtype)
     zero = jnp.zeros((p, p), M.dtype)
     gram = jnp.block([[c_diag * eye, eye], [eye, zero]])
@@ -419,7 +494,8 @@ def equivalent_parts(net, stats, kind="ck", layer=None, *, X=None, finite_width=
         V, M, dvec = _realised_kurtosis(X, V, M, c_diag, st,
                                         kurtosis_shifts(net, X, c, tau0), dR, d_diag,
                                         cubic_coefficient(net, c, kind, layer),
-                                        covariance_coefficients(net, c, kind, layer))
+                                        covariance_coefficients(net, c, kind, layer),
+                                        deep_slope_terms(net, c, st, kind, layer))
     if diagonal == "exact":
         target = exact_diagonal(net, X, c, kind, None if kind == "ntk" else
                                 (L if layer is None else layer))
