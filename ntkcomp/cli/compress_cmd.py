@@ -32,8 +32,9 @@ What happens, step by step:
 
 Read report.json: memory_factor, identity_shift, ck_rel_diff, ntk_rel_diff and per-layer
 family / parameters / residuals / feasible; kurtosis_predicted_loss (and _per_layer),
-eps_used and eps1_chosen (see --kurtosis-tol, --kurtosis-model). "Lossless" holds for the weight-averaged
-kernels (width -> infinity); single finite-width draws add sqrt(n / width) noise.
+eps_used and eps1_chosen (see --kurtosis-tol, --kurtosis-model). "Lossless" holds for the
+weight-averaged kernels (width -> infinity); single finite-width draws add sqrt(n / width)
+noise.
 """
 
 

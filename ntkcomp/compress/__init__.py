@@ -33,7 +33,8 @@ __all__ = ["compress", "CompressionResult", "coefficient_comparison", "check_eps
            "solve_layer", "solve_fewest_levels", "LayerSolution", "InfeasibleError",
            "MomentTarget", "target_from_activation", "FAMILIES", "family_moments",
            "step_moments", "linear_fraction_bound", "lloyd_max_linear_fraction",
-           "solve_end_to_end", "kurtosis_loss_per_unit", "realised_kurtosis_loss", "KURTOSIS_MODELS", "eps_interval", "choose_eps1",
+           "solve_end_to_end", "kurtosis_loss_per_unit", "realised_kurtosis_loss",
+           "KURTOSIS_MODELS", "eps_interval", "choose_eps1",
            "sparse_ternary_kappa4"]
 
 try:  # storage, verification and frontier (optional until written)

@@ -86,21 +86,26 @@ def _op_norm_sym(M) -> float:
     return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (M + M.T)))))
 
 
+def _sym_norm_operator(apply, n: int, dtype=np.float64) -> float:
+    """``max |eig|`` of a symmetric ``(n, n)`` operator given by ``apply(V (n, m)) -> (n, m)``
+    (dense for n <= 64, else ARPACK Lanczos to 1e-10)."""
+    if n <= 64:
+        return _op_norm_sym(np.asarray(apply(np.eye(n, dtype=dtype))))
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    op = LinearOperator((n, n), dtype=dtype,
+                        matvec=lambda v: np.asarray(apply(np.asarray(v).reshape(n, 1))).ravel())
+    return float(np.max(np.abs(eigsh(op, k=1, which="LM", v0=np.ones(n), tol=1e-10,
+                                     return_eigenvectors=False))))
+
+
 def _dense_norm(dense, data, kind: str) -> float:
     """``||K_dense||`` of the dense CK_L / NTK equivalent (matrix-free Lanczos)."""
     from ntkcomp.equivalents import ck_equivalent_matvec, ntk_equivalent_matvec
 
     mv = (ck_equivalent_matvec(dense, data) if kind == "ck"
           else ntk_equivalent_matvec(dense, data))
-    n = int(mv.n)
-    if n <= 64:
-        K = np.asarray(mv(np.eye(n)))
-        return _op_norm_sym(K)
-    from scipy.sparse.linalg import LinearOperator, eigsh
-    op = LinearOperator((n, n), matvec=lambda v: np.asarray(mv(np.asarray(v).ravel())),
-                        dtype=np.float64)
-    return float(np.max(np.abs(eigsh(op, k=1, which="LM", v0=np.ones(n), tol=1e-10,
-                                     return_eigenvectors=False))))
+    return _sym_norm_operator(mv, int(mv.n))
 
 
 def _class_block_norm(stats, p: int) -> float:
@@ -228,19 +233,6 @@ def _with_layer1_law(net, law):
                tau0=float(net.tau0))
 
 
-def _sym_norm_operator(apply, n: int, dtype=np.float64) -> float:
-    """``max |eig|`` of a symmetric ``(n, n)`` operator given by ``apply(V (n, m)) -> (n, m)``
-    (dense for n <= 64, else ARPACK Lanczos to 1e-10)."""
-    if n <= 64:
-        return _op_norm_sym(np.asarray(apply(np.eye(n, dtype=dtype))))
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    op = LinearOperator((n, n), dtype=dtype,
-                        matvec=lambda v: np.asarray(apply(np.asarray(v).reshape(n, 1))).ravel())
-    return float(np.max(np.abs(eigsh(op, k=1, which="LM", v0=np.ones(n), tol=1e-10,
-                                     return_eigenvectors=False))))
-
-
 class RealisedKurtosisLoss:
     """``loss(kappa4) = ||k A + k^2 B|| / ||K_dense||`` with ``k = kappa4(W_1)`` (see the
     module docstring); build it with :func:`realised_kurtosis_loss`.
@@ -255,7 +247,6 @@ class RealisedKurtosisLoss:
         import jax
 
         self.kind, self.n, self.dense_norm = kind, int(n), float(dense_norm)
-        self._A, self._B = apply_A, apply_B
         self.apply = jax.jit(lambda V, k: k * apply_A(V) + (k * k) * apply_B(V))
         self.linear_per_unit = _sym_norm_operator(apply_A, self.n) / self.dense_norm
         self.quadratic_per_unit = _sym_norm_operator(apply_B, self.n) / self.dense_norm

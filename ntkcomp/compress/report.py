@@ -179,9 +179,9 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
     Kd = np.asarray(ck_equivalent(dense, data, L))
     from ntkcomp.equivalents import kurtosis_mode
 
-    if kurtosis_mode(kurtosis) is None:
+    out["kurtosis_model"] = kurtosis_mode(kurtosis)
+    if out["kurtosis_model"] is None:
         raise ValueError(f"kurtosis must be True or 'realised' here, got {kurtosis!r}")
-    out["kurtosis_model"] = "theory" if kurtosis is True else "realised"
     Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=kurtosis))
     out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef["delta_ck"][-1],
                                                           labels)}

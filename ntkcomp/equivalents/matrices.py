@@ -36,13 +36,12 @@ with ``V = [J / sqrt(p), phi]`` (n, K+1) and::
   (``a3^2 (J T_diag J^T / p) o X X^T``) and the Gram term's ``a2^2`` at each sample's own
   variance; for the NTK with a differentiable layer 1 the derivative kernel's copies of
   the first two. (v) The slope shifts that the variance shift causes in layers >= 2
-  (:func:`deep_slope_terms`). The diagonal is the formula's plus the variance shift. In the structured form ``V`` gains the
-  columns ``mu``, ``delta``, ``delta * [J / sqrt(p), phi]`` and ``(K + 3) p`` more: ``Q``,
+  (:func:`deep_slope_terms`). The diagonal is the formula's plus the variance shift. In the
+  structured form ``V`` gains the columns ``mu``, ``delta``, ``delta * [J / sqrt(p), phi]`` and ``(K + 3) p`` more: ``Q``,
   ``dv * Q``, ``X`` split by class, and ``X^3``-plus-slopes, ``M`` the matching blocks (a
   product costs ``O(n p K + p^2 K^2)`` more; ``M`` is stored dense, about
   ``8 ((K + 3) (p + 1))^2`` bytes in float64: 123 MB at p = 784, K = 2; 3.4 GB at
-  p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512,
-  p = 256, against a 2^18-neuron Monte Carlo E_W[CK_1]): the kurtosis EFFECT (sparse minus
+  p = 4096). Measured (ReLU, sparse ternary eps = 0.95, n = 512, p = 256, against a 2^18-neuron Monte Carlo E_W[CK_1]): the kurtosis EFFECT (sparse minus
   Gaussian weights) is predicted to 0.020 of ``||E||`` (the Monte Carlo noise: 0.017)
   against 0.069 with ``kurtosis=True`` (NTK, one hidden layer: 0.011 against 0.038); the
   total error, 0.040 (NTK 0.035), is the Gaussian-weight equivalent's own (0.042; NTK
@@ -213,15 +212,15 @@ def _shift_terms(c: Coefficients, t, kind: str, layer: int):
     return S - S0, ntk_diag
 
 
-def _carry(c: Coefficients, kind: str, layer, x):
-    """A layer-1 kernel perturbation's coefficient ``x`` carried to the target layer like
-    ``alpha_diag`` (``a1_l^2`` per CK layer; NTK: ``beta_l = alpha_l + a1ntk_l^2
+def _carry(c: Coefficients, kind: str, layer, x, start: int = 1):
+    """A layer-``start`` kernel perturbation's coefficient ``x`` carried to the target layer
+    like ``alpha_diag`` (``a1_l^2`` per CK layer; NTK: ``beta_l = alpha_l + a1ntk_l^2
     beta_{l-1}``, the derivative kernels unchanged)."""
     L = c.depth if layer is None or kind == "ntk" else layer
     if L == 0:
         return jnp.zeros_like(x)
     y = x
-    for l in range(2, L + 1):
+    for l in range(start + 1, L + 1):
         x = c.a1[l] ** 2 * x
         y = x + c.a1_ntk[l] ** 2 * y
     return x if kind == "ck" else y
@@ -244,8 +243,13 @@ def _layer_a(net, c: Coefficients, name: str, order: int, layer: int = 1):
     return f(c.tau[layer - 1] ** 2)
 
 
-def _layer1_a(net, c: Coefficients, name: str, order: int):
-    return _layer_a(net, c, name, order, 1)
+def _a1ntk_product(c: Coefficients, start: int):
+    """``prod_{m > start} a1ntk_m^2``: an NTK-only perturbation at layer ``start`` carried to
+    the last layer (the CK part unchanged)."""
+    f = 1.0
+    for m in range(start + 1, c.depth + 1):
+        f = f * c.a1_ntk[m] ** 2
+    return f
 
 
 def deep_slope_terms(net, coeffs: Coefficients, stats, kind: str = "ck",
@@ -278,16 +282,11 @@ def deep_slope_terms(net, coeffs: Coefficients, stats, kind: str = "ck",
         smooth = c.kinds[l - 1] != "piecewise_constant"
         s_ntk = c.a1_ntk[l] * a1p * e if smooth else jnp.zeros((), dt)
         al, bl = c.alpha[l - 1], c.beta[l - 1]
-        # carry factors from layer l to the target
-        x, y, f_ntk = jnp.ones((), dt), jnp.ones((), dt), jnp.ones((), dt)
-        for m in range(l + 1, L + 1):
-            x = c.a1[m] ** 2 * x
-            y = x + c.a1_ntk[m] ** 2 * y
-            f_ntk = c.a1_ntk[m] ** 2 * f_ntk
-        w_ck = x if kind == "ck" else y
+        w_ck = _carry(c, kind, layer, jnp.ones((), dt), start=l)
         cx = cx + w_ck * s_ck * al[0]
         A = A + w_ck * s_ck * small_matrix(al[1], al[2], st)
         if kind == "ntk":
+            f_ntk = _a1ntk_product(c, l)
             cx = cx + f_ntk * s_ntk * bl[0]
             A = A + f_ntk * s_ntk * small_matrix(bl[1], bl[2], st)
         e = c.q[l] / 2 * e
@@ -303,7 +302,7 @@ def cubic_coefficient(net, coeffs: Coefficients, kind: str = "ck", layer: int | 
     layer; NTK: ``beta_l = alpha_l + a1ntk_l^2 beta_{l-1}``). Zero for ReLU (a3 = 0) and
     even activations (a1 = 0); the leading kurtosis term of step activations."""
     c = coeffs
-    a3 = 2 * _layer1_a(net, c, "a1", 1)
+    a3 = 2 * _layer_a(net, c, "a1", 1)
     return _carry(c, kind, layer, c.kappa4[1] * c.a1[1] * a3 / 6)
 
 
@@ -331,10 +330,10 @@ def covariance_coefficients(net, coeffs: Coefficients, kind: str = "ck",
     kernel change along its own direction, with them 1.02."""
     c = coeffs
     k4 = c.kappa4[1]
-    a3 = 2 * _layer1_a(net, c, "a1", 1)
-    a5 = 4 * _layer1_a(net, c, "a1", 2)
-    a4 = 2 * _layer1_a(net, c, "a2", 1)
-    a2 = _layer1_a(net, c, "a2", 0)
+    a3 = 2 * _layer_a(net, c, "a1", 1)
+    a5 = 4 * _layer_a(net, c, "a1", 2)
+    a4 = 2 * _layer_a(net, c, "a2", 1)
+    a2 = _layer_a(net, c, "a2", 0)
     x_slope, x_had = k4 * c.a1[1] * a5 / 24, k4 * a3 ** 2 / 4
     out = [_carry(c, kind, layer, x_slope), _carry(c, kind, layer, x_had),
            _carry(c, kind, layer, k4 * a2 * a4 / 8)]
@@ -343,9 +342,7 @@ def covariance_coefficients(net, coeffs: Coefficients, kind: str = "ck",
         # in the NTK) has the same two terms with the same coefficients: its kappa4 sum_k
         # x_ik^4 mean shift (a5) times E[sigma'] = a1, and its Gram term (E[sigma^(3)])^2 =
         # a3^2 -- at c = 0, times c_ij from Theta_0; carried by a1ntk_l^2 alone
-        f = 1.0
-        for l in range(2, c.depth + 1):
-            f = f * c.a1_ntk[l] ** 2
+        f = _a1ntk_product(c, 1)
         out[0] = out[0] + f * x_slope
         out[1] = out[1] + f * x_had
     return tuple(out)

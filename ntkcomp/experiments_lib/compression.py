@@ -80,11 +80,10 @@ def validate_compression_config(cfg: dict) -> dict:
             raise ValueError(f"kurtosis_tol must be a finite number > 0 (or None: no eps_1 "
                              f"adjustment), got {kt!r}")
         cfg["kurtosis_tol"] = float(kt)
+    from ntkcomp._validate import check_choice
     from ntkcomp.compress.kurtosis import KURTOSIS_MODELS
 
-    if cfg["kurtosis_model"] not in KURTOSIS_MODELS:
-        raise ValueError(f"kurtosis_model must be one of {list(KURTOSIS_MODELS)}, got "
-                         f"{cfg['kurtosis_model']!r}")
+    check_choice("kurtosis_model", cfg["kurtosis_model"], KURTOSIS_MODELS)
     return cfg
 
 
