@@ -118,6 +118,29 @@ def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def cpu_description() -> str:
+    """CPU model, logical core count and its widest vector / matrix units (e.g.
+    ``"AMD EPYC, 2 cores, avx2 fma"``): timings are only comparable on the same host kind
+    (Linux ``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    import os
+
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    units = [u for u in ("avx512f", "amx_tile", "amx_bf16", "avx2", "fma", "neon", "sve")
+             if u in flags]
+    return f"{model}, {os.cpu_count()} cores" + (f", {' '.join(units)}" if units else "")
+
+
 def versions() -> dict[str, str]:
     """Versions of ntkcomp and its numerical stack, plus the platform."""
     import jax
@@ -134,6 +157,7 @@ def versions() -> dict[str, str]:
         "scipy": scipy.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "devices": ", ".join(str(d) for d in jax.devices()),
         "x64": str(bool(jax.config.jax_enable_x64)),
     }
