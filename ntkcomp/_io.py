@@ -118,26 +118,40 @@ def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def parse_cpuinfo(text: str) -> tuple[str | None, list[str]]:
+    """``(model, units)`` from the text of Linux ``/proc/cpuinfo``: the first ``model name``
+    and, of the first ``flags`` (x86) or ``Features`` (ARM) line, the widest vector /
+    matrix units present, in a fixed order (ARM's ``asimd`` reported as ``neon``)."""
+    model, flags = None, None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key in ("flags", "Features") and flags is None:
+            flags = set(value.split())
+        if model is not None and flags is not None:
+            break
+    flags = flags or set()
+    if "asimd" in flags:
+        flags.add("neon")
+    units = [u for u in ("avx512f", "amx_tile", "amx_bf16", "avx2", "fma", "neon", "sve")
+             if u in flags]
+    return model, units
+
+
 def cpu_description() -> str:
     """CPU model, logical core count and its widest vector / matrix units (e.g.
     ``"AMD EPYC, 2 cores, avx2 fma"``): timings are only comparable on the same host kind
     (Linux ``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
     import os
 
-    model, flags = platform.processor() or "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
+            model, units = parse_cpuinfo(f.read())
     except OSError:
-        pass
-    units = [u for u in ("avx512f", "amx_tile", "amx_bf16", "avx2", "fma", "neon", "sve")
-             if u in flags]
+        model, units = None, []
+    model = model or platform.processor() or "unknown CPU"
     return f"{model}, {os.cpu_count()} cores" + (f", {' '.join(units)}" if units else "")
 
 
