@@ -144,8 +144,6 @@ def cpu_description() -> str:
     """CPU model, logical core count and its widest vector / matrix units (e.g.
     ``"AMD EPYC, 2 cores, avx2 fma"``): timings are only comparable on the same host kind
     (Linux ``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
-    import os
-
     try:
         with open("/proc/cpuinfo") as f:
             model, units = parse_cpuinfo(f.read())
