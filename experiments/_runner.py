@@ -47,7 +47,7 @@ def run(name: str, fn, points, args, summarize) -> int:
         return 2
     except (KeyboardInterrupt, SystemExit) as e:
         code = 130 if isinstance(e, KeyboardInterrupt) else e.code
-        if code not in (130, 143):      # 143: SIGTERM (ntkcomp.experiments_lib.sweep)
+        if code not in (130, 143):      # 143: SIGTERM (experiments.harness.sweep)
             raise
         done = _n_finished(args.out)
         print(f"\n[{name}] interrupted: {done} of {len(points)} points finished and kept in "
@@ -56,7 +56,7 @@ def run(name: str, fn, points, args, summarize) -> int:
 
 
 def _n_finished(out) -> int:
-    from ntkcomp.experiments_lib import load_sweep
+    from experiments.harness import load_sweep
 
     try:
         return len(load_sweep(out))
@@ -72,7 +72,7 @@ def _run(name: str, fn, points, args, summarize) -> int:
     import numpy as np
 
     import ntkcomp
-    from ntkcomp.experiments_lib import RunDir, run_sweep
+    from experiments.harness import RunDir, run_sweep
 
     ntkcomp.enable_x64()
     t0 = time.perf_counter()

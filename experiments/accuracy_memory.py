@@ -40,7 +40,7 @@ def points(quick: bool):
 
 
 def point(cfg):
-    from ntkcomp.experiments_lib.accuracy import accuracy_point
+    from experiments.harness.accuracy import accuracy_point
 
     return accuracy_point(cfg)
 
@@ -56,8 +56,8 @@ def summarize(ok):
 
 def figure(agg):
     """One accuracy-vs-memory panel per (data, protocol)."""
-    from ntkcomp.plots import accuracy_memory_panel
-    from ntkcomp.plots import figure as new_figure
+    from experiments.harness.plots import accuracy_memory_panel
+    from experiments.harness.plots import figure as new_figure
 
     panels = sorted({(r["data"], r["protocol"]) for r in agg})
     if not panels:

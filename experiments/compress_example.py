@@ -58,10 +58,10 @@ import ntkcomp  # noqa: E402
 
 ntkcomp.enable_x64()
 
-from ntkcomp._io import atomic_write_json, atomic_write_text, run_metadata  # noqa: E402
+from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata  # noqa: E402
 from ntkcomp.compress import compress, spectral_report  # noqa: E402
 from ntkcomp.data import gmm_preset  # noqa: E402
-from ntkcomp.experiments_lib.compression import headline_rel_diffs  # noqa: E402
+from experiments.harness.compression import headline_rel_diffs  # noqa: E402
 from ntkcomp.networks import MLP  # noqa: E402
 
 
@@ -184,7 +184,7 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                       law: str = "one_layer") -> list:
     """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
     from ntkcomp.compress.frontier import single_draw_point, single_draw_table
-    from ntkcomp.experiments_lib.sweep import run_sweep
+    from experiments.harness.sweep import run_sweep
 
     # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
     points = [{"activation": act, "width": int(d), "n": n, "p": p, "depth": depth,

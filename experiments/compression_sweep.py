@@ -26,7 +26,7 @@ def points(quick: bool):
 def point(cfg):
     import numpy as np
 
-    from ntkcomp.experiments_lib.compression import compression_point
+    from experiments.harness.compression import compression_point
     from ntkcomp.spectral.distances import wasserstein1
 
     r = compression_point({"data": "mixed", **cfg})
@@ -48,8 +48,8 @@ def summarize(ok):
 def figure(table):
     """Memory factor against eps, and the single-draw CK_L spectral distance (W1, dense vs
     compressed) against width, one line per eps."""
-    from ntkcomp.plots import COLORS
-    from ntkcomp.plots import figure as new_figure
+    from experiments.harness.plots import COLORS
+    from experiments.harness.plots import figure as new_figure
 
     if not table:
         return None

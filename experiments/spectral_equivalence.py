@@ -2,7 +2,7 @@
 
 For every (activation, depth, preset) a dense network's exact weight-averaged CK_L and NTK
 are compared with their equivalents: relative operator-norm error and W1 between spectra,
-plus W1 of one finite-width draw (``ntkcomp.experiments_lib.definitions.spectral_equivalence``).
+plus W1 of one finite-width draw (``experiments.harness.definitions.spectral_equivalence``).
 
     python experiments/spectral_equivalence.py            # n = 512, p = 256, width 512
     python experiments/spectral_equivalence.py --quick    # n = 128
@@ -18,7 +18,7 @@ ACTS = ["relu", "tanh", "erf", "sin", "binary", "ternary"]
 DEPTHS = [1, 2, 3]
 PRESETS = ["means", "covs", "mixed"]
 # step activations get thresholds proportional to each layer's input scale tau_{l-1}
-# (ntkcomp.experiments_lib.pipeline.STEP_THRESHOLDS): with the fixed default thresholds
+# (experiments.harness.pipeline.STEP_THRESHOLDS): with the fixed default thresholds
 # (-1, 1) tau_l collapses by layer 3 (binary tau_3 = 6e-4, ||E_W[CK_3]|| = 3e-6 on "mixed")
 # and the depth-3 comparison is meaningless (relative errors 0.7-0.98 in the first sweep)
 STEP = ("binary", "ternary")
@@ -36,7 +36,7 @@ def points(quick: bool):
 
 
 def point(cfg):
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
 
     r = spectral_equivalence(cfg)
     r.pop("_arrays")
@@ -56,8 +56,8 @@ def summarize(ok):
 def figure(table):
     """Per preset: relative operator-norm error of the CK_L (solid) and NTK (dashed)
     equivalents against the exact E_W kernel, per activation, against depth."""
-    from ntkcomp.plots import COLORS
-    from ntkcomp.plots import figure as new_figure
+    from experiments.harness.plots import COLORS
+    from experiments.harness.plots import figure as new_figure
 
     presets = [p for p in PRESETS if any(r["preset"] == p for r in table)]
     acts = [a for a in ACTS if any(r["activation"] == a for r in table)]

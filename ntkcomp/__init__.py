@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "data", "activations", "networks", "kernels", "equivalents", "compress",
-    "spectral", "train", "plots", "cli", "config", "experiments_lib", "guards",
+    "spectral", "train", "config", "guards",
 }
 
 __all__ = ["enable_x64", "x64_enabled", "moments", "__version__", *sorted(_SUBMODULES)]

@@ -5,7 +5,7 @@ Every figure script:
     ``paper_figures/_runs/<name>[_full]``), ``--png PATH`` (where the figure PNG is copied;
     default ``paper_figures/<name>.png`` for default sizes, ``<name>_full.png`` for --full),
     ``--seed``, ``--no-progress``;
-  - computes its points through :func:`ntkcomp.experiments_lib.run_sweep` inside the run
+  - computes its points through :func:`experiments.harness.run_sweep` inside the run
     directory (``<out>/points``): an interrupted figure restarts where it stopped;
   - writes ``config.json``, ``metadata.json`` (versions, git revision, seeds),
     ``results.json`` + ``results.npz`` and the figure (PNG + PDF) into the run directory.
@@ -99,7 +99,7 @@ def _suffix(args) -> str:
 
 def start(ap: argparse.ArgumentParser, argv) -> tuple[argparse.Namespace, float]:
     """Parse the figure's options, set up float64 / Agg; return (args, start time)."""
-    from ntkcomp.cli import _join_negative_values  # --widths -5,10 -> a range error
+    from experiments.cli import _join_negative_values  # --widths -5,10 -> a range error
 
     args = ap.parse_args(_join_negative_values(ap, sys.argv[1:] if argv is None else argv))
     # options that change what is computed (not where it goes / how it is shown)
@@ -136,7 +136,7 @@ def check_count(name: str, value, minimum: int = 1):
 def check_points(cfgs: list[dict]) -> None:
     """Validate the data / network part of every point config before anything is written:
     data preset and sizes, widths, activation names (ValueError naming the option)."""
-    from ntkcomp.experiments_lib.pipeline import parse_activations, validate_data_config
+    from experiments.harness.pipeline import parse_activations, validate_data_config
 
     for c in cfgs:
         if "data" in c and "n" in c:
@@ -197,7 +197,7 @@ def apply_overrides(size: dict, args) -> dict:
 def run_dir_for(name: str, args, config: dict, seeds: dict, cost: str = ""):
     """The figure's RunDir (config + metadata written now). With --dry-run: print the config,
     seeds and ``cost`` (the documented expected cost) and exit with status 0 instead."""
-    from ntkcomp.experiments_lib import RunDir
+    from experiments.harness import RunDir
 
     out = args.out or str(HERE / "_runs" / (name + _suffix(args)))
     full_cfg = {"figure": name, "full": bool(args.full), **config}
@@ -214,7 +214,7 @@ def run_dir_for(name: str, args, config: dict, seeds: dict, cost: str = ""):
 
 def points(fn, cfgs, run_dir, name, args):
     """Run ``fn`` over ``cfgs`` resumably in ``run_dir/points``; return results in order."""
-    from ntkcomp.experiments_lib import run_sweep
+    from experiments.harness import run_sweep
 
     out = run_sweep(fn, cfgs, run_dir.path, name=name, progress=not args.no_progress)
     print(f"[{name}] {len(out.computed)} points computed, {len(out.skipped)} reused from "
@@ -225,14 +225,14 @@ def points(fn, cfgs, run_dir, name, args):
 def finish(fig, run_dir, name: str, args, results: dict, arrays: dict | None = None,
            t0: float | None = None) -> Path:
     """Save figure (PNG + PDF) and results in the run dir; copy the PNG next to the scripts."""
-    from ntkcomp._io import _atomic_write_bytes
+    from ntkcomp.io import atomic_write_bytes
 
     if t0 is not None:
         results = {**results, "wall_time_s": time.perf_counter() - t0}
     run_dir.write_results(results, arrays or {})
     png, _ = run_dir.save_figure(fig, name, dpi=120)
     dest = Path(args.png) if args.png else HERE / (name + _suffix(args) + ".png")
-    _atomic_write_bytes(dest, png.read_bytes())
+    atomic_write_bytes(dest, png.read_bytes())
     print(f"[{name}] wrote {dest} and {run_dir.path}/ "
           f"({', '.join(sorted(run_dir.files))})", file=sys.stderr)
     return dest

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     _common.check_points(cfgs)
     run = _common.run_dir_for(NAME, args, {"points": cfgs}, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
 
     res = _common.points(spectral_equivalence, cfgs, run, NAME, args)
     fig = plot(res, size)
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
 
 
 def plot(results, size):
-    from ntkcomp.plots import figure, spectra_panel
+    from experiments.harness.plots import figure, spectra_panel
 
     fig, axes = figure(2, len(results), width=4.3, height=3.3)
     for j, (pr, r) in enumerate(zip(PRESETS, results)):

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     _common.check_points([cfg])
     run = _common.run_dir_for(NAME, args, cfg, {"base": args.seed},
                               FULL_COST if args.full else DEFAULT_COST)
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
 
     (res,) = _common.points(spectral_equivalence, [cfg], run, NAME, args)
     fig = plot(res, size)
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
 def plot(res, size):
     import numpy as np
 
-    from ntkcomp.plots import eigvec_panel, figure
+    from experiments.harness.plots import eigvec_panel, figure
 
     a = res["_arrays"]
     labels = np.asarray(a["labels"])

@@ -28,8 +28,8 @@ def point(cfg: dict) -> dict:
     import jax
     import numpy as np
 
-    from ntkcomp.experiments_lib.accuracy import compressed_network
-    from ntkcomp.experiments_lib.pipeline import eig, load_data
+    from experiments.harness.accuracy import compressed_network
+    from experiments.harness.pipeline import eig, load_data
     from ntkcomp.kernels import conjugate_kernels, expected_kernels, monte_carlo_kernels
     from ntkcomp.spectral.distances import relative_operator_error, wasserstein1
 
@@ -104,7 +104,7 @@ def _nonzero(ev, n, d_L):
 
 
 def plot(res, cfg):
-    from ntkcomp.plots import figure, spectra_panel
+    from experiments.harness.plots import figure, spectra_panel
 
     a = res["_arrays"]
     d = res["delta"]

@@ -107,14 +107,14 @@ def _eps_list(text: str) -> list[float]:
 
 
 def _point(cfg):
-    from ntkcomp.experiments_lib.accuracy import accuracy_point
+    from experiments.harness.accuracy import accuracy_point
 
     cfg = {k: v for k, v in cfg.items() if k != "dataset"}
     return accuracy_point(cfg)
 
 
 def plot(agg, datasets):
-    from ntkcomp.plots import accuracy_memory_panel, figure
+    from experiments.harness.plots import accuracy_memory_panel, figure
 
     names = list(datasets)
     fig, axes = figure(1, len(names), width=5.0, height=3.8)

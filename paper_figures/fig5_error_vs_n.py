@@ -25,7 +25,7 @@ def point(cfg: dict) -> dict:
     import numpy as np
 
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
-    from ntkcomp.experiments_lib.pipeline import dense_network, load_data
+    from experiments.harness.pipeline import dense_network, load_data
     from ntkcomp.kernels import expected_kernels
     from ntkcomp.spectral.distances import relative_operator_error
 
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         ns = _ns_list(args.ns)
     acts = [a for a in args.activations.replace(" ", "").split(",") if a]
     # step activations: thresholds proportional to each layer's input scale (fixed ones
-    # make tau_l collapse with depth; ntkcomp.experiments_lib.pipeline.STEP_THRESHOLDS)
+    # make tau_l collapse with depth; experiments.harness.pipeline.STEP_THRESHOLDS)
     cfgs = [{"data": "mixed", "n": n, "p": n // 2, "width": width, "depth": depth,
              "activation": a, "seed": args.seed + s,
              **({"step_thresholds": "scaled"} if a in ("binary", "ternary") else {})}
@@ -110,7 +110,7 @@ def _ns_list(text: str) -> list[int]:
 
 
 def plot(table, ns, depth, acts=tuple(ACTIVATIONS)):
-    from ntkcomp.plots import COLORS, figure, loglog_fit
+    from experiments.harness.plots import COLORS, figure, loglog_fit
 
     fig, axes = figure(1, 2, width=4.8, height=3.8)
     slopes = {}

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from ntkcomp.cli import main
+from experiments.cli import main
 
 
 def _run(capsys, *argv):
@@ -86,7 +86,7 @@ def test_listing_names(capsys):
 
 
 def test_python_dash_m_entry_point():
-    r = subprocess.run([sys.executable, "-m", "ntkcomp.cli", "compress", "--eps", "2"],
+    r = subprocess.run([sys.executable, "-m", "experiments.cli", "compress", "--eps", "2"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("ntkcomp: error: ") and "eps" in r.stderr
@@ -240,10 +240,10 @@ def test_compress_cli_defaults_match_the_api():
     and the experiment / figure defaults agree with it."""
     import inspect
 
-    from ntkcomp.cli import build_parser
+    from experiments.cli import build_parser
     from ntkcomp.compress import compress
-    from ntkcomp.experiments_lib.accuracy import ACCURACY_DEFAULTS
-    from ntkcomp.experiments_lib.compression import COMPRESSION_DEFAULTS
+    from experiments.harness.accuracy import ACCURACY_DEFAULTS
+    from experiments.harness.compression import COMPRESSION_DEFAULTS
 
     api = inspect.signature(compress).parameters["family"].default
     args = build_parser().parse_args(["compress"])

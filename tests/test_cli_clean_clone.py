@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntkcomp.cli import main
+from experiments.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_negative_values_reach_the_range_check(capsys, tmp_path, argv, needle):
 def test_join_negative_values_only_touches_options_with_a_value():
     import argparse
 
-    from ntkcomp.cli import _join_negative_values
+    from experiments.cli import _join_negative_values
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--widths")
@@ -132,7 +132,7 @@ def test_runner_help_lists_names_and_options(capsys, cmd, names, words):
 
 def test_runner_help_examples_name_existing_scripts(capsys):
     """Every NAME used in a help example exists (help that teaches must not lie)."""
-    from ntkcomp.cli import runners
+    from experiments.cli import runners
 
     for cmd, (_, _, _, examples) in runners._KINDS.items():
         avail = runners.available(cmd)
@@ -263,7 +263,7 @@ def test_default_run_dir_by_options(capsys, argv, suffix):
 
 def test_help_activation_names_are_the_registry():
     from ntkcomp.activations import available
-    from ntkcomp.cli._common import ACTIVATION_NAMES
+    from experiments.cli._common import ACTIVATION_NAMES
 
     assert sorted(ACTIVATION_NAMES) == sorted(available())
 

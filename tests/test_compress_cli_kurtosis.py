@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from ntkcomp.cli import main
+from experiments.cli import main
 
 N, P, WIDTHS = 128, 64, "32,32,16"
 
@@ -26,7 +26,7 @@ def _cli(capsys, out, *extra):
 
 @pytest.fixture(scope="module")
 def sample_and_dense():
-    from ntkcomp.experiments_lib.pipeline import dense_network, load_data
+    from experiments.harness.pipeline import dense_network, load_data
 
     sample = load_data("mixed", N, P, K=2, seed=0).train
     dense = dense_network([32, 32, 16], ["relu"] * 3, float(sample.stats.tau0))

@@ -13,7 +13,7 @@ import ntkcomp
 def tiny():
     ntkcomp.enable_x64()
     from ntkcomp.compress import compress, spectral_report
-    from ntkcomp.experiments_lib.pipeline import dense_network, load_data
+    from experiments.harness.pipeline import dense_network, load_data
 
     sample = load_data("mixed", 40, 24, seed=3).train
     tau0 = float(sample.stats.tau0)
@@ -26,7 +26,7 @@ def tiny():
 
 
 def test_headline_is_the_shift_removed_weight_averaged_difference(tiny):
-    from ntkcomp.experiments_lib.compression import headline_rel_diffs
+    from experiments.harness.compression import headline_rel_diffs
     from ntkcomp.kernels import expected_kernels
 
     sample, dense, res, rj = tiny
@@ -53,7 +53,7 @@ def test_headline_is_the_shift_removed_weight_averaged_difference(tiny):
 
 
 def test_headline_without_exact_kernels_uses_the_equivalents(tiny):
-    from ntkcomp.experiments_lib.compression import headline_rel_diffs
+    from experiments.harness.compression import headline_rel_diffs
 
     _, _, _, rj = tiny
     rj = {k: v for k, v in rj.items() if k not in ("exact", "exact_kurtosis_corrected")}

@@ -1,4 +1,4 @@
-"""Experiment definitions (ntkcomp.experiments_lib): the random-features overlay of one
+"""Experiment definitions (experiments.harness): the random-features overlay of one
 finite-width draw (THEORY.md section 6), and the experiments/ scripts' resumable runs."""
 import json
 import os
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _spectral(n=96, p=48, width=48, depth=1, seed=0, **kw):
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
 
     cfg = {"data": "mixed", "n": n, "p": p, "widths": [width] * depth,
            "activations": ["relu"], "seed": seed, "kinds": ["ck"], "exact": False, **kw}
@@ -60,7 +60,7 @@ def test_deep_single_draw_overlay_uses_the_compounded_law(act):
     2.6-4.4; a factor 1.8 leaves room for the sampling noise of one draw."""
     cfg = {"data": "mixed", "n": 128, "p": 64, "widths": [64] * 3, "activations": [act],
            "seed": 0, "kinds": ["ck"], "exact": False}
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
 
     r = spectral_equivalence(cfg)["ck"]
     assert r["rf_law"] == "compounded"
@@ -120,7 +120,7 @@ def test_scaled_step_thresholds_keep_deep_step_networks_alive(name):
     """step_thresholds="scaled": layer l's thresholds are STEP_THRESHOLDS * tau_{l-1}, and
     the network's propagated scales tau_l equal an independent Monte Carlo estimate of
     sqrt(Var[a_l(tau_{l-1} z)]); with fixed thresholds the binary scale collapses by L = 3."""
-    from ntkcomp.experiments_lib.pipeline import STEP_THRESHOLDS, dense_network
+    from experiments.harness.pipeline import STEP_THRESHOLDS, dense_network
 
     tau0 = 1.17
     net = dense_network([8] * 3, [name] * 3, tau0, "scaled")
@@ -140,7 +140,7 @@ def test_scaled_step_thresholds_keep_deep_step_networks_alive(name):
 
 
 def test_step_thresholds_is_validated():
-    from ntkcomp.experiments_lib.pipeline import network_activations
+    from experiments.harness.pipeline import network_activations
 
     with pytest.raises(ValueError, match="step_thresholds"):
         network_activations(["binary"], 1.0, "adaptive")

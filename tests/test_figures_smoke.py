@@ -44,7 +44,7 @@ def test_figure_tiny(tmp_path, name):
 
 def test_fig5_slope_matches_independent_fit():
     """The slope in fig5 is a least-squares fit in log-log: compare with numpy.polyfit."""
-    from ntkcomp.plots import fit_slope
+    from experiments.harness.plots import fit_slope
 
     x = np.array([256, 512, 1024, 2048.0])
     y = 3.0 * x ** -0.55 * np.array([1.01, 0.98, 1.02, 0.99])

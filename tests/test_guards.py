@@ -69,7 +69,7 @@ def test_nan_in_report_raises_naming_the_key():
 
 
 def test_rundir_refuses_nan_results_and_writes_nothing(tmp_path):
-    from ntkcomp.experiments_lib.rundir import RunDir
+    from experiments.harness.rundir import RunDir
 
     rd = RunDir(tmp_path / "run")
     with pytest.raises(NonFiniteError, match="top_eigenvalue"):

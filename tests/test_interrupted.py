@@ -2,7 +2,7 @@
 SIGTERM, or SIGKILL twice, resumes, skips finished points, and ends with exactly the
 results of an uninterrupted run; corrupted or half-written point files are never trusted.
 
-The sweep runner is :func:`ntkcomp.experiments_lib.run_sweep` (used by paper_figures and the
+The sweep runner is :func:`experiments.harness.run_sweep` (used by paper_figures and the
 experiments); files go through :mod:`ntkcomp._io` (atomic temp file + fsync + rename).
 ``tests/test_sweep.py`` covers the runner's bookkeeping with a toy function; here every
 point does real JAX work (GMM sample -> network -> empirical NTK -> eigenvalues) in a child
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from ntkcomp import _io
-from ntkcomp.experiments_lib import load_sweep, point_key, run_sweep
+from experiments.harness import load_sweep, point_key, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 N_POINTS = 8
@@ -56,7 +56,7 @@ POINT_SRC = textwrap.dedent("""
 
 CHILD_SRC = POINT_SRC + textwrap.dedent("""
     import sys
-    from ntkcomp.experiments_lib import run_sweep
+    from experiments.harness import run_sweep
     out, log = sys.argv[1], sys.argv[2]
     pts = [{"seed": i, "act": "tanh"} for i in range(N_POINTS_)]
     run_sweep(lambda c: point(c, log, 0.4), pts, out, name="interrupt", progress=False)

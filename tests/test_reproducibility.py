@@ -112,7 +112,7 @@ def _drop_timings(obj):
 
 def _cli(args, env_extra=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "ntkcomp.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], env=env,
                           capture_output=True, text=True, timeout=600)
 
 

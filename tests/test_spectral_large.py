@@ -154,7 +154,7 @@ def test_spectrum_command_pipeline_switches_to_large_n_path_above_threshold(monk
     # to the exact D x D Gram route; with the default threshold both are dense. References:
     # the dense eigenvalues of the same run. CK: exact up to roundoff (1e-9 of the top
     # eigenvalue); NTK: the Gauss + Hutchinson bound (20 probes, 100 steps: the defaults).
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence
+    from experiments.harness.definitions import spectral_equivalence
     from ntkcomp.spectral import slq
 
     cfg = {"data": "means", "n": 96, "p": 16, "K": 2, "widths": [32, 32],

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntkcomp.experiments_lib import RunDir, load_sweep, point_key, run_sweep
+from experiments.harness import RunDir, load_sweep, point_key, run_sweep
 
 
 def _square(cfg):
@@ -73,7 +73,7 @@ def test_sweep_bad_input(tmp_path):
 
 _CHILD = textwrap.dedent("""
     import sys, time
-    from ntkcomp.experiments_lib import run_sweep
+    from experiments.harness import run_sweep
     def slow(cfg):
         time.sleep(0.15)
         # a large result: its write takes measurable time, so kills can land mid-write

@@ -87,7 +87,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> dict:
-    from ntkcomp.experiments_lib.pipeline import resolve_widths
+    from experiments.harness.pipeline import resolve_widths
 
     widths = resolve_widths(args.widths, args.depth)
     eps = args.eps[0] if len(args.eps) == 1 else list(args.eps)
@@ -107,8 +107,8 @@ def config_from_args(args) -> dict:
 
 def run(args) -> int:
     setup_precision(args)
-    from ntkcomp.experiments_lib import RunDir
-    from ntkcomp.experiments_lib.compression import compression_run, validate_compression_config
+    from experiments.harness import RunDir
+    from experiments.harness.compression import compression_run, validate_compression_config
 
     cfg = config_from_args(args)
     validate_compression_config(cfg)          # before anything is written

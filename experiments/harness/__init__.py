@@ -6,7 +6,7 @@ experiment definitions (config -> results) used by ``experiments/`` and the CLI.
   all writes atomic.
 - :func:`run_sweep` — map ``fn(config) -> result`` over points with one atomic result file
   per point and a manifest; finished points are skipped on restart (SIGTERM/SIGKILL safe).
-- :mod:`ntkcomp.experiments_lib.definitions` — spectral equivalence, compression and
+- :mod:`experiments.harness.definitions` — spectral equivalence, compression and
   accuracy-vs-memory experiments (imported lazily: they need JAX).
 """
 from .rundir import RunDir, check_writable_dir, read_json

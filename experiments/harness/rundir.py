@@ -1,6 +1,6 @@
 """Run directories: one folder per run holding config, results, figures and metadata.
 
-Layout written by :class:`RunDir` (every file atomically, through :mod:`ntkcomp._io`)::
+Layout written by :class:`RunDir` (every file atomically, through :mod:`ntkcomp.io`)::
 
     out/
       config.json      the configuration that produced the run (+ seeds)
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ntkcomp._io import _atomic_write_bytes, atomic_write_json, atomic_write_npz, run_metadata
+from ntkcomp.io import atomic_write_bytes, atomic_write_json, atomic_write_npz, run_metadata
 
 
 def check_writable_dir(path: str | os.PathLike, name: str = "out") -> Path:
@@ -99,7 +99,7 @@ class RunDir:
         for fmt in formats:
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
-            paths.append(_atomic_write_bytes(self.file(f"{name}.{fmt}"), buf.getvalue()))
+            paths.append(atomic_write_bytes(self.file(f"{name}.{fmt}"), buf.getvalue()))
             self._note(f"{name}.{fmt}")
         if close:
             import matplotlib.pyplot as plt

@@ -13,7 +13,7 @@ A *sweep* maps a function ``fn(config) -> result`` over a list of point configur
 not by its position: adding points to a sweep, or reordering them, keeps finished work.
 
 Guarantees:
-- every file is written atomically (:mod:`ntkcomp._io`): after SIGKILL at any instant a
+- every file is written atomically (:mod:`ntkcomp.io`): after SIGKILL at any instant a
   result file is either complete or absent; after SIGTERM the runner also removes its
   temporary files (SIGTERM is turned into an orderly exit);
 - a point counts as finished only when its ``.json`` exists, parses, and records the same
@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ntkcomp._io import _to_jsonable, atomic_write_json, atomic_write_npz, run_metadata
+from ntkcomp.io import to_jsonable, atomic_write_json, atomic_write_npz, run_metadata
 
 from .rundir import check_writable_dir
 
 
 def canonical_json(config: dict) -> str:
     """Canonical JSON text of a config (sorted keys, no spaces) used for hashing."""
-    return json.dumps(_to_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return json.dumps(to_jsonable(config), sort_keys=True, separators=(",", ":"))
 
 
 def point_key(config: dict) -> str:

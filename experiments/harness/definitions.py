@@ -72,7 +72,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     layers' fluctuations (``theory_checks/finite_width_depth``); ``rf_law`` in the result
     says which, and ``w1_single_rf_one_layer`` keeps the one-layer W1 for comparison),
     step_thresholds ("fixed" or "scaled": binary/ternary thresholds proportional to each
-    layer's input scale, :func:`~ntkcomp.experiments_lib.pipeline.network_activations`).
+    layer's input scale, :func:`~experiments.harness.pipeline.network_activations`).
 
     Result: per kind ``{"w1_single_equiv", "w1_expected_equiv", "relop_expected_equiv",
     "top_single", "top_equiv", "top_expected", "method"}`` (+ ``w1_single_rf`` for the CK
@@ -191,7 +191,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
 
 def spectral_figure(result: dict, title: str = ""):
     """One panel per kind: single draw, exact E_W kernel (if any) and equivalent spectra."""
-    from ntkcomp.plots import figure, spectra_panel
+    from experiments.harness.plots import figure, spectra_panel
     from ntkcomp.spectral.slq import SpectralMeasure
 
     arrays = result["_arrays"]

@@ -264,7 +264,7 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
 def compression_figure(report: dict):
     """Spectra of the CK_L / NTK equivalents (dense vs compressed, and compressed minus the
     reported identity shift for the matched kernel) and of single finite-width draws."""
-    from ntkcomp.plots import figure, spectra_panel
+    from experiments.harness.plots import figure, spectra_panel
 
     a = report["_arrays"]
     delta = float(report.get("identity_shift", 0.0))

@@ -69,7 +69,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> dict:
-    from ntkcomp.experiments_lib.pipeline import resolve_widths
+    from experiments.harness.pipeline import resolve_widths
 
     widths = resolve_widths(args.widths, args.depth)
     kinds = [k for k in args.kinds.replace(" ", "").split(",") if k]
@@ -84,12 +84,12 @@ def config_from_args(args) -> dict:
 
 def run(args) -> int:
     setup_precision(args)
-    from ntkcomp.experiments_lib import RunDir
-    from ntkcomp.experiments_lib.definitions import spectral_equivalence, spectral_figure
+    from experiments.harness import RunDir
+    from experiments.harness.definitions import spectral_equivalence, spectral_figure
 
     cfg = config_from_args(args)
     # validate names and sizes before any output is written
-    from ntkcomp.experiments_lib.pipeline import parse_activations, validate_data_config
+    from experiments.harness.pipeline import parse_activations, validate_data_config
 
     validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
     parse_activations(cfg["activations"], len(cfg["widths"]))

@@ -1,0 +1,3 @@
+"""Timing benchmarks, run with ``ntkcomp bench NAME``."""
+
+__all__: list[str] = []
