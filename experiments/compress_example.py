@@ -34,7 +34,7 @@ spectral reports and run metadata. Definitions:
 
 ``--sweep`` also writes ``summary.md`` (markdown table); ``--frontier`` writes
 ``frontier.json`` and ``frontier.md``. ``--single-draw-widths D...`` runs
-``ntkcomp.compress.frontier.single_draw_point`` for every (width, activation) as a resumable
+``experiments.compression.frontier.single_draw_point`` for every (width, activation) as a resumable
 sweep (``OUT/single_draw/``: manifest + one atomic file per finished point; rerun the same
 command to resume) and writes ``OUT/single_draw_vs_width.{json,md}``; the table is also
 appended to ``OUT/summary.md`` under "## Single-draw agreement vs width". Results and their discussion:
@@ -43,26 +43,20 @@ experiments/results/compress_example/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import jax
 
-import jax  # noqa: E402
-
-import ntkcomp  # noqa: E402
+import ntkcomp
+from experiments.harness.compression import headline_rel_diffs
+from ntkcomp.compress import compress, spectral_report
+from ntkcomp.data import gmm_preset
+from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
+from ntkcomp.networks import MLP
 
 ntkcomp.enable_x64()
-
-from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata  # noqa: E402
-from ntkcomp.compress import compress, spectral_report  # noqa: E402
-from ntkcomp.data import gmm_preset  # noqa: E402
-from experiments.harness.compression import headline_rel_diffs  # noqa: E402
-from ntkcomp.networks import MLP  # noqa: E402
 
 
 def _cpu() -> float:
@@ -183,7 +177,7 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                       family: str, k_max: int, seed: int, tol: float,
                       law: str = "one_layer") -> list:
     """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
-    from ntkcomp.compress.frontier import single_draw_point, single_draw_table
+    from experiments.compression.frontier import single_draw_point, single_draw_table
     from experiments.harness.sweep import run_sweep
 
     # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
@@ -227,7 +221,7 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
     atomic_write_text(f, head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
                       f" (n = {n}, p = {p}, depth {depth}, one draw each)\n\n"
                       f"Regenerate / resume: `{cmd}`. Columns: "
-                      "`ntkcomp.compress.frontier.single_draw_point`; details in "
+                      "`experiments.compression.frontier.single_draw_point`; details in "
                       "`single_draw_vs_width.md` and the README one level up.\n\n" + table)
     return done
 
@@ -236,7 +230,7 @@ def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: i
                         family: str, k_max: int, seed: int) -> dict:
     """RF-law predictions of the single-draw CK_L W1 at large widths (eps 0 and 0.9 for
     ReLU; eps 0 only for tanh/erf, whose layer-1 kurtosis term is 0, a2 = 0)."""
-    from ntkcomp.compress.frontier import predicted_single_draw
+    from experiments.compression.frontier import predicted_single_draw
 
     res = {}
     for act in activations:

@@ -2,14 +2,14 @@
 compressed network's kernels are from the dense ones (weight-averaged equivalents and one
 finite-width draw), for a 3-layer ReLU network on the 'mixed' GMM.
 
-    python experiments/compression_sweep.py            # n = 512, widths 256 ... 2048
-    python experiments/compression_sweep.py --quick
+    python -m experiments.compression_sweep            # n = 512, widths 256 ... 2048
+    python -m experiments.compression_sweep --quick
 """
 from __future__ import annotations
 
 import sys
 
-import _runner
+from experiments.harness import run_sweep_command
 
 NAME = "compression_sweep"
 
@@ -27,7 +27,7 @@ def point(cfg):
     import numpy as np
 
     from experiments.harness.compression import compression_point
-    from ntkcomp.spectral.distances import wasserstein1
+    from ntkcomp.spectral import wasserstein1
 
     r = compression_point({"data": "mixed", **cfg})
     a = r.pop("_arrays")
@@ -80,6 +80,10 @@ def figure(table):
     return fig
 
 
+def main(argv=None) -> int:
+    """Run the sweep (``--help`` for the options); returns the exit status."""
+    return run_sweep_command(NAME, point, points, summarize, argv, doc=__doc__)
+
+
 if __name__ == "__main__":
-    args = _runner.parse(NAME, __doc__)
-    sys.exit(_runner.run(NAME, point, points(args.quick), args, summarize))
+    sys.exit(main())

@@ -29,10 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 P = 784
 WIDTHS = [1000, 1000, 1000]
 
@@ -122,8 +118,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=20, help="weight/data draws (>= 1)")
     ap.add_argument("--n", type=int, default=2048, help="samples (>= 2)")
-    ap.add_argument("--out", default=str(ROOT / "experiments" / "results" /
-                                         "float32_relu_flips"), metavar="DIR")
+    ap.add_argument("--out", default="ntkcomp_runs/experiments/float32_relu_flips",
+                    metavar="DIR", help="output directory (default under the current "
+                    "directory; the committed run is experiments/results/float32_relu_flips)")
     args = ap.parse_args(argv)
     if args.draws < 1:
         ap.error(f"--draws must be >= 1, got {args.draws}")
@@ -134,7 +131,7 @@ def main(argv=None) -> int:
 
     import ntkcomp
     from ntkcomp import networks
-    from ntkcomp._io import atomic_write_json, atomic_write_text, run_metadata
+    from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
 
     ntkcomp.enable_x64()
     net = networks.MLP(WIDTHS, "relu")

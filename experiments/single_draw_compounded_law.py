@@ -1,7 +1,7 @@
 """Single-draw CK_L agreement (compressed vs dense) at n = 2048: the measured values of
 ``experiments/results/compress_example/n2048/single_draw_vs_width.json`` against two
 predictions -- the one-layer random-features law of THEORY section 6 (already in that
-table) and the compounded law (``ntkcomp.spectral.random_features_depth``), which
+table) and the compounded law (``ntkcomp.spectral.compounded_random_features_spectrum``), which
 ``theory_checks/finite_width_depth`` found to be the right law of one deep draw.
 
     python experiments/single_draw_compounded_law.py [--widths 512 1024 2048 4096]
@@ -10,7 +10,7 @@ table) and the compounded law (``ntkcomp.spectral.random_features_depth``), whic
     python experiments/single_draw_compounded_law.py --widths 65536 --eps 0
 
 Same data (``mixed`` GMM, n = 2048, p = 1024, seed 0), same designs and eps grid as the
-measured table (``ntkcomp.compress.frontier.predicted_single_draw(law="compounded")``).
+measured table (``experiments.compression.frontier.predicted_single_draw(law="compounded")``).
 Resumable: one JSON entry per (activation, width), written atomically; a rerun skips the
 finished ones. Writes ``single_draw_compounded.json`` and ``single_draw_compounded.md``.
 """
@@ -21,8 +21,6 @@ import json
 import sys
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def table(entries: dict, measured: dict) -> str:
@@ -50,14 +48,17 @@ def main(argv=None) -> int:
     ap.add_argument("--activations", nargs="+", default=["relu", "tanh", "erf"])
     ap.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.5, 0.9])
     ap.add_argument("--out", type=Path,
-                    default=ROOT / "experiments" / "results" / "compress_example" / "n2048")
+                    default=Path("experiments/results/compress_example/n2048"),
+                    help="directory of the compress_example n = 2048 sweep (read) where the "
+                         "tables are written (default: the committed one, relative to the "
+                         "current directory)")
     a = ap.parse_args(argv)
 
     import ntkcomp
 
     ntkcomp.enable_x64()
-    from ntkcomp._io import atomic_write_json, atomic_write_text, run_metadata
-    from ntkcomp.compress.frontier import predicted_single_draw
+    from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
+    from experiments.compression.frontier import predicted_single_draw
 
     src = a.out / "single_draw_vs_width.json"
     if not src.exists():

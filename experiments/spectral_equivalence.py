@@ -4,14 +4,14 @@ For every (activation, depth, preset) a dense network's exact weight-averaged CK
 are compared with their equivalents: relative operator-norm error and W1 between spectra,
 plus W1 of one finite-width draw (``experiments.harness.definitions.spectral_equivalence``).
 
-    python experiments/spectral_equivalence.py            # n = 512, p = 256, width 512
-    python experiments/spectral_equivalence.py --quick    # n = 128
+    python -m experiments.spectral_equivalence            # n = 512, p = 256, width 512
+    python -m experiments.spectral_equivalence --quick    # n = 128
 """
 from __future__ import annotations
 
 import sys
 
-import _runner
+from experiments.harness import run_sweep_command
 
 NAME = "spectral_equivalence"
 ACTS = ["relu", "tanh", "erf", "sin", "binary", "ternary"]
@@ -82,6 +82,10 @@ def figure(table):
     return fig
 
 
+def main(argv=None) -> int:
+    """Run the sweep (``--help`` for the options); returns the exit status."""
+    return run_sweep_command(NAME, point, points, summarize, argv, doc=__doc__)
+
+
 if __name__ == "__main__":
-    args = _runner.parse(NAME, __doc__)
-    sys.exit(_runner.run(NAME, point, points(args.quick), args, summarize))
+    sys.exit(main())

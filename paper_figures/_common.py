@@ -1,49 +1,44 @@
 """Shared plumbing of the paper figures: options, run directory, resumable points, saving.
 
-Every figure script:
+Every figure module (``ntkcomp figure NAME`` or ``python -m paper_figures.NAME``):
   - parses ``--full`` (paper sizes), ``--out DIR`` (run directory, default
-    ``paper_figures/_runs/<name>[_full]``), ``--png PATH`` (where the figure PNG is copied;
-    default ``paper_figures/<name>.png`` for default sizes, ``<name>_full.png`` for --full),
-    ``--seed``, ``--no-progress``;
-  - computes its points through :func:`experiments.harness.run_sweep` inside the run
-    directory (``<out>/points``): an interrupted figure restarts where it stopped;
-  - writes ``config.json``, ``metadata.json`` (versions, git revision, seeds),
-    ``results.json`` + ``results.npz`` and the figure (PNG + PDF) into the run directory.
+    ``ntkcomp_runs/figure/<name>[_full|_custom]`` under the current directory), ``--png PATH``
+    (also copy the figure PNG there, e.g. ``paper_figures/fig1_spectra.png`` in a checkout
+    to refresh the committed image), ``--seed``, ``--platform``, ``--no-progress``;
+  - computes its points through :func:`experiments.harness.run_sweep` inside the run's
+    staging directory: an interrupted figure restarts where it stopped;
+  - writes ``config.json``, ``metadata.json`` (versions, device, git revision, seeds),
+    ``results.json`` + ``results.npz`` and the figure (PNG + PDF), committed whole
+    (:class:`experiments.harness.RunDir`).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def setup() -> None:
-    """float64, CPU-friendly defaults, Agg backend."""
-    os.environ.setdefault("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "") or "cpu")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import ntkcomp
-
-    ntkcomp.enable_x64()
+from experiments.harness import RunDir, check_out_path, run_main, run_sweep, setup_runtime
+from experiments.harness.args import PLATFORMS, Parser, int_list
+from ntkcomp.io import atomic_write_bytes
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m paper_figures.{name}", description=description)
+    """A figure's parser: ``--full``, ``--out``, ``--png``, ``--seed``, ``--platform``,
+    ``--dry-run``, size overrides ``--n/--p/--widths/--draws``."""
+    p = Parser(prog=f"ntkcomp figure {name}", description=description)
     p.add_argument("--full", action="store_true",
                    help="the paper's sizes (n = 8000, p = 4000, widths 2000,2000,1000, many "
                         "draws): hours on 2 cores, minutes on a GPU")
-    p.add_argument("--out", default=None, help="run directory (default paper_figures/_runs/"
-                   "NAME, NAME_full with --full, NAME_custom with any option that changes "
-                   "the content, e.g. --n or --seed)")
-    p.add_argument("--png", default=None, help="copy the figure PNG here (default "
-                   "paper_figures/NAME.png, the committed image; NAME_full.png with --full; "
-                   "NAME_custom.png with any content-changing option)")
+    p.add_argument("--out", default=None, help="run directory (default ntkcomp_runs/figure/"
+                   "NAME under the current directory, NAME_full with --full, NAME_custom "
+                   "with any option that changes the content, e.g. --n or --seed); "
+                   "replaced whole when the figure completes")
+    p.add_argument("--png", default=None, help="also copy the figure PNG here (e.g. "
+                   "paper_figures/NAME.png in a checkout: the committed image)")
+    p.add_argument("--platform", default=None, choices=PLATFORMS,
+                   help="JAX platform (default: JAX's choice)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--dry-run", action="store_true",
@@ -63,29 +58,18 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
 
 
 def cli(main, argv=None) -> int:
-    """Run a figure's ``main(argv)``; bad input (ValueError, missing file or package)
-    becomes one line ``<prog>: error: ...`` on stderr and exit status 2, without a
-    traceback (unless ``--debug`` is given or ``NTKCOMP_DEBUG=1``)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args or os.environ.get("NTKCOMP_DEBUG") == "1"
-    try:
-        return int(main(argv) or 0)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        if debug:
-            raise
-        kind = "" if isinstance(e, ValueError) else f"{type(e).__name__}: "
-        msg = " ".join((str(e).strip() or type(e).__name__).split())
-        print(f"python -m {_prog(main)}: error: {kind}{msg}", file=sys.stderr)
-        return 2
+    """Run a figure's ``main(argv)`` as a command: bad input becomes one line
+    ``<prog>: error: ...`` on stderr and exit status 2 (``--debug``: the traceback)."""
+    return run_main(_prog(main), main, argv)
 
 
 def _prog(main) -> str:
     name = getattr(main, "__globals__", {}).get("NAME")
-    return f"paper_figures.{name}" if name else "paper_figures"
+    return f"ntkcomp figure {name}" if name else "ntkcomp figure"
 
 
 #: options that do not change the figure's content
-_NEUTRAL = {"help", "full", "out", "png", "no_progress", "dry_run", "debug"}
+_NEUTRAL = {"help", "full", "out", "png", "no_progress", "dry_run", "debug", "platform"}
 
 
 def _suffix(args) -> str:
@@ -98,15 +82,18 @@ def _suffix(args) -> str:
 
 
 def start(ap: argparse.ArgumentParser, argv) -> tuple[argparse.Namespace, float]:
-    """Parse the figure's options, set up float64 / Agg; return (args, start time)."""
-    from experiments.cli import _join_negative_values  # --widths -5,10 -> a range error
-
-    args = ap.parse_args(_join_negative_values(ap, sys.argv[1:] if argv is None else argv))
+    """Parse the figure's options, validate ``--out``/``--png``, set up JAX (platform,
+    float64) and the Agg backend; return (args, start time)."""
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.out is not None:
+        check_out_path(args.out)
+    if args.png is not None and not str(args.png).strip():
+        raise ValueError(f"png must be a non-empty file path, got {args.png!r}")
     # options that change what is computed (not where it goes / how it is shown)
     args.custom = [a.option_strings[0] for a in ap._actions
                    if a.option_strings and a.dest not in _NEUTRAL
                    and getattr(args, a.dest, a.default) != a.default]
-    setup()
+    setup_runtime(args.platform, float64=True)
     return args, time.perf_counter()
 
 
@@ -128,9 +115,7 @@ def check_count(name: str, value, minimum: int = 1):
     """``value`` (an int option that may be None = default) must be >= ``minimum``."""
     if value is None:
         return None
-    from ntkcomp._validate import check_positive_int
-
-    return check_positive_int(name, value, minimum=minimum)
+    return _positive_int(name, value, minimum)
 
 
 def check_points(cfgs: list[dict]) -> None:
@@ -172,34 +157,32 @@ def hidden_tau(text):
 
 def apply_overrides(size: dict, args) -> dict:
     """Replace entries of a figure's size dict by the --n/--p/--widths/--draws overrides."""
-    from ntkcomp._validate import check_positive_int
-
     size = dict(size)
     if args.n is not None:
-        size["n"] = check_positive_int("n", args.n, minimum=2)
+        size["n"] = _positive_int("n", args.n, 2)
     if args.p is not None:
-        size["p"] = check_positive_int("p", args.p)
+        size["p"] = _positive_int("p", args.p, 1)
     if args.widths is not None:
         try:
-            widths = [int(w) for w in args.widths.replace(" ", "").split(",") if w]
-        except ValueError:
-            raise ValueError(f"widths must be comma-separated integers >= 1 like 64,64, "
-                             f"got {args.widths!r}") from None
-        if not widths:
-            raise ValueError(f"widths must be comma-separated integers >= 1 like 64,64, "
-                             f"got {args.widths!r}")
-        size["widths"] = [check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths)]
+            widths = int_list(args.widths)
+        except argparse.ArgumentTypeError as e:
+            raise ValueError(f"widths: {e}") from None
+        size["widths"] = [_positive_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
     if args.draws is not None:
-        size["draws"] = check_positive_int("draws", args.draws, minimum=0)
+        size["draws"] = _positive_int("draws", args.draws, 0)
     return size
+
+
+def _positive_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def run_dir_for(name: str, args, config: dict, seeds: dict, cost: str = ""):
     """The figure's RunDir (config + metadata written now). With --dry-run: print the config,
     seeds and ``cost`` (the documented expected cost) and exit with status 0 instead."""
-    from experiments.harness import RunDir
-
-    out = args.out or str(HERE / "_runs" / (name + _suffix(args)))
+    out = args.out or os.path.join("ntkcomp_runs", "figure", name + _suffix(args))
     full_cfg = {"figure": name, "full": bool(args.full), **config}
     if getattr(args, "dry_run", False):
         import json
@@ -214,28 +197,27 @@ def run_dir_for(name: str, args, config: dict, seeds: dict, cost: str = ""):
 
 def points(fn, cfgs, run_dir, name, args):
     """Run ``fn`` over ``cfgs`` resumably in ``run_dir/points``; return results in order."""
-    from experiments.harness import run_sweep
-
     out = run_sweep(fn, cfgs, run_dir.path, name=name, progress=not args.no_progress)
     print(f"[{name}] {len(out.computed)} points computed, {len(out.skipped)} reused from "
-          f"{run_dir.path}/points", file=sys.stderr)
+          f"the previous run of {run_dir.final}", file=sys.stderr)
     return out.results
 
 
 def finish(fig, run_dir, name: str, args, results: dict, arrays: dict | None = None,
            t0: float | None = None) -> Path:
-    """Save figure (PNG + PDF) and results in the run dir; copy the PNG next to the scripts."""
-    from ntkcomp.io import atomic_write_bytes
-
+    """Save the figure (PNG + PDF) and results, commit the run directory; copy the PNG to
+    ``--png`` if given. Returns the PNG's path."""
     if t0 is not None:
         results = {**results, "wall_time_s": time.perf_counter() - t0}
     run_dir.write_results(results, arrays or {})
-    png, _ = run_dir.save_figure(fig, name, dpi=120)
-    dest = Path(args.png) if args.png else HERE / (name + _suffix(args) + ".png")
-    atomic_write_bytes(dest, png.read_bytes())
-    print(f"[{name}] wrote {dest} and {run_dir.path}/ "
-          f"({', '.join(sorted(run_dir.files))})", file=sys.stderr)
-    return dest
+    run_dir.save_figure(fig, name, dpi=120)
+    final = run_dir.commit()
+    png = final / f"{name}.png"
+    if args.png:
+        png = atomic_write_bytes(Path(args.png), png.read_bytes())
+    print(f"[{name}] wrote {final}/ ({', '.join(sorted(run_dir.files))})"
+          + (f" and {png}" if args.png else ""), file=sys.stderr)
+    return png
 
 
 def titled(fig, title: str):
@@ -244,6 +226,3 @@ def titled(fig, title: str):
     fig.tight_layout()
     return fig
 
-
-def copy_tree(src, dst):  # pragma: no cover - convenience for users
-    shutil.copytree(src, dst, dirs_exist_ok=True)

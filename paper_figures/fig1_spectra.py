@@ -8,7 +8,7 @@ Curves per panel: the exact weight-averaged kernel E_W[K] (default sizes; by Mon
 ``--draws`` networks with --full), the equivalent K~ (THEORY.md sections 4-5) and one
 finite-width network (a single draw: Marchenko-Pastur-type spreading of K~, section 6),
 with, for CK_L, one sample of the random-features law the single draw should follow (at
-depth >= 2 the compounded law of ``ntkcomp.spectral.random_features_depth``; at depth 1
+depth >= 2 the compounded law of ``ntkcomp.spectral.compounded_random_features_spectrum``; at depth 1
 THEORY's eigenvalues of K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian n x d_L).
 """
 from __future__ import annotations

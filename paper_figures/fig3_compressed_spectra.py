@@ -31,7 +31,7 @@ def point(cfg: dict) -> dict:
     from experiments.harness.accuracy import compressed_network
     from experiments.harness.pipeline import eig, load_data
     from ntkcomp.kernels import conjugate_kernels, expected_kernels, monte_carlo_kernels
-    from ntkcomp.spectral.distances import relative_operator_error, wasserstein1
+    from ntkcomp.spectral import relative_operator_error, wasserstein1
 
     data = load_data(cfg["data"], cfg["n"], cfg["p"], K=2, seed=cfg["seed"])
     X = data.train.X

@@ -27,7 +27,7 @@ def point(cfg: dict) -> dict:
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
     from experiments.harness.pipeline import dense_network, load_data
     from ntkcomp.kernels import expected_kernels
-    from ntkcomp.spectral.distances import relative_operator_error
+    from ntkcomp.spectral import relative_operator_error
 
     data = load_data(cfg["data"], cfg["n"], cfg["p"], K=2, seed=cfg["seed"])
     s = data.train

@@ -4,7 +4,7 @@ metrics, PASS/FAIL tables, log-log slopes, and atomic markdown + PNG reports.
 Every check module defines its criteria as module constants, runs a ladder of sizes
 (``n = 256 .. 2048`` by default at fixed ``p/n`` and ``d/n``; ``--quick``: n <= 512;
 ``--max-n 4096`` optional), prints a table and writes ``theory_checks/reports/<name>.md``
-plus PNGs (atomic writes through :mod:`ntkcomp._io`).
+plus PNGs (atomic writes through :mod:`ntkcomp.io`).
 
 Quick mode (n <= 512) evaluates the same claim: the absolute-error thresholds, stated at
 n = 2048, are transported to the largest n of the ladder along the *claimed* rate
@@ -12,7 +12,6 @@ n = 2048, are transported to the largest n of the ladder along the *claimed* rat
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -20,17 +19,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
+import jax
 import numpy as np
 
 import ntkcomp
+from experiments.harness import RunDir, check_out_path
+from experiments.harness.args import Parser, add_run_options, setup_runtime
+from experiments.harness.report import write_markdown_report
 
 ntkcomp.enable_x64()
 
-import jax
-
-REPORT_DIR = Path(__file__).resolve().parent / "reports"
 CACHE_DIR = Path(os.environ.get("NTKCOMP_CHECK_CACHE", "/tmp/ntkcomp_theory_cache"))
 FULL_LADDER = (256, 512, 1024, 2048)
 QUICK_LADDER = (256, 512)
@@ -40,16 +38,41 @@ REFERENCE_N = 2048
 STEP_THRESHOLDS = {"binary": (-1.5, 0.3), "ternary": (-0.6, 0.8)}
 
 
+def base_parser(description: str, *, quick_help: str = "ladder n <= 512 (fast subset)"
+                ) -> Parser:
+    """A check's parser: ``--quick``, ``--no-report`` and the run options (``--out``,
+    ``--platform``, ``--no-progress``, ``--debug``)."""
+    ap = Parser(description=description)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--no-report", action="store_true", help="print only, write no files")
+    add_run_options(ap, None, out_help="Default: ntkcomp_runs/check/NAME (NAME_quick with "
+                    "--quick) under the current directory; receives NAME.md and its PNGs.")
+    return ap
+
+
+def finish_args(ap: Parser, argv=None):
+    """Parse, validate ``--out`` (before any work), set up JAX (platform, float64)."""
+    args = ap.parse_args(argv)
+    if args.out is not None:
+        check_out_path(args.out)
+    setup_runtime(args.platform, float64=True)
+    return args
+
+
 def parse_args(description: str, argv=None, *, default_max_n: int = 2048):
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--quick", action="store_true", help="ladder n <= 512 (fast subset)")
+    """Options of a ladder check: ``--max-n`` and ``--seed`` besides :func:`base_parser`'s."""
+    ap = base_parser(description)
     ap.add_argument("--max-n", type=int, default=default_max_n,
                     help=f"largest n (default {default_max_n}; 256 .. 4096)")
-    ap.add_argument("--no-report", action="store_true", help="print only, write no files")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.max_n < 256:   # one-line usage error (exit 2), not a traceback
         ap.error(f"--max-n must be >= 256 (the smallest rung of the ladder), got {args.max_n}")
+    if not 0 <= args.seed < 2 ** 31:
+        ap.error(f"--seed must be an integer in [0, 2^31), got {args.seed}")
+    if args.out is not None:
+        check_out_path(args.out)
+    setup_runtime(args.platform, float64=True)
     return args
 
 
@@ -111,7 +134,7 @@ def _key(*parts) -> str:
 
 def expected(net, s, tag) -> dict:
     """``expected_kernels(net, s.X)`` as NumPy, cached on disk under CACHE_DIR by ``tag``."""
-    from ntkcomp._io import atomic_write_npz
+    from ntkcomp.io import atomic_write_npz
     from ntkcomp.kernels import expected_kernels
 
     path = CACHE_DIR / f"E_{_key(tag)}.npz"
@@ -146,7 +169,6 @@ def compare_kernels(K, K_ref, labels, k_top: int = 3) -> dict:
         class_alignment,
         eigenvalues,
         relative_operator_error,
-        subspace_alignment,
         wasserstein1,
     )
 
@@ -160,7 +182,7 @@ def compare_kernels(K, K_ref, labels, k_top: int = 3) -> dict:
         "w1_rel": w1 / max(abs(float(np.mean(e_ref))), 1e-300),
         "top": e[::-1][:k_top].tolist(),
         "top_ref": e_ref[::-1][:k_top].tolist(),
-        "subspace": subspace_alignment(U, U_ref),
+        "subspace": float(np.sum((U.T @ U_ref) ** 2) / U.shape[1]),  # ||U^T U_ref||_F^2 / k
         "class_align": float(class_alignment(U_ref[:, 0], labels)[0]),
         "eigs": e, "eigs_ref": e_ref, "U_ref": U_ref,
     }
@@ -219,40 +241,40 @@ def header(name: str, columns) -> None:
 def write_report(name: str, *, title: str, claim: str, criteria: str, tables: dict,
                  notes: str = "", figures: dict | None = None, args=None,
                  started: float | None = None) -> Path | None:
-    """Write ``reports/<name>.md`` (and the PNG figures ``{filename: fig}``) atomically."""
+    """Write ``<name>.md`` and the PNG figures ``{filename: fig}`` into the check's run
+    directory (``--out``, default ``ntkcomp_runs/check/<name>[_quick]``), committed whole."""
     if args is not None and getattr(args, "no_report", False):
-        for f in (figures or {}).values():
-            import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt
 
+        for f in (figures or {}).values():
             plt.close(f)
         return None
-    from ntkcomp._io import atomic_write_text, git_revision
-    from ntkcomp.spectral.plots import save_figure
+    from ntkcomp.io import git_revision
 
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
     mode = "quick" if getattr(args, "quick", False) else "full"
     stem = name if mode == "full" else f"{name}_quick"
-    command = f"python -m theory_checks.{name}" + (" --quick" if mode == "quick" else "")
+    command = f"ntkcomp check {name}" + (" --quick" if mode == "quick" else "")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    runtime = (f"; runtime {time.time() - started:.0f} s (shared 2-core machine)"
-               if started else "")
-    lines = [f"# {title}", "", f"Command: `{command}`  ",
-             f"Mode: {mode}; git: {git_revision()}; generated {when}{runtime}", "",
-             "## Claim", "", claim, "", "## Criteria", "", criteria, ""]
+    runtime = f"; runtime {time.time() - started:.0f} s" if started else ""
+    sections = [("Claim", claim), ("Criteria", criteria)]
     total_fail = 0
     for tname, table in tables.items():
-        lines += [f"## {tname}", "", table.markdown(), ""]
+        sections.append((tname, table.markdown()))
         total_fail += table.n_fail
-    lines += ["## Verdict", "",
-              ("ALL PASS" if total_fail == 0 else f"{total_fail} FAIL(s): see the notes"), ""]
+    sections.append(("Verdict", "ALL PASS" if total_fail == 0 else
+                     f"{total_fail} FAIL(s): see the notes"))
     if notes:
-        lines += ["## Notes", "", notes.strip(), ""]
-    for fname, fig in (figures or {}).items():
-        png = f"{stem}_{fname}.png"
-        save_figure(fig, REPORT_DIR / png)
-        lines += [f"![{fname}]({png})", ""]
-    path = REPORT_DIR / f"{stem}.md"
-    atomic_write_text(path, "\n".join(lines))
+        sections.append(("Notes", notes.strip()))
+    header = [f"Command: `{command}`  ",
+              f"Mode: {mode}; git: {git_revision()}; generated {when}{runtime}"]
+    out = getattr(args, "out", None) or os.path.join("ntkcomp_runs", "check", stem)
+    config = {"check": name, "mode": mode,
+              **{k: v for k, v in (vars(args) if args is not None else {}).items()
+                 if k not in ("out", "debug", "no_progress", "no_report")}}
+    with RunDir(out, config, seeds={"base": getattr(args, "seed", 0)}) as rd:
+        write_markdown_report(rd, stem, title=title, header=header, sections=sections,
+                              figures={f"{stem}_{k}": f for k, f in (figures or {}).items()})
+    path = rd.final / f"{stem}.md"
     print(f"report: {path}")
     return path
 
@@ -456,7 +478,7 @@ def equivalence_figures(kind, curves, extras):
     import matplotlib.pyplot as plt
 
     from ntkcomp.spectral import spectral_density
-    from ntkcomp.spectral.plots import plot_eigenvectors, plot_spectrum
+    from experiments.harness.spectral_plots import plot_eigenvectors, plot_spectrum
 
     figs = {"error_vs_n": error_plot(
         curves, f"||E_W - {kind.upper()} equiv.|| / ||E_W|| (dotted: exact diagonal)")}

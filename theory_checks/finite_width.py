@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     if plot_data is not None:
         import matplotlib.pyplot as plt
 
-        from ntkcomp.spectral.plots import plot_spectrum
+        from experiments.harness.spectral_plots import plot_spectrum
 
         cfg, e_draw, g, f, eKt = plot_data
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -24,7 +24,6 @@ conditional >> null for ternary (the last layer alone would already disagree).
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -45,13 +44,15 @@ NULL_SLACK = 0.002
 
 def compounded_sample(maps, K0, widths, rng, return_all=False):
     """One sample of the compounded random-features law (as
-    ``ntkcomp.spectral.random_features_depth.compounded_random_features_spectrum``, but
-    returning the Gram matrices M_1..M_L, for the norm diagnostics)."""
-    from ntkcomp.spectral.random_features_depth import gaussian_features_gram
-
+    ``ntkcomp.spectral.compounded_random_features_spectrum``, but returning the Gram
+    matrices M_1..M_L, for the norm diagnostics)."""
     M, out = np.asarray(K0, float), []
     for F, d in zip(maps, widths):
-        M = gaussian_features_gram(F(M), d, rng)
+        P = F(M)
+        lam, U = np.linalg.eigh(0.5 * (P + P.T))   # features P^{1/2} G / sqrt(d)
+        A = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
+        H = A @ rng.standard_normal((A.shape[0], d)) / np.sqrt(d)
+        M = H @ H.T
         out.append(M)
     return out if return_all else out[-1]
 
@@ -66,7 +67,7 @@ def run_config(act, L, n, d_over_n, seeds, *, p_over_n=0.5, data_seed=0):
 
     from ntkcomp.equivalents import ck_equivalent
     from ntkcomp.spectral import eigenvalues, random_features_spectrum, wasserstein1
-    from ntkcomp.spectral.random_features_depth import expected_layer_maps
+    from ntkcomp.spectral import expected_layer_maps
 
     s = C.sample(PRESET, n, p_over_n=p_over_n, seed=data_seed)
     d = int(d_over_n * n)
@@ -122,7 +123,7 @@ def spectrum_figure(act="ternary", L=3, n=512, d_over_n=1.0, seed=0):
     import matplotlib.pyplot as plt
 
     from ntkcomp.spectral import random_features_spectrum, wasserstein1
-    from ntkcomp.spectral.random_features_depth import (
+    from ntkcomp.spectral import (
         compounded_random_features_spectrum,
         expected_layer_maps,
     )
@@ -158,8 +159,7 @@ def spectrum_figure(act="ternary", L=3, n=512, d_over_n=1.0, seed=0):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="n = 256 only, 2 seeds")
+    ap = C.base_parser(__doc__, quick_help="n = 256 only, 2 seeds")
     ap.add_argument("--max-n", type=int, default=1024)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--acts", default=",".join(ACTS))
@@ -167,8 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--d-over-n", default=",".join(map(str, D_OVER_N)))
     ap.add_argument("--max-d", type=int, default=2048,
                     help="skip configurations wider than this (CPU budget)")
-    ap.add_argument("--no-report", action="store_true")
-    args = ap.parse_args(argv)
+    args = C.finish_args(ap, argv)
     if not args.quick and args.max_n < 512:
         ap.error(f"--max-n must be >= 512 (the ladder is n = 512, 1024), got {args.max_n}")
     if args.seeds < 1:

@@ -87,7 +87,7 @@ def reference_cks(net, X, L, *, layer1=None):
     given X, exact Gaussian maps after it (module docstring). ``layer1``: use this (n, n)
     layer-1 kernel instead (e.g. the reference's own with its diagonal put back to the
     Gaussian-weight one), so the Edgeworth map is evaluated once per network."""
-    from ntkcomp.spectral.random_features_depth import expected_layer_maps
+    from ntkcomp.spectral import expected_layer_maps
 
     maps = expected_layer_maps(net, edgeworth_order=2)
     out = [maps[0](X @ X.T, X) if layer1 is None else layer1]

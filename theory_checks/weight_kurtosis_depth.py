@@ -1,7 +1,7 @@
 """Question (THEORY sections 6-7 together): does one deep network with SPARSE TERNARY weights
 follow the compounded random-features law, and does that law need the weights' kurtosis?
 
-The compounded law (``ntkcomp.spectral.random_features_depth``) samples every layer from
+The compounded law (``ntkcomp.spectral.compounded_random_features_spectrum``) samples every layer from
 the expected-next-layer map F_l of its realised input. F_l is the Gaussian-weight map;
 sparse ternary weights (fourth cumulant kappa4 = 1/(1-eps) - 3: 2 at eps = 0.8, 17 at 0.95)
 make each pre-activation a sum of only ~k (1-eps) non-zero terms. The Edgeworth-corrected
@@ -21,7 +21,6 @@ b_L moves) is compared in units of its draw-to-draw standard deviation.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -67,7 +66,7 @@ def draw_spectra(net, X, n, L, count):
 def run_config(act, L, n, d_over_n, eps, seeds, *, p_over_n=0.5, data_seed=0):
     from ntkcomp.networks import weight_law
     from ntkcomp.spectral import wasserstein1
-    from ntkcomp.spectral.random_features_depth import (
+    from ntkcomp.spectral import (
         compounded_random_features_spectrum,
         expected_layer_maps,
     )
@@ -101,13 +100,10 @@ def run_config(act, L, n, d_over_n, eps, seeds, *, p_over_n=0.5, data_seed=0):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true",
-                    help="n = 256, relu and erf at L = 2, d = n only, 4 seeds")
+    ap = C.base_parser(__doc__, quick_help="n = 256, relu and erf at L = 2, d = n only, 4 seeds")
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--no-report", action="store_true")
-    args = ap.parse_args(argv)
+    args = C.finish_args(ap, argv)
     if args.seeds < 2:
         ap.error(f"--seeds must be >= 2 (the top eigenvalue's spread needs two), got "
                  f"{args.seeds}")
@@ -208,7 +204,7 @@ Findings (n = 512, p = 256, 10 seeds; numbers from the table above):
   the seed noise everywhere.
 
 Hence the correction is opt-in (pass `X` to `compounded_random_features_spectrum`):
-`ntkcomp.compress.frontier` and the experiment definitions keep the Gaussian map, because
+`experiments.compression.frontier` and the experiment definitions keep the Gaussian map, because
 the compressed networks use step activations, where the evidence above is mixed.
 
 The exactness of the corrected map itself (one layer, exact laws by enumeration or

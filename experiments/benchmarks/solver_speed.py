@@ -6,7 +6,7 @@ closed-form moments (numpy implementation), keeping the best. Ours: ``solve_laye
 64 vmapped starts), timed warm (after one compile call; compile time reported separately).
 Both must reach the same residual tolerance; the table prints time ratio and residuals.
 
-    python experiments/benchmarks/solver_speed.py [--starts 1000] [--out PATH]
+    ntkcomp bench solver_speed [--starts 1000] [--out PATH]
 
 Do not time on a loaded machine; the JSON records the load average.
 """
@@ -14,24 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
+from scipy import optimize
+from scipy.special import ndtr
 
-import numpy as np  # noqa: E402
-from scipy import optimize  # noqa: E402
-from scipy.special import ndtr  # noqa: E402
-
-import ntkcomp  # noqa: E402
+import ntkcomp
+from ntkcomp.activations import get
+from ntkcomp.compress import solve_layer, target_from_activation
+from ntkcomp.io import atomic_write_json, run_metadata
 
 ntkcomp.enable_x64()
-
-from ntkcomp._io import atomic_write_json, run_metadata  # noqa: E402
-from ntkcomp.activations import get  # noqa: E402
-from ntkcomp.compress import solve_layer, target_from_activation  # noqa: E402
 
 
 def _np_moments(theta, tau, family):
@@ -82,7 +76,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--starts", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default="experiments/results/benchmarks/solver_speed.json")
+    ap.add_argument("--out", default="ntkcomp_runs/benchmarks/solver_speed.json",
+                    help="result JSON (default under the current directory)")
     a = ap.parse_args(argv)
     cases = [("relu", "binary", 1.0, 0.8), ("tanh", "ternary", 1.0, 0.7),
              ("erf", "ternary", 0.8, 1.1)]

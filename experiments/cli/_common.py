@@ -5,39 +5,17 @@ import argparse
 import time
 from contextlib import contextmanager
 
+from experiments.harness.args import add_run_options as harness_run_options
+from experiments.harness.args import float_list, int_list, setup_runtime, str_list
+
+__all__ = ["ACTIVATION_NAMES", "Progress", "add_network_options", "add_run_options",
+           "float_list", "int_list", "nothing", "setup_precision", "str_list"]
+
 #: the activation registry's names (``ntkcomp.activations.available()``; kept literal so
 #: that ``--help`` does not import JAX; tests/test_cli_clean_clone.py checks they agree)
 ACTIVATION_NAMES = ("relu", "leaky_relu", "abs", "tanh", "erf", "sigmoid", "sin", "cos",
                     "gelu", "swish", "softplus", "quadratic", "polynomial", "binary",
                     "ternary", "k_level")
-
-
-def _num_list(text: str, conv, what: str, example: str) -> list:
-    try:
-        vals = [conv(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected {what} like {example}, got {text!r}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"expected at least one {what.split()[-1][:-1]}")
-    return vals
-
-
-def int_list(text: str) -> list[int]:
-    """``"1024,1024,512"`` -> [1024, 1024, 512]."""
-    return _num_list(text, int, "comma-separated integers", "1024,1024,512")
-
-
-def float_list(text: str) -> list[float]:
-    """``"0.9"`` or ``"0.5,0.9,0.9"`` -> list of floats."""
-    return _num_list(text, float, "a number or comma-separated numbers", "0.5,0.9")
-
-
-def str_list(text: str) -> list[str]:
-    vals = [t for t in text.replace(" ", "").split(",") if t]
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one name")
-    return vals
 
 
 def add_network_options(p: argparse.ArgumentParser, *, n: int, p_dim: int) -> None:
@@ -67,21 +45,18 @@ def add_network_options(p: argparse.ArgumentParser, *, n: int, p_dim: int) -> No
 
 
 def add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
-    g = p.add_argument_group("run")
-    g.add_argument("--out", default=default_out, metavar="DIR",
-                   help=f"output directory (default {default_out}); receives config.json, "
-                        "metadata.json, results.json/.npz and figures (PNG + PDF)")
-    g.add_argument("--float32", action="store_true",
+    """--out --platform --no-progress --debug (shared) and --float32."""
+    harness_run_options(p, default_out, out_help="Receives config.json, metadata.json, "
+                        "results.json/.npz and figures (PNG + PDF).")
+    p.add_argument("--float32", action="store_true",
                    help="compute in float32 (default float64: the equivalents are checked "
                         "to relative errors of a few percent, float32 rounding can matter)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
-    g.add_argument("--debug", action="store_true", help="full tracebacks on errors")
 
 
 def setup_precision(args) -> None:
-    import ntkcomp
-
-    ntkcomp.enable_x64(not getattr(args, "float32", False))
+    """Platform, precision and compilation cache of a sub-command (before any JAX work)."""
+    setup_runtime(getattr(args, "platform", None),
+                  float64=not getattr(args, "float32", False))
 
 
 class Progress:

@@ -114,7 +114,7 @@ def kurtosis_fields(kurt: dict | None, eps_requested, eps_used, depth: int) -> d
 
 
 def _rel(A, B) -> float:
-    from ntkcomp.spectral.distances import operator_norm
+    from ntkcomp.spectral import operator_norm
 
     return operator_norm(np.asarray(A) - np.asarray(B)) / operator_norm(np.asarray(B))
 

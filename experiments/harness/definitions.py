@@ -14,6 +14,8 @@ runner / RunDir). They are used by ``experiments/*.py`` (through :func:`run_swee
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .pipeline import dense_network, eig, load_data, parse_activations, resolve_widths
@@ -27,11 +29,10 @@ SPECTRAL_DEFAULTS = {"data": "mixed", "n": 1024, "p": 512, "K": 2, "widths": [10
 
 
 def _large_n_threshold() -> int:
-    try:
-        from ntkcomp.spectral.slq import LARGE_N_THRESHOLD
-    except ImportError:  # pragma: no cover - spectral module missing
-        return 4096
-    return int(LARGE_N_THRESHOLD)
+    """The size above which ``ntkcomp.spectral.spectrum`` leaves the dense solver: the
+    environment variable ``NTKCOMP_LARGE_N_THRESHOLD`` when set, else 4096 (its default)."""
+    raw = os.environ.get("NTKCOMP_LARGE_N_THRESHOLD", "").strip()
+    return int(raw) if raw else 4096
 
 
 def _measure(op_or_matrix, method, seed):
@@ -40,18 +41,17 @@ def _measure(op_or_matrix, method, seed):
     the other operators (NTK, equivalents: not Gram-only) then fall back to "auto"."""
     import jax
 
-    from ntkcomp.spectral.slq import _gram_width, spectrum
+    from ntkcomp.spectral import spectrum
 
-    if method == "gram" and _gram_width(op_or_matrix) is None:
+    if method == "gram" and getattr(op_or_matrix, "gram_factors", lambda: None)() is None:
         method = "auto"
     return spectrum(op_or_matrix, method=method, key=jax.random.PRNGKey(seed), bins=200)
 
 
 def _w1(ma, mb) -> float:
-    from ntkcomp.spectral.slq import wasserstein1_weighted
+    from ntkcomp.spectral import wasserstein1
 
-    return float(wasserstein1_weighted(np.asarray(ma.nodes), np.asarray(ma.weights),
-                                       np.asarray(mb.nodes), np.asarray(mb.weights)))
+    return float(wasserstein1(ma, mb))
 
 
 def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
@@ -67,7 +67,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     single draw should be compared with -- and its W1 to the single draw: at depth 1 the
     law of THEORY.md section 6, the eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with
     ``G`` (n, d_L) Gaussian; at depth >= 2 the compounded law of
-    :mod:`ntkcomp.spectral.random_features_depth`, every layer a Gaussian random-features
+    ``ntkcomp.spectral.compounded_random_features_spectrum``, every layer a Gaussian random-features
     draw of its exact expected-next-layer map, since the one-layer law misses the hidden
     layers' fluctuations (``theory_checks/finite_width_depth``); ``rf_law`` in the result
     says which, and ``w1_single_rf_one_layer`` keeps the one-layer W1 for comparison),
@@ -82,7 +82,9 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     """
     import jax
 
-    from ntkcomp.spectral.matfree import ck_matvec, equivalent_matvec, ntk_matvec
+    from ntkcomp.equivalents import (ck_equivalent, ck_equivalent_matvec, ntk_equivalent,
+                                     ntk_equivalent_matvec)
+    from ntkcomp.kernels import ck_operator, ntk_operator
 
     cfg = {**SPECTRAL_DEFAULTS, **cfg}
     tick = progress or (lambda msg: None)
@@ -121,9 +123,10 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
            "activation_params": [repr(a) for a in net.activations], "large_n_threshold": thr}
     arrays = {"labels": np.asarray(sample.labels)}
     for kind in kinds:
-        single_op = (ck_matvec(net, params, sample.X) if kind == "ck"
-                     else ntk_matvec(net, params, sample.X))
-        equiv_op = equivalent_matvec(net, sample, kind)
+        single_op = (ck_operator(net, params, sample.X) if kind == "ck"
+                     else ntk_operator(net, params, sample.X))
+        equiv_op = (ck_equivalent_matvec if kind == "ck" else ntk_equivalent_matvec)(net, sample)
+        equiv_dense = (ck_equivalent if kind == "ck" else ntk_equivalent)
         m_single = _measure(single_op, method, cfg["seed"])
         m_equiv = _measure(equiv_op, method, cfg["seed"] + 7)
         r = {"method": m_single.method,
@@ -136,14 +139,14 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
         arrays[f"{kind}_equiv_w"] = np.asarray(m_equiv.weights)
         if (kind == "ck" and cfg.get("rf_law", True) and n <= thr
                 and m_single.method in ("dense", "gram")):
-            from ntkcomp.spectral.random_features import random_features_spectrum
-            from ntkcomp.spectral.random_features_depth import (
+            from ntkcomp.spectral import (
                 compounded_random_features_spectrum,
                 expected_layer_maps,
+                random_features_spectrum,
             )
 
             key = jax.random.PRNGKey(cfg["seed"] + 5)
-            ev_one = random_features_spectrum(np.asarray(equiv_op.to_dense()), widths[-1],
+            ev_one = random_features_spectrum(np.asarray(equiv_dense(net, sample)), widths[-1],
                                               key)[0]
             single_sorted = np.sort(np.asarray(m_single.nodes))
             if len(widths) == 1:
@@ -158,10 +161,10 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             # both are n eigenvalues: W1 of the empirical measures = mean |sorted diff|
             r["w1_single_rf"] = float(np.mean(np.abs(single_sorted - ev_rf)))
         if expected is not None:
-            from ntkcomp.spectral.distances import relative_operator_error
+            from ntkcomp.spectral import relative_operator_error
 
             K_exp = np.asarray(expected["ck"][-1] if kind == "ck" else expected["ntk"])
-            K_eq = np.asarray(equiv_op.to_dense())
+            K_eq = np.asarray(equiv_dense(net, sample))
             e_exp = eig(K_exp)
             r["w1_expected_equiv"] = float(np.mean(np.abs(e_exp - np.sort(m_equiv.nodes))))
             r["relop_expected_equiv"] = relative_operator_error(K_eq, K_exp)
@@ -170,13 +173,13 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             arrays[f"{kind}_expected"] = e_exp
             k = int(cfg.get("top_k") or 0)
             if k > 0:
-                from ntkcomp.spectral.dense import class_alignment, eigh_top
+                from ntkcomp.spectral import class_alignment, eigh_top
 
                 _, U_exp = eigh_top(K_exp, k)
                 _, U_eq = eigh_top(K_eq, k)
                 U_single = None
                 if n <= thr:
-                    _, U_single = eigh_top(np.asarray(single_op.to_dense()), k)
+                    _, U_single = eigh_top(np.asarray(single_op.dense()), k)
                     arrays[f"{kind}_vecs_single"] = U_single
                 arrays[f"{kind}_vecs_expected"] = U_exp
                 arrays[f"{kind}_vecs_equiv"] = U_eq
@@ -192,7 +195,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
 def spectral_figure(result: dict, title: str = ""):
     """One panel per kind: single draw, exact E_W kernel (if any) and equivalent spectra."""
     from experiments.harness.plots import figure, spectra_panel
-    from ntkcomp.spectral.slq import SpectralMeasure
+    from ntkcomp.spectral import SpectralMeasure
 
     arrays = result["_arrays"]
     kinds = [k for k in ("ck", "ntk") if k in result]

@@ -1,6 +1,6 @@
 """Figure helpers shared by the CLI, ``experiments/`` and ``paper_figures/`` (matplotlib, Agg).
 
-Spectral plots of the spectral toolkit (``ntkcomp.spectral.plots``, when present) are used
+Spectral plots (``experiments.harness.spectral_plots``: histograms, eigenvectors) are used
 as is; the helpers here cover what the CLI and paper figures need on top:
 
 - :func:`spectra_panel`  overlaid eigenvalue histograms of several spectra on common bins

@@ -1,22 +1,43 @@
-"""Run directories: one folder per run holding config, results, figures and metadata.
+"""Transactional run directories: one folder per run holding config, results, figures and
+metadata, replaced whole or not at all.
 
-Layout written by :class:`RunDir` (every file atomically, through :mod:`ntkcomp.io`)::
+Layout of a finished run (``out/``)::
 
     out/
       config.json      the configuration that produced the run (+ seeds)
-      metadata.json    config, seeds, versions (ntkcomp, JAX, NumPy, ...), git revision
+      metadata.json    config, seeds, versions (ntkcomp, JAX, NumPy, ...), device, git revision
       results.json     scalar / small results (JSON)
       results.npz      arrays (eigenvalues, kernels' spectra, ...)
       <name>.png/.pdf  figures
+      points/          finished points of a sweep (see :mod:`experiments.harness.sweep`)
 
-A file either exists complete or not at all: a run killed at any point never leaves a
-half-written file (temporary file + fsync + ``os.replace``).
+How a run is written:
+
+1. the caller validates every input first (nothing is written before that);
+2. :class:`RunDir` takes a lock beside ``out`` (``.<name>.lock``, an ``flock`` released by
+   the operating system when the process ends, however it ends); a second run into the
+   same ``out`` is refused with :class:`RunLockedError` (a ``ValueError``: exit status 2);
+3. every file goes into a staging directory beside ``out`` (``.<name>.partial``);
+4. :meth:`RunDir.commit` moves the staging directory into place: the previous ``out`` is
+   renamed to ``.<name>.old``, the staging directory renamed to ``out``, the backup
+   removed. SIGINT and SIGTERM are blocked during the two renames, and a backup left by
+   a killed process is restored by the next run, so ``out`` always holds either the old
+   complete run or the new complete run.
+
+A run that fails or is interrupted before :meth:`~RunDir.commit` leaves ``out`` untouched;
+its staging directory keeps only ``points/`` (finished sweep points, reused by the next
+run with the same points) and is otherwise cleared when the next run starts.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import io
 import json
 import os
+import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +45,62 @@ import numpy as np
 
 from ntkcomp.io import atomic_write_bytes, atomic_write_json, atomic_write_npz, run_metadata
 
+try:   # the report guard moves from ntkcomp.guards into ntkcomp.io
+    from ntkcomp.io import check_report_finite
+except ImportError:  # pragma: no cover - until the move is committed
+    from ntkcomp.guards import check_report_finite
+
+__all__ = ["RunDir", "RunLockedError", "check_out_path", "check_writable_dir", "read_json"]
+
+#: longest file name accepted for a run directory (the staging / backup names add a few
+#: characters; most file systems allow 255 bytes)
+MAX_NAME_BYTES = 200
+
+
+class RunLockedError(ValueError):
+    """Another process is writing a run into the same output directory."""
+
+
+def check_out_path(path: str | os.PathLike | None, name: str = "out") -> Path:
+    """Validate an output directory path without touching the file system.
+
+    Args:
+      path: the directory a run will be written to.
+      name: the option named in error messages.
+
+    Returns:
+      The path as an absolute :class:`~pathlib.Path`.
+
+    Raises:
+      ValueError: empty path, a component longer than ``MAX_NAME_BYTES`` bytes, a NUL
+        character, the current directory or a file-system root, or an existing file.
+    """
+    text = "" if path is None else os.fspath(path)
+    if not str(text).strip():
+        raise ValueError(f"{name} must be a non-empty directory path, got {text!r}")
+    if "\0" in str(text):
+        raise ValueError(f"{name} must not contain a NUL character")
+    p = Path(text).expanduser().absolute()
+    for part in p.parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise ValueError(f"{name}: a folder name is {len(os.fsencode(part))} bytes long; "
+                             f"each name must be at most {MAX_NAME_BYTES} bytes")
+    p = Path(os.path.normpath(p))
+    if p.parent == p:
+        raise ValueError(f"{name} must not be a file-system root, got {text!r}")
+    if p == Path.cwd():
+        raise ValueError(f"{name} must not be the current directory (a run replaces its "
+                         f"output directory whole), got {text!r}")
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{name} must be a directory, but {str(p)!r} is an existing file")
+    return p
+
 
 def check_writable_dir(path: str | os.PathLike, name: str = "out") -> Path:
     """Create ``path`` if needed and check that it is a writable directory.
 
-    Raises ValueError (naming ``name``) when it is a file or cannot be written,
-    before any computation starts.
+    Raises:
+      ValueError: (naming ``name``) when it is a file or cannot be created or written.
     """
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -37,32 +108,150 @@ def check_writable_dir(path: str | os.PathLike, name: str = "out") -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"{name}: cannot create output directory {str(p)!r} ({e.strerror})")
+        raise ValueError(f"{name}: cannot create output directory {str(p)!r} "
+                         f"({e.strerror})") from None
     if not os.access(p, os.W_OK | os.X_OK):
         raise ValueError(f"{name}: output directory {str(p)!r} is not writable")
     return p
 
 
+def _beside(final: Path, what: str) -> Path:
+    return final.parent / f".{final.name}.{what}"
+
+
 class RunDir:
-    """A run's output directory (created on construction; writes are atomic).
+    """A run's output directory, written in a staging directory and committed whole.
+
+    Use as a context manager (commits on success, leaves ``out`` untouched on an
+    exception), or call :meth:`commit` yourself.
 
     Args:
-      path: the directory (created with parents if missing).
+      path: the final output directory (validated with :func:`check_out_path`).
       config: JSON-able configuration dict of the run; written to ``config.json`` and,
-        with versions / git revision / seeds, to ``metadata.json``.
+        with versions / git revision / seeds / device, to ``metadata.json``.
       seeds: dict of named integer seeds used by the run.
+      name: the option named in error messages (default ``out``).
+
+    Raises:
+      ValueError: a bad path or a parent that cannot be created or written.
+      RunLockedError: another process holds the lock of ``path``.
     """
 
     def __init__(self, path: str | os.PathLike, config: dict | None = None,
-                 seeds: dict | None = None):
-        self.path = check_writable_dir(path)
+                 seeds: dict | None = None, *, name: str = "out"):
+        self.final = check_out_path(path, name)
+        check_writable_dir(self.final.parent, name)
+        self._lock_fd = self._acquire_lock(name)
+        self._restore_backup()
+        self.staging = _beside(self.final, "partial")
+        self._prepare_staging()
+        self.path = self.staging
+        self.committed = False
         self.config = dict(config or {})
         self.seeds = dict(seeds or {})
         self.files: list[str] = []
         if config is not None:
             self.write_config(self.config, self.seeds)
 
+    # ------------------------------------------------------------------ lifecycle ----
+    def _acquire_lock(self, name: str) -> int:
+        lock = _beside(self.final, "lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise RunLockedError(
+                    f"{name}: another run is writing into {str(self.final)!r} (lock "
+                    f"{str(lock)!r}); wait for it to finish or choose another {name}") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(_beside(self.final, "lock"))
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _restore_backup(self) -> None:
+        """A process killed between the two renames of a commit left ``.<name>.old``."""
+        backup = _beside(self.final, "old")
+        if backup.is_dir():
+            if self.final.exists():
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.rename(backup, self.final)
+
+    def _prepare_staging(self) -> None:
+        st = self.staging
+        if st.is_dir():            # left by an interrupted run: keep finished sweep points
+            for f in st.iterdir():
+                if f.name == "points" and f.is_dir():
+                    continue
+                if f.is_dir():
+                    shutil.rmtree(f)
+                else:
+                    f.unlink()
+        else:
+            st.mkdir()
+        prev = self.final / "points"
+        if prev.is_dir() and not (st / "points").exists():
+            shutil.copytree(prev, st / "points")   # resume from the previous complete run
+
+    def commit(self) -> Path:
+        """Move the staging directory into place (replacing the previous run whole).
+
+        Returns:
+          The final directory.
+        """
+        if self.committed:
+            return self.final
+        backup = _beside(self.final, "old")
+        if backup.exists():
+            shutil.rmtree(backup)
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            had_old = self.final.exists()
+            if had_old:
+                os.rename(self.final, backup)
+            os.rename(self.staging, self.final)
+            _fsync_dir(self.final.parent)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if had_old:
+            shutil.rmtree(backup, ignore_errors=True)
+        self.path, self.committed = self.final, True
+        self._release_lock()
+        return self.final
+
+    def abort(self) -> None:
+        """Give up the run: ``out`` stays as it was; the lock is released."""
+        self._release_lock()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self._release_lock()
+
+    # -------------------------------------------------------------------- writing ----
     def file(self, name: str) -> Path:
+        """Path of ``name`` inside the run (the staging directory until committed)."""
+        if self.committed:
+            raise ValueError(f"run directory {str(self.final)!r} is already committed")
         return self.path / name
 
     def write_config(self, config: dict, seeds: dict | None = None) -> None:
@@ -70,49 +259,69 @@ class RunDir:
         self.config, self.seeds = dict(config), dict(seeds or self.seeds)
         atomic_write_json(self.file("config.json"), {**self.config, "seeds": self.seeds})
         atomic_write_json(self.file("metadata.json"), run_metadata(self.config, self.seeds))
-        self._note("config.json", "metadata.json")
+        self.note("config.json", "metadata.json")
 
     def write_results(self, results: dict, arrays: dict[str, Any] | None = None) -> None:
         """Write ``results.json`` (scalars, small lists) and ``results.npz`` (arrays).
 
-        Numerical guard: a NaN anywhere raises :class:`ntkcomp.guards.NonFiniteError` naming
-        the key before anything is written (+-Inf is allowed: e.g. ``s = inf`` of a
-        piecewise-constant activation, or an unreachable residual)."""
-        from ntkcomp.guards import check_report_finite
+        Raises:
+          NonFiniteError: a NaN anywhere (named by its key) before anything is written;
+            +-Inf is allowed (e.g. ``s = inf`` of a piecewise-constant activation).
+        """
         check_report_finite({"results": results, "arrays": arrays or {}}, name="run",
-                            where=f"{self.path}", allow_inf=("results", "arrays"))
+                            where=f"{self.final}", allow_inf=("results", "arrays"))
         atomic_write_json(self.file("results.json"), results)
-        self._note("results.json")
+        self.note("results.json")
         if arrays:
             atomic_write_npz(self.file("results.npz"),
                              **{k: np.asarray(v) for k, v in arrays.items()})
-            self._note("results.npz")
+            self.note("results.npz")
 
     def write_json(self, name: str, obj: Any) -> Path:
-        self._note(name)
+        """Write ``obj`` as ``name`` (JSON, atomically)."""
+        self.note(name)
         return atomic_write_json(self.file(name), obj)
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write ``text`` as ``name`` (atomically)."""
+        self.note(name)
+        return atomic_write_bytes(self.file(name), text.encode())
 
     def save_figure(self, fig, name: str, *, formats=("png", "pdf"), dpi: int = 130,
                     close: bool = True) -> list[Path]:
-        """Save a matplotlib figure as ``name.png`` and ``name.pdf`` atomically."""
+        """Save a matplotlib figure as ``name.png`` and ``name.pdf``; returns the paths
+        (inside the staging directory until the run is committed)."""
         paths = []
         for fmt in formats:
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
             paths.append(atomic_write_bytes(self.file(f"{name}.{fmt}"), buf.getvalue()))
-            self._note(f"{name}.{fmt}")
+            self.note(f"{name}.{fmt}")
         if close:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
         return paths
 
-    def _note(self, *names: str) -> None:
+    def note(self, *names: str) -> None:
+        """Record files written into the run directory by other means."""
         for n in names:
             if n not in self.files:
                 self.files.append(n)
 
+    _note = note
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file."""
     with open(path) as f:
         return json.load(f)

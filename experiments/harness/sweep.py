@@ -22,11 +22,13 @@ Guarantees:
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -37,7 +39,11 @@ from typing import Any
 
 from ntkcomp.io import to_jsonable, atomic_write_json, atomic_write_npz, run_metadata
 
-from .rundir import check_writable_dir
+from .args import Parser, add_run_options, run_main, setup_runtime
+from .rundir import RunDir, check_out_path, check_writable_dir
+
+__all__ = ["SweepOutcome", "canonical_json", "load_sweep", "point_key", "run_sweep",
+           "run_sweep_command", "sweep_parser"]
 
 
 def canonical_json(config: dict) -> str:
@@ -231,3 +237,85 @@ def load_sweep(out: str | os.PathLike) -> list[dict]:
         if ok:
             recs.append({"key": entry["key"], "config": entry["config"], "result": res})
     return recs
+
+
+# ----------------------------------------------------------- the sweep command line ----
+
+def sweep_parser(name: str, doc: str) -> Parser:
+    """Options of an experiment sweep: ``--quick``, ``--limit`` and the run options."""
+    ap = Parser(prog=f"python -m experiments.{name}", description=doc,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="Resumable: every finished point is one atomic file; stop the sweep at "
+                       "any time (Ctrl-C, SIGTERM) and rerun the same command: finished "
+                       "points are reused, the rest computed. OUT is replaced whole when the "
+                       "sweep completes and receives manifest.json, points/, config.json, "
+                       "metadata.json (versions, device, git revision, seeds), "
+                       "results.json/.npz and the figure (PNG + PDF).")
+    ap.add_argument("--quick", action="store_true", help="tiny grid (seconds; for checks)")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="run only the first N points of the grid (N >= 1)")
+    add_run_options(ap, os.path.join("ntkcomp_runs", "experiments", name))
+    return ap
+
+
+def run_sweep_command(name: str, fn, points_of, summarize, argv=None, *,
+                      doc: str = "") -> int:
+    """Run an experiment sweep as a command (``python -m experiments.NAME``).
+
+    Args:
+      name: the experiment's name (default run directory ``ntkcomp_runs/experiments/NAME``).
+      fn: ``fn(config) -> result`` of one point.
+      points_of: ``points_of(quick: bool) -> list[dict]``, the grid.
+      summarize: ``summarize([(config, result), ...]) -> (table rows, figure or None)``.
+      argv: arguments (default ``sys.argv[1:]``).
+      doc: the description shown by ``--help``.
+
+    Returns:
+      Exit status: 0, 1 when a point failed, 2 on bad input, 130 / 143 when interrupted
+      (finished points are kept for the next run).
+    """
+    prog = f"python -m experiments.{name}"
+    return run_main(prog, lambda a: _sweep_main(name, fn, points_of, summarize, a, doc), argv)
+
+
+def _sweep_main(name, fn, points_of, summarize, argv, doc) -> int:
+    import numpy as np
+
+    args = sweep_parser(name, doc).parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"limit must be an integer >= 1, got {args.limit}")
+    check_out_path(args.out)
+    setup_runtime(args.platform, float64=True)
+    points = points_of(args.quick)[:args.limit]
+    t0 = time.perf_counter()
+    seeds = {"points": sorted({p.get("seed", 0) for p in points})}
+    rd = RunDir(args.out, {"experiment": name, "quick": bool(args.quick), "limit": args.limit,
+                           "n_points": len(points), "points": points}, seeds=seeds)
+    try:
+        out = run_sweep(fn, points, rd.path, name=name, on_error="record",
+                        progress=not args.no_progress)
+    except (KeyboardInterrupt, SystemExit):
+        done = len(load_sweep(rd.path)) if (rd.path / "manifest.json").exists() else 0
+        print(f"\n[{name}] interrupted: {done} of {len(points)} points finished and kept for "
+              f"the next run; {args.out} is unchanged", file=sys.stderr)
+        raise
+    print(f"[{name}] computed {len(out.computed)}, reused {len(out.skipped)}, failed "
+          f"{len(out.failed)}", file=sys.stderr)
+    table, fig = summarize([(p, r) for p, r in zip(points, out.results) if r is not None])
+
+    def num(v):
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+    cols = sorted({k for row in table for k in row})
+    arrays = {k: np.array([float(row[k]) for row in table]) for k in cols
+              if table and all(num(row.get(k)) and not np.isnan(row[k]) for row in table)}
+    rd.write_results({"table": table, "failed": out.failed,
+                      "wall_time_s": time.perf_counter() - t0}, arrays)
+    if fig is not None:
+        rd.save_figure(fig, name)
+    rd.commit()
+    for row in table:
+        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()))
+    print(f"[{name}] wrote {rd.final}/", file=sys.stderr)
+    return 0 if not out.failed else 1

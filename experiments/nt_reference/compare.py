@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
 

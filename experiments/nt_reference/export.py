@@ -28,7 +28,6 @@ import json
 import os
 import sys
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 import jax
@@ -39,7 +38,7 @@ import ntkcomp
 
 ntkcomp.enable_x64()
 
-from ntkcomp._io import atomic_write_npz
+from ntkcomp.io import atomic_write_npz
 from ntkcomp.kernels import conjugate_kernels, empirical_ntk, expected_kernels
 from ntkcomp.networks import MLP, weight_law
 
