@@ -4,7 +4,13 @@
 ``ck_equivalent`` / ``ntk_equivalent`` build the (n, n) equivalents from GMM statistics;
 ``ck_equivalent_matvec`` / ``ntk_equivalent_matvec`` apply them matrix-free in O(n (p + K)).
 """
-from ntkcomp.equivalents.coefficients import STEP_CONVENTIONS, Coefficients, coefficients
+from ntkcomp.equivalents._recursion import (
+    STEP_CONVENTIONS,
+    Coefficients,
+    LayerCarry,
+    coefficients,
+    layer_step,
+)
 from ntkcomp.equivalents.matrices import (
     KURTOSIS_MODES,
     ck_equivalent,
@@ -25,6 +31,7 @@ __all__ = [
     "KURTOSIS_MODES",
     "STEP_CONVENTIONS",
     "Coefficients",
+    "LayerCarry",
     "ck_equivalent",
     "ck_equivalent_matvec",
     "coefficients",
@@ -35,6 +42,7 @@ __all__ = [
     "exact_diagonal",
     "kurtosis_mode",
     "kurtosis_shifts",
+    "layer_step",
     "ntk_equivalent",
     "ntk_equivalent_matvec",
     "small_matrix",

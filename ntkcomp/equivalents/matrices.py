@@ -66,7 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp.equivalents.coefficients import Coefficients, coefficients
+from ntkcomp.equivalents._recursion import Coefficients, coefficients
 
 __all__ = [
     "KURTOSIS_MODES",
