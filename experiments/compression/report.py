@@ -29,10 +29,19 @@ Returns a :class:`SpectralReport` (``.data`` JSON-able dict, ``.figure`` matplot
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import jax
+import matplotlib
 import numpy as np
+
+from ntkcomp.compress import assess
+from ntkcomp.equivalents import ck_equivalent, kurtosis_mode, ntk_equivalent
+from ntkcomp.guards import check_report_finite
+from ntkcomp.kernels import conjugate_kernels, expected_kernels
+from ntkcomp.spectral import (class_alignment, eigenvalues, eigh_top, operator_norm,
+                              random_features_spectrum, spikes, wasserstein1)
 
 __all__ = ["SpectralReport", "compare_kernels", "spectral_report"]
 
@@ -51,63 +60,32 @@ _CACHE_MAX = 64
 
 
 def _fingerprint(K) -> tuple:
-    import hashlib
     return (K.shape, hashlib.blake2b(np.ascontiguousarray(K).tobytes(), digest_size=16)
             .hexdigest())
 
 
 def _spectrum(K, top: int = 3):
     """All eigenvalues (ascending) and the ``top`` leading eigenvectors (n, top), largest
-    first, of the symmetric matrix ``K`` (float64).
-
-    Cost control for n ~ 2048 (a full ``eigh`` with vectors is ~10-30 s on 2 loaded cores):
-    eigenvalues only from LAPACK (``robust_eigh``, divide and conquer), the few vectors by
-    Lanczos (``eigsh``), and a cache keyed by the matrix bytes -- the dense kernels and the
-    eps-independent compressed kernels recur across a sweep over eps."""
-    from ntkcomp.spectral.random_features import robust_eigh
-
+    first, of the symmetric matrix ``K`` (float64), cached by the matrix bytes (the dense
+    kernels and the eps-independent compressed kernels recur across a sweep over eps)."""
     K = np.asarray(K, dtype=np.float64)
     key = _fingerprint(K)
     hit = _SPECTRUM_CACHE.get(key)
     if hit is not None and hit[1].shape[1] >= top:
         return hit[0], hit[1][:, :top]
     Ks = 0.5 * (K + K.T)
-    w = robust_eigh(Ks, eigvals_only=True)
-    V = _top_vectors(Ks, top)
+    w = eigenvalues(Ks)
+    V = eigh_top(Ks, top)[1]
     if len(_SPECTRUM_CACHE) >= _CACHE_MAX:
         _SPECTRUM_CACHE.pop(next(iter(_SPECTRUM_CACHE)))
     _SPECTRUM_CACHE[key] = (w, V)
     return w, V
 
 
-def _top_vectors(Ks, top):
-    n = Ks.shape[0]
-    if n <= 4 * top + 8:   # tiny: dense solver
-        from ntkcomp.spectral.random_features import robust_eigh
-        _, U = robust_eigh(Ks)
-        return U[:, ::-1][:, :top]
-    from scipy.sparse.linalg import eigsh
-    w, U = eigsh(Ks, k=top, which="LA", v0=np.ones(n), tol=1e-12)
-    return U[:, np.argsort(w)[::-1]]
-
-
-def _op_norm(A) -> float:
-    """``max |eig(A)|`` of a symmetric ``A`` by Lanczos (rel. accuracy ~1e-10)."""
-    A = np.asarray(A, dtype=np.float64)
-    n = A.shape[0]
-    if n <= 16:
-        return float(np.max(np.abs(np.linalg.eigvalsh(A))))
-    from scipy.sparse.linalg import eigsh
-    return float(np.max(np.abs(eigsh(0.5 * (A + A.T), k=1, which="LM", v0=np.ones(n),
-                                     tol=1e-10, return_eigenvectors=False))))
-
-
 def compare_kernels(K_d, K_c, delta: float, labels, *, top: int = 3) -> dict:
     """Operator-norm / spectral comparison of a dense and a compressed kernel (n, n).
 
     The shift-removed spectrum is ``eig(K_c) - delta`` (exact: ``delta I`` commutes)."""
-    from ntkcomp.spectral import class_alignment, spikes, wasserstein1
-
     K_d = np.asarray(K_d, dtype=np.float64)
     K_c = np.asarray(K_c, dtype=np.float64)
     n = K_d.shape[0]
@@ -119,8 +97,8 @@ def compare_kernels(K_d, K_c, delta: float, labels, *, top: int = 3) -> dict:
     return {
         "identity_shift": float(delta),
         "operator_norm_dense": float(norm_d),
-        "rel_op_diff": _op_norm(D) / norm_d,
-        "rel_op_diff_shift_removed": _op_norm(D - delta * np.eye(n)) / norm_d,
+        "rel_op_diff": operator_norm(D) / norm_d,
+        "rel_op_diff_shift_removed": operator_norm(D - delta * np.eye(n)) / norm_d,
         "w1_spectra": float(wasserstein1(wc, wd)),
         "w1_spectra_shift_removed": float(wasserstein1(wcs, wd)),
         "spikes_dense": spikes(wd).tolist(),
@@ -137,7 +115,7 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
     """Compare ``dense`` and ``compressed`` (MLP descriptions) on ``data`` (a GMMSample).
 
     Args:
-      coefficients: :func:`ntkcomp.compress.coefficient_comparison` output (computed at
+      coefficients: ``ntkcomp.compress.assess(...).coefficients`` (computed at
         ``data.stats.tau0`` if None) -- supplies the identity shifts delta.
       single_draw: also draw one finite-width network of each (their own widths).
       exact: compute the exact E_W kernels (O(L n^2) bivariate evaluations; the dominant
@@ -147,49 +125,42 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         ``equivalent_kurtosis`` and ``exact_kurtosis_corrected`` entries: True (THEORY
         section 7) or "realised" (``kurtosis="realised"`` of ``ntkcomp.equivalents``).
     """
-    from ntkcomp.compress.core import coefficient_comparison
-    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
-
     X = np.asarray(data.X)
     labels = np.asarray(data.labels)
     tau0 = float(data.stats.tau0)
-    coef = coefficients or coefficient_comparison(dense, compressed, tau0)
+    coef = coefficients or assess(dense, compressed, tau0).coefficients
     L = dense.depth
     out: dict = {"n": int(X.shape[0]), "p": int(X.shape[1]), "tau0": tau0,
-                 "depth": L, "identity_shifts_ck": coef["delta_ck"],
-                 "identity_shift_ntk": coef["delta_ntk"]}
+                 "depth": L, "identity_shifts_ck": coef.delta_ck,
+                 "identity_shift_ntk": coef.delta_ntk}
     kern = {}
     if exact:
-        from ntkcomp.kernels import expected_kernels
-
         Ed, Ec = expected_kernels(dense, X), expected_kernels(compressed, X)
-        ex = {f"ck_{l + 1}": compare_kernels(Ed["ck"][l], Ec["ck"][l], coef["delta_ck"][l],
+        ex = {f"ck_{l + 1}": compare_kernels(Ed["ck"][l], Ec["ck"][l], coef.delta_ck[l],
                                              labels) for l in range(L)}
-        ex["ntk"] = compare_kernels(Ed["ntk"], Ec["ntk"], coef["delta_ntk"], labels)
+        ex["ntk"] = compare_kernels(Ed["ntk"], Ec["ntk"], coef.delta_ntk, labels)
         out["exact"] = ex
         kern["exact_ck_L"] = (np.asarray(Ed["ck"][-1]), np.asarray(Ec["ck"][-1]))
     eq = {}
     for l in range(1, L + 1):
         eq[f"ck_{l}"] = compare_kernels(ck_equivalent(dense, data, l),
                                         ck_equivalent(compressed, data, l),
-                                        coef["delta_ck"][l - 1], labels)
+                                        coef.delta_ck[l - 1], labels)
     eq["ntk"] = compare_kernels(ntk_equivalent(dense, data), ntk_equivalent(compressed, data),
-                                coef["delta_ntk"], labels)
+                                coef.delta_ntk, labels)
     out["equivalent"] = eq
     Kd = np.asarray(ck_equivalent(dense, data, L))
-    from ntkcomp.equivalents import kurtosis_mode
-
     out["kurtosis_model"] = kurtosis_mode(kurtosis)
     if out["kurtosis_model"] is None:
         raise ValueError(f"kurtosis must be True or 'realised' here, got {kurtosis!r}")
     Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=kurtosis))
-    out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef["delta_ck"][-1],
+    out["equivalent_kurtosis"] = {"ck_L": compare_kernels(Kd, Kck, coef.delta_ck[-1],
                                                           labels)}
     Kc_eq = np.asarray(ck_equivalent(compressed, data, L))
     Nd = np.asarray(ntk_equivalent(dense, data))
     Nck = np.asarray(ntk_equivalent(compressed, data, kurtosis=kurtosis))
     Nkterm = Nck - np.asarray(ntk_equivalent(compressed, data))
-    out["equivalent_kurtosis"]["ntk"] = compare_kernels(Nd, Nck, coef["delta_ntk"], labels)
+    out["equivalent_kurtosis"]["ntk"] = compare_kernels(Nd, Nck, coef.delta_ntk, labels)
     kern["equiv_ck_L"] = (Kd, Kc_eq)
     if exact:
         # best available estimate of the sparse-ternary network's own E_W CK_L: the exact
@@ -197,14 +168,13 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         # (difference of the compressed equivalents with and without it)
         Ed_L, Ec_L = kern["exact_ck_L"]
         out["exact_kurtosis_corrected"] = {"ck_L": compare_kernels(
-            Ed_L, Ec_L + (Kck - Kc_eq), coef["delta_ck"][-1], labels)}
+            Ed_L, Ec_L + (Kck - Kc_eq), coef.delta_ck[-1], labels)}
         out["exact_kurtosis_corrected"]["ntk"] = compare_kernels(
-            np.asarray(Ed["ntk"]), np.asarray(Ec["ntk"]) + Nkterm, coef["delta_ntk"], labels)
+            np.asarray(Ed["ntk"]), np.asarray(Ec["ntk"]) + Nkterm, coef.delta_ntk, labels)
     if single_draw:
         out["single_draw"] = _single_draw(dense, compressed, X, labels, seed,
                                           kern.get("exact_ck_L", kern["equiv_ck_L"]),
-                                          coef["delta_ck"][-1])
-    from ntkcomp.guards import check_report_finite
+                                          coef.delta_ck[-1])
     check_report_finite(out, where="spectral_report", name="spectral_report")  # no NaN/Inf
     fig = _figure(out, kern, coef) if figure else None
     out.get("single_draw", {}).pop("_eigs", None)
@@ -212,17 +182,13 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
 
 
 def _single_draw(dense, compressed, X, labels, seed, ref, delta):
-    from ntkcomp.kernels import conjugate_kernels
-    from ntkcomp.spectral import random_features_spectrum, wasserstein1
-    from ntkcomp.spectral.random_features import robust_eigh
-
     res = {}
     eigs = {}
     p = X.shape[1]
     for name, net, K_ref in (("dense", dense, ref[0]), ("compressed", compressed, ref[1])):
         params = net.init(jax.random.PRNGKey(seed), p)
         CK = np.asarray(conjugate_kernels(net, params, X)[-1])
-        e = robust_eigh(0.5 * (CK + CK.T), eigvals_only=True)
+        e = eigenvalues(0.5 * (CK + CK.T))
         rf = random_features_spectrum(K_ref, net.widths[-1], seed + 1)[0]
         eigs[name] = e
         res[name] = {"width": int(net.widths[-1]), "w1_to_random_features_law":
@@ -236,14 +202,13 @@ def _single_draw(dense, compressed, X, labels, seed, ref, delta):
 
 
 def _figure(out, kern, coef):
-    import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     key = "exact_ck_L" if "exact_ck_L" in kern else "equiv_ck_L"
     Kd, Kc = kern[key]
-    delta = coef["delta_ck"][-1]
+    delta = coef.delta_ck[-1]
     wd, wc = _spectrum(Kd)[0], _spectrum(Kc)[0]
     bins = np.linspace(min(wd.min(), wc.min() - delta), max(np.quantile(wd, 0.99),
                                                              np.quantile(wc - delta, 0.99)), 60)

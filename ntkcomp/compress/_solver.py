@@ -1,22 +1,23 @@
 """Moment-matching solver: jit-compiled Levenberg-Marquardt, vmapped over deterministic starts.
 
-Problem (one layer). Given the dense layer's :class:`~ntkcomp.compress.targets.MomentTarget`
+Problem (one layer). Given the dense layer's ``MomentTarget``
 and the compressed network's own input scale ``tau_c``, find a quantized activation of a
-family (binary / ternary / k_level, see :mod:`ntkcomp.compress.families`) whose closed-form
+family (binary / ternary / k_level, see :mod:`ntkcomp.compress._families`) whose closed-form
 moments at ``tau_c`` reproduce the matched quantities
 
     hidden layer: (a1^2, a2^2, q^2)         last layer: (a1^2, a2^2, q^2, tau_out^2)
 
 to a relative residual ``tol`` (max over the matched quantities).
 
-Method. Residual vector ``r(theta) = w * (m(theta, tau_c) - target) / scale`` (4 entries,
+Method (:mod:`ntkcomp.compress._lm`). Residual vector ``r(theta) = w * (m(theta, tau_c) - target) / scale`` (4 entries,
 weights w select the matched quantities); Levenberg-Marquardt with Marquardt scaling,
 Jacobian by ``jax.jacfwd`` of the closed-form moment map, a fixed number of iterations in
 ``lax.fori_loop``, ``vmap``-ed over ``n_starts`` seeded random starts (numpy RandomState(seed):
 deterministic). When the tau target cannot be met exactly, a second stage puts a small weight
 on tau (1e-3) and a third polishes the primary quantities alone, so the reported point matches
 (a1^2, a2^2, q^2) exactly and leaves the smallest tau error found: that error becomes the
-identity shift of the equivalent (THEORY.md section 8).
+identity shift of the equivalent. See the theory page ``docs/theory/compression.md``
+(section Design).
 
 Verdict. ``feasible`` is True only if every matched relative residual is <= tol. An infeasible
 solve is returned flagged (``feasible=False``, with the best residuals) and never silently:
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any
 
 import jax
@@ -33,16 +35,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp._validate import check_choice, check_positive, check_positive_int
-from ntkcomp.compress.families import (FAMILIES, decode, family_moments, n_levels,
-                                       n_unknowns, step_moments, activation_params,
-                                       to_activation)
-from ntkcomp.compress.targets import (FLOOR_FRAC, LinearTarget, MomentTarget,
-                                      moment_linear_target)
+from ntkcomp.compress._families import (FAMILIES, activation_params, decode, n_levels,
+                                        step_moments, to_activation)
+from ntkcomp.compress._lm import (LM_ITERS, achieved, lm_solve, moment_residual, pick,
+                                  starts)
+from ntkcomp.compress._targets import (FLOOR_FRAC, LinearTarget, MomentTarget,
+                                       moment_linear_target)
+from ntkcomp.guards import ConvergenceWarning
 
-__all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "lm_solve",
-           "InfeasibleError"]
+__all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "InfeasibleError"]
 
-LM_ITERS = 150
 N_STARTS = 64
 TAU_WEIGHT_STAGE2 = 1e-3
 
@@ -51,100 +53,6 @@ class InfeasibleError(ValueError):
     """Raised by ``solve_layer(..., require_feasible=True)`` when no start meets ``tol``."""
 
 
-# --------------------------------------------------------------------------------------
-# Levenberg-Marquardt core (jit, vmapped over starts)
-# --------------------------------------------------------------------------------------
-def _residual(theta, tau_c, M, values, scales, weights, family, k):
-    m = family_moments(family, theta, tau_c, k)
-    achieved = M @ jnp.stack([m.a1 ** 2, m.a2 ** 2, m.q ** 2, m.var])
-    return weights * (achieved - values) / scales
-
-
-def _lm_single(theta0, tau_c, M, values, scales, weights, family, k, iters):
-    fun = functools.partial(_residual, tau_c=tau_c, M=M, values=values, scales=scales,
-                            weights=weights, family=family, k=k)
-    return lm_generic(fun, theta0, iters)
-
-
-def lm_generic(fun, theta0, iters):
-    """Levenberg-Marquardt on ``fun: (n,) -> (m,)`` from ``theta0`` for ``iters`` steps
-    (Marquardt scaling, jacfwd Jacobian, step accepted only if the cost decreases).
-    Returns ``(theta, cost)``; jit/vmap-able."""
-    jac = jax.jacfwd(fun)
-
-    def cost_of(r):
-        c = jnp.sum(r * r)
-        return jnp.where(jnp.isfinite(c), c, jnp.inf)
-
-    r0 = fun(theta0)
-    state0 = (theta0, r0, jac(theta0), cost_of(r0), jnp.asarray(1e-2, theta0.dtype))
-
-    def body(_, state):
-        theta, r, J, cost, lam = state
-        A = J.T @ J
-        g = J.T @ r
-        d = jnp.diag(A)
-        D = d + 1e-9 * jnp.max(d) + 1e-300
-        step = jnp.linalg.solve(A + lam * jnp.diag(D), -g)
-        step = jnp.where(jnp.all(jnp.isfinite(step)), step, jnp.zeros_like(step))
-        new = theta + step
-        r_new = fun(new)
-        c_new = cost_of(r_new)
-        accept = c_new < cost
-        theta = jnp.where(accept, new, theta)
-        r = jnp.where(accept, r_new, r)
-        J = jax.lax.cond(accept, jac, lambda _: J, theta)
-        cost = jnp.where(accept, c_new, cost)
-        lam = jnp.clip(jnp.where(accept, lam * 0.3, lam * 5.0), 1e-15, 1e12)
-        return theta, r, J, cost, lam
-
-    theta, r, _, cost, _ = jax.lax.fori_loop(0, iters, body, state0)
-    return theta, cost
-
-
-@functools.partial(jax.jit, static_argnames=("family", "k", "iters"))
-def lm_solve(thetas0, tau_c, M, values, scales, weights, *, family: str, k: int | None,
-             iters: int = LM_ITERS):
-    """Run LM from every row of ``thetas0 (n_starts, n_unknowns)``.
-
-    The residual is ``weights * (M @ (a1^2, a2^2, q^2, var) - values) / scales`` with the
-    closed-form moments at ``tau_c`` (``M`` = identity for plain moment matching).
-    Returns ``(thetas (n_starts, n_unknowns), costs (n_starts,))`` where cost is the sum of
-    squared weighted relative residuals. Pure function of its inputs (deterministic).
-    """
-    f = functools.partial(_lm_single, tau_c=tau_c, M=M, values=values, scales=scales,
-                          weights=weights, family=family, k=k, iters=iters)
-    return jax.vmap(f)(thetas0)
-
-
-@functools.partial(jax.jit, static_argnames=("family", "k"))
-def _achieved(thetas, tau_c, M, *, family, k):
-    def one(theta):
-        m = family_moments(family, theta, tau_c, k)
-        return M @ jnp.stack([m.a1 ** 2, m.a2 ** 2, m.q ** 2, m.var])
-    return jax.vmap(one)(thetas)
-
-
-def _starts(family: str, k: int | None, target: MomentTarget, tau_c: float, n_starts: int,
-            seed: int) -> np.ndarray:
-    """Deterministic starts: thresholds z in [-3, 2] (units of tau_c), log-gaps in
-    [log 0.05, log 3], jumps ~ amplitude * N(0, 1) with the amplitude that gives the target
-    slope a1 at z ~ 0 (b ~ |a1| tau_c / phi(0))."""
-    rng = np.random.RandomState(seed)
-    nu = n_unknowns(family, k)
-    a1_scale = np.sqrt(max(target.a1 ** 2, target.var / target.tau_in ** 2))
-    amp = a1_scale * tau_c * np.sqrt(2 * np.pi)
-    th = np.empty((n_starts, nu))
-    th[:, 0] = rng.uniform(-3.0, 2.0, n_starts)
-    n_gaps = {"binary": 1, "ternary": 1}.get(family, (k or 2) - 2)
-    th[:, 1:1 + n_gaps] = rng.uniform(np.log(0.05), np.log(3.0), (n_starts, n_gaps))
-    th[:, 1 + n_gaps:] = amp * rng.standard_normal((n_starts, nu - 1 - n_gaps))
-    return th
-
-
-# --------------------------------------------------------------------------------------
-# Public result type and driver
-# --------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class LayerSolution:
     """Solved quantized activation for one layer.
@@ -284,7 +192,7 @@ def _flag_lm_convergence(sol, lin, family, k, iters):
     if sol.feasible or sol.primary_residual <= sol.tol:
         return
     w = jnp.asarray([1.0 if q in sol.matched else 0.0 for q in lin.names])
-    fun = functools.partial(_residual, tau_c=jnp.asarray(sol.tau_in), M=jnp.asarray(lin.M),
+    fun = functools.partial(moment_residual, tau_c=jnp.asarray(sol.tau_in), M=jnp.asarray(lin.M),
                             values=jnp.asarray(lin.values), scales=jnp.asarray(lin.scales),
                             weights=w, family=family, k=k)
     theta = jnp.asarray(sol.theta)
@@ -298,9 +206,6 @@ def _flag_lm_convergence(sol, lin, family, k, iters):
     sol.lm_rel_gradient = rel
     sol.lm_converged = bool(rel <= LM_GTOL)
     if not sol.lm_converged:
-        import warnings
-
-        from ntkcomp.guards import ConvergenceWarning
         warnings.warn(
             f"solve_layer({family}, k={k}): Levenberg-Marquardt did not converge in "
             f"iters={iters} (relative gradient {rel:.2g} > {LM_GTOL:g}, best relative "
@@ -316,14 +221,14 @@ def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, se
     w_primary = jnp.asarray([1.0, 1.0, 1.0, 0.0])
     w_all = jnp.asarray([1.0, 1.0, 1.0, 1.0])
     matched = tuple(lin.names) if match_tau else tuple(lin.names[:3])
-    th0 = jnp.asarray(_starts(family, k, target, tau_c, n_starts, seed))
+    th0 = jnp.asarray(starts(family, k, target, tau_c, n_starts, seed))
     tc = jnp.asarray(tau_c)
 
     def run(thetas, w):
         return lm_solve(thetas, tc, M, values, scales, w, family=family, k=k, iters=iters)
 
     def rel(thetas):
-        ach = np.asarray(_achieved(thetas, tc, M, family=family, k=k))
+        ach = np.asarray(achieved(thetas, tc, M, family=family, k=k))
         return (ach - np.asarray(values)) / np.asarray(scales)  # (n_starts, 4)
 
     th_a, _ = run(th0, w_all if match_tau else w_primary)
@@ -341,7 +246,7 @@ def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, se
         ok = err_a <= tol
         best = int(np.argmin(np.where(ok, r4, np.inf))) if np.any(ok) else int(np.argmin(err_a))
     if match_tau and np.min(err_a) <= tol:
-        best = _pick(np.asarray(th_a), err_a, tol, family, k, tau_c)
+        best = pick(np.asarray(th_a), err_a, tol, family, k, tau_c)
     if not match_tau or np.min(err_a) <= tol:
         n_ok = int(np.sum(np.max(np.abs(r_a[:, :3]), axis=1) <= tol))
         return _solution(family, k, th_a[best], tau_c, target, lin, matched, tol, n_starts,
@@ -360,37 +265,11 @@ def _solve_layer_x64(target, lin, tau_c, family, k, match_tau, tol, n_starts, se
         # smallest tau error; ties (within tol) broken by the peak-to-rms ratio
         t_best = np.min(np.where(ok, tau_err, np.inf))
         near = ok & (tau_err <= t_best + tol)
-        best = _pick(cand, np.where(near, 0.0, np.inf), tol, family, k, tau_c)
+        best = pick(cand, np.where(near, 0.0, np.inf), tol, family, k, tau_c)
     else:
         best = int(np.argmin(prim + tau_err))
     return _solution(family, k, cand[best], tau_c, target, lin, matched, tol, n_starts, n_ok,
                      floor_frac)
-
-
-@functools.partial(jax.jit, static_argnames=("family", "k"))
-def _peak_to_rms_jit(thetas, tau_c, *, family, k):
-    def one(th):
-        thr, lev = decode(family, th, tau_c, k)
-        m = step_moments(thr, lev, tau_c)
-        return jnp.max(jnp.abs(lev - m.mean)) / jnp.sqrt(m.var)
-    return jax.vmap(one)(thetas)
-
-
-def _peak_to_rms(thetas, family, k, tau_c):
-    return np.asarray(_peak_to_rms_jit(jnp.asarray(thetas), jnp.asarray(tau_c),
-                                       family=family, k=k))
-
-
-def _pick(thetas, err, tol, family, k, tau_c):
-    """Among starts meeting ``tol``, the best-conditioned activation: smallest peak-to-rms
-    ratio max|level - mean| / sqrt(var) (rare far-tail levels make heavy-tailed features at
-    finite width); if none meets ``tol``, the smallest error."""
-    ok = err <= tol
-    if not np.any(ok):
-        return int(np.argmin(err))
-    ratio = np.where(ok, _peak_to_rms(thetas, family, k, tau_c), np.inf)
-    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
-    return int(np.argmin(ratio))
 
 
 def _family_sequence(k_max: int):

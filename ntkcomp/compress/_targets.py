@@ -1,6 +1,6 @@
 """Moment targets: what a compressed layer must reproduce of the dense layer it replaces.
 
-THEORY.md section 8: the CK/NTK equivalents depend on layer l only through
+the theory page ``docs/theory/compression.md`` (section Design): the CK/NTK equivalents depend on layer l only through
 ``(a1^2, a2^2, q)`` (hidden layers; q enters only through alpha_{l,4}^2, i.e. as q^2),
 plus ``tau_l^2`` at the last layer (and ``s_l`` for the NTK's kappa). A :class:`MomentTarget`
 holds the dense layer's moments at the DENSE network's input scale; the compressed layer is
@@ -20,6 +20,9 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import ndtr as _ndtr
+
+from ntkcomp.activations import moments
 
 QUANTITIES = ("a1_sq", "a2_sq", "q_sq", "tau_sq")
 FLOOR_FRAC = 1e-2
@@ -57,8 +60,6 @@ class MomentTarget(NamedTuple):
 
 def target_from_activation(act, tau_in: float) -> MomentTarget:
     """Moments of a dense activation at ``tau_in`` via :func:`ntkcomp.activations.moments`."""
-    from ntkcomp.activations import moments
-
     m = moments(act, jnp.asarray(float(tau_in), dtype=jnp.float64))
     return MomentTarget(a1=float(m.a1), a2=float(m.a2), q=float(m.q), var=float(m.var),
                         s=float(m.s), tau_in=float(tau_in))
@@ -128,8 +129,6 @@ def lloyd_max_linear_fraction(k: int, iters: int = 2000) -> float:
     cells are intervals (Lloyd-Max quantizer of the Gaussian). Computed by Lloyd's
     iterations with closed-form centroids (k = 2: 2/pi).
     """
-    from scipy.special import ndtr as _ndtr
-
     k = int(k)
     if k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp.compress.families import decode, family_moments, n_unknowns, step_moments
-from ntkcomp.compress.solver import LM_ITERS, _starts, lm_generic
+from ntkcomp.compress._families import decode, family_moments, n_unknowns, step_moments
+from ntkcomp.compress._lm import LM_ITERS, lm_generic, starts
 
 __all__ = ["e2e_forward", "solve_end_to_end", "E2E_NAMES"]
 
@@ -112,7 +112,7 @@ def solve_end_to_end(targets, dense_tau, tau0, values, *, families, ks=None, kap
         scales[3] = abs(vals[3])
         use_diag = bool(kurtosis_aware and kappa4_1 != 0.0)
         weights = np.array([1.0, 1.0, 1.0, 1.0, 1.0 if use_diag else 0.0])
-        parts = [_starts(f, k, t, float(tc), n_starts, seed + 17 * l)
+        parts = [starts(f, k, t, float(tc), n_starts, seed + 17 * l)
                  for l, (f, k, t, tc) in enumerate(zip(families, ks, targets, dense_tau))]
         th0 = np.concatenate(parts, axis=1)
         if init is not None:

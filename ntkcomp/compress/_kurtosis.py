@@ -46,24 +46,25 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 
+from ntkcomp._validate import check_choice
+from ntkcomp.equivalents import coefficients, ck_equivalent_matvec, ntk_equivalent_matvec
+from ntkcomp.networks import MLP, weight_law
+from ntkcomp.spectral import operator_norm
+
 __all__ = [
-    "KURTOSIS_MODELS",
     "RealisedKurtosisLoss",
     "choose_eps1",
     "choose_eps1_realised",
     "eps_interval",
     "eps_interval_realised",
     "kurtosis_loss_per_unit",
-    "kurtosis_summary",
     "realised_kurtosis_loss",
     "sparse_ternary_eps",
     "sparse_ternary_kappa4",
 ]
-
-#: ``compress(kurtosis_model=...)``: THEORY section 7's class-block term, or the realised one
-KURTOSIS_MODELS = ("theory", "realised")
 
 # sparse ternary eps with kappa4 = +1: used to read off c_diag per unit kappa4(W_1)
 _EPS_UNIT_KAPPA4 = 0.75
@@ -82,27 +83,14 @@ def sparse_ternary_eps(kappa4: float) -> float:
     return 1.0 - 1.0 / (3.0 + k)
 
 
-def _op_norm_sym(M) -> float:
-    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (M + M.T)))))
-
-
-def _sym_norm_operator(apply, n: int, dtype=np.float64) -> float:
-    """``max |eig|`` of a symmetric ``(n, n)`` operator given by ``apply(V (n, m)) -> (n, m)``
-    (dense for n <= 64, else ARPACK Lanczos to 1e-10)."""
-    if n <= 64:
-        return _op_norm_sym(np.asarray(apply(np.eye(n, dtype=dtype))))
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    op = LinearOperator((n, n), dtype=dtype,
-                        matvec=lambda v: np.asarray(apply(np.asarray(v).reshape(n, 1))).ravel())
-    return float(np.max(np.abs(eigsh(op, k=1, which="LM", v0=np.ones(n), tol=1e-10,
-                                     return_eigenvectors=False))))
+def _sym_norm_operator(apply, n: int) -> float:
+    """``max |eig|`` of a symmetric ``(n, n)`` operator ``apply(V (n, m)) -> (n, m)``."""
+    return operator_norm(lambda v: np.reshape(apply(np.reshape(v, (n, -1))), np.shape(v)),
+                         n=n)
 
 
 def _dense_norm(dense, data, kind: str) -> float:
     """``||K_dense||`` of the dense CK_L / NTK equivalent (matrix-free Lanczos)."""
-    from ntkcomp.equivalents import ck_equivalent_matvec, ntk_equivalent_matvec
-
     mv = (ck_equivalent_matvec(dense, data) if kind == "ck"
           else ntk_equivalent_matvec(dense, data))
     return _sym_norm_operator(mv, int(mv.n))
@@ -119,14 +107,11 @@ def _class_block_norm(stats, p: int) -> float:
     G = J.T @ J / float(p)
     w, U = np.linalg.eigh(0.5 * (G + G.T))
     Gh = (U * np.sqrt(np.clip(w, 0.0, None))) @ U.T
-    return _op_norm_sym(Gh @ np.asarray(T_diag, dtype=np.float64) @ Gh)
+    return operator_norm(Gh @ np.asarray(T_diag, dtype=np.float64) @ Gh)
 
 
 def _c_diag_per_unit(compressed, tau0: float, kind: str) -> float:
     """``c_diag`` of ``compressed`` (its activations and widths) with kappa4(W_1) = 1."""
-    from ntkcomp.equivalents import coefficients
-    from ntkcomp.networks import MLP, weight_law
-
     L = compressed.depth
     laws = [weight_law("sparse_ternary", eps=_EPS_UNIT_KAPPA4)] + \
         list(compressed.weight_laws)[1:]
@@ -187,48 +172,11 @@ def choose_eps1(eps1: float, g: float, tol: float) -> float:
     return float(min(max(float(eps1), lo), hi))
 
 
-def kurtosis_summary(unit: dict | None, eps1_requested: float, eps1: float,
-                     tol: float | None, kind: str,
-                     realised: RealisedKurtosisLoss | None = None) -> dict:
-    """The ``kurtosis`` entry of a compression report (JSON-able).
-
-    ``model`` says which prediction ``predicted_loss``, ``predicted_loss_at_requested_eps1``
-    and ``eps1_interval_meeting_tol`` use: "theory" (THEORY section 7, ``unit``) or
-    "realised" (when ``realised`` is given; then ``predicted_loss_theory`` keeps THEORY's
-    number at the same eps_1 for comparison, and ``linear_loss_per_unit_kappa4`` /
-    ``quadratic_loss_per_unit_kappa4_sq`` are ``||A||, ||B||`` over ``||K_dense||``)."""
-    k4 = sparse_ternary_kappa4(eps1)
-    out = {"kernel": "ck_L" if kind == "ck" else "ntk",
-           "model": "theory" if realised is None else "realised",
-           "eps1_requested": float(eps1_requested), "eps1": float(eps1),
-           "kappa4_layer1": k4, "tol": tol}
-    if unit is None:
-        out.update(predicted_loss=None, note="pass data= to compress() for the predicted loss")
-        return out
-    g = unit["loss_per_unit_kappa4"]
-    out.update(unit)
-    out["c_diag"] = unit["c_diag_per_unit_kappa4"] * k4
-    out["predicted_loss"] = g * abs(k4)
-    out["predicted_loss_at_requested_eps1"] = g * abs(sparse_ternary_kappa4(eps1_requested))
-    out["eps1_interval_meeting_tol"] = list(eps_interval(g, tol)) if tol is not None else None
-    if realised is not None:
-        out["predicted_loss_theory"] = out["predicted_loss"]
-        out["predicted_loss"] = realised.at_eps(eps1)
-        out["predicted_loss_at_requested_eps1"] = realised.at_eps(eps1_requested)
-        out["eps1_interval_meeting_tol"] = (list(eps_interval_realised(realised, tol))
-                                            if tol is not None else None)
-        out["linear_loss_per_unit_kappa4"] = realised.linear_per_unit
-        out["quadratic_loss_per_unit_kappa4_sq"] = realised.quadratic_per_unit
-    return out
-
-
 # --------------------------------------------------------------------------------------
 # kurtosis_model="realised"
 # --------------------------------------------------------------------------------------
 
 def _with_layer1_law(net, law):
-    from ntkcomp.networks import MLP
-
     return MLP(net.widths, list(net.activations), weights=[law] + list(net.weight_laws)[1:],
                tau0=float(net.tau0))
 
@@ -244,8 +192,6 @@ class RealisedKurtosisLoss:
     """
 
     def __init__(self, apply_A, apply_B, n: int, dense_norm: float, kind: str):
-        import jax
-
         self.kind, self.n, self.dense_norm = kind, int(n), float(dense_norm)
         self.apply = jax.jit(lambda V, k: k * apply_A(V) + (k * k) * apply_B(V))
         self.linear_per_unit = _sym_norm_operator(apply_A, self.n) / self.dense_norm
@@ -279,10 +225,6 @@ def realised_kurtosis_loss(dense, compressed, data, kind: str = "ck") -> Realise
       ||K_dense||`` with ``Delta(k) = k A + k^2 B`` the realised equivalent of the
       compressed network with layer-1 fourth cumulant ``k`` minus its Gaussian-weight one.
     """
-    from ntkcomp._validate import check_choice
-    from ntkcomp.equivalents import ck_equivalent_matvec, ntk_equivalent_matvec
-    from ntkcomp.networks import weight_law
-
     check_choice("kind", kind, ["ck", "ntk"])
     mvf = ck_equivalent_matvec if kind == "ck" else ntk_equivalent_matvec
 

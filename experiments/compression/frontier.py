@@ -20,7 +20,7 @@ random-features law of ``K~ + delta I`` is not the shifted law of ``K~``.
 
 That law is a ONE-layer law (only the last layer's d columns random). For depth >= 2,
 ``predicted_single_draw(..., law="compounded")`` samples the compounded law of
-:mod:`ntkcomp.spectral.random_features_depth` (every hidden layer a random-features draw of
+``ntkcomp.spectral.compounded_random_features_spectrum`` (every hidden layer a random-features draw of
 its own). Measured at n = 2048, depth 3, d = 512-4096, relu / tanh / erf, eps 0 / 0.5 / 0.9
 (``experiments/single_draw_compounded_law.py``): compounded prediction / measured single-draw
 W1 = 0.99-1.02 in all 36 cases, where the one-layer law under-predicts tanh / erf by up to
@@ -28,15 +28,54 @@ W1 = 0.99-1.02 in all 36 cases, where the one-layer law under-predicts tanh / er
 """
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
 
 import jax
 import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import eigsh
 
-from ntkcomp._validate import check_positive, check_positive_int
+from ntkcomp.compress import assess, compress
+from ntkcomp.data import gmm_preset
+from ntkcomp.equivalents import ck_equivalent
+from ntkcomp.kernels import conjugate_kernels, empirical_ntk
+from ntkcomp.networks import MLP, weight_law
+from ntkcomp.spectral import (class_alignment, compounded_random_features_spectrum,
+                              expected_layer_maps, operator_norm, random_features_spectrum,
+                              wasserstein1)
 
-__all__ = ["lossless_frontier", "predicted_single_draw", "single_draw_point",
-           "single_draw_table"]
+__all__ = ["design_activations", "lossless_frontier", "predicted_single_draw",
+           "single_draw_point", "single_draw_table"]
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _eps_grid(eps_grid) -> list[float]:
+    out = []
+    for i, e in enumerate(eps_grid):
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.number)) \
+                or not 0.0 <= float(e) < 1.0:
+            raise ValueError(f"eps[{i}] must be a number in [0, 1), got {e!r}")
+        out.append(float(e))
+    return out
+
+
+def _delta(dense, comp, tau0: float, kind: str = "ck") -> float:
+    """Identity shift of the CK_L (``kind="ck"``) or NTK equivalent of ``comp`` vs ``dense``."""
+    return float(assess(dense, comp, tau0, target=kind).identity_shift)
 
 
 def _prediction_laws(law: str, predict: bool = True) -> tuple[bool, bool]:
@@ -54,9 +93,7 @@ def _input_gram(X) -> np.ndarray:
 
 def _compounded_eigs(K0, net, width: int, key) -> np.ndarray:
     """One sample (eigenvalues, ascending) of the compounded random-features law of ``net``
-    with every hidden width ``width`` (:mod:`ntkcomp.spectral.random_features_depth`)."""
-    from ntkcomp.spectral import compounded_random_features_spectrum, expected_layer_maps
-
+    with every hidden width ``width`` (``ntkcomp.spectral.compounded_random_features_spectrum``)."""
     return compounded_random_features_spectrum(K0, expected_layer_maps(net),
                                                [width] * net.depth, key)[0]
 
@@ -74,27 +111,21 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
     ``"compounded"`` -> ``predicted_w1_rel_compounded`` and
     ``predicted_smallest_width_at_eps0_compounded`` from the compounded law (the right one
     at depth >= 2, see the module docstring); ``"both"`` (default) -> all four keys."""
-    from ntkcomp.compress.core import check_eps, coefficient_comparison, compress
-    from ntkcomp.data import gmm_preset
-    from ntkcomp.equivalents import ck_equivalent
-    from ntkcomp.kernels import conjugate_kernels
-    from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import class_alignment, random_features_spectrum, wasserstein1
 
     one, cmp_ = _prediction_laws(law, predict)
-    n = check_positive_int("n", n)
-    p = check_positive_int("p", p if p is not None else max(n // 2, 1))
-    depth = check_positive_int("depth", depth)
-    check_positive("tol", tol)
-    widths = [check_positive_int("widths[i]", int(d)) for d in widths]
-    eps_grid = check_eps(list(eps_grid), len(eps_grid)) if len(eps_grid) else []
+    n = _positive_int("n", n)
+    p = _positive_int("p", p if p is not None else max(n // 2, 1))
+    depth = _positive_int("depth", depth)
+    _positive("tol", tol)
+    widths = [_positive_int("widths[i]", int(d)) for d in widths]
+    eps_grid = _eps_grid(eps_grid)
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     X, labels = np.asarray(sample.X), np.asarray(sample.labels)
     tau0 = float(sample.stats.tau0)
     K0 = _input_gram(X) if cmp_ else None
     base = MLP([widths[0]] * depth, activation, tau0=tau0)
     design = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed)
-    acts = design.compressed.activations
+    acts = list(design.compressed.activations)
     rows = []
     for d in widths:
         dense = MLP([d] * depth, activation, tau0=tau0)
@@ -107,9 +138,9 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
         rf_d = random_features_spectrum(Kd_eq, d, seed + 7)[0] if one else None
         cf_d = _compounded_eigs(K0, dense, d, seed + 7) if cmp_ else None
         for e in eps_grid:
-            comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
+            comp = MLP([d] * depth, list(acts), weights=weight_law("sparse_ternary", eps=e),
                        tau0=tau0)
-            delta = coefficient_comparison(dense, comp, tau0)["delta_ck"][-1]
+            delta = _delta(dense, comp, tau0)
             pc = comp.init(jax.random.PRNGKey(seed + 2000 + d), p)
             CKc = np.asarray(conjugate_kernels(comp, pc, X)[-1])
             ec, Vc = np.linalg.eigh(CKc)
@@ -152,32 +183,28 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
 # dense-vs-dense null and the random-features prediction (one sweep point).
 # --------------------------------------------------------------------------------------
 
-_DESIGN_CACHE: dict = {}
-
 
 def _eigvals(K) -> np.ndarray:
     """Ascending eigenvalues of a symmetric matrix (LAPACK syevd: ~6x faster than the
     default driver at n = 2048)."""
-    import scipy.linalg
 
     K = np.asarray(K, dtype=np.float64)
     return scipy.linalg.eigh(0.5 * (K + K.T), eigvals_only=True, driver="evd")
 
 
-def _design(activation: str, depth: int, tau0: float, target: str, family: str,
-            k_max: int, seed: int):
-    """Activations of the compressed network (eps-independent; widths do not enter the
-    Gaussian moments), cached per process."""
-    from ntkcomp.compress.core import compress
-    from ntkcomp.networks import MLP
+@functools.lru_cache(maxsize=64)
+def design_activations(activation: str, depth: int, tau0: float, target: str, family: str,
+                       k_max: int, seed: int) -> tuple[tuple, dict]:
+    """Activations of the compressed network and the design report (eps-independent; widths
+    do not enter the Gaussian moments), cached per process."""
+    base = MLP([64] * depth, activation, tau0=tau0)
+    res = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed, target=target)
+    return tuple(res.compressed.activations), res.to_json()
 
-    key = (activation, depth, round(float(tau0), 15), target, family, k_max, seed)
-    if key not in _DESIGN_CACHE:
-        base = MLP([64] * depth, activation, tau0=tau0)
-        res = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed,
-                       target=target)
-        _DESIGN_CACHE[key] = (list(res.compressed.activations), res.to_json())
-    return _DESIGN_CACHE[key]
+
+def _design(activation, depth, tau0, target, family, k_max, seed):
+    return design_activations(activation, depth, round(float(tau0), 15), target, family,
+                              k_max, seed)
 
 
 def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
@@ -209,26 +236,17 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     and ``null_ck_w1_rel_predicted_compounded`` (one-layer keys only with ``"both"``).
     Returns a JSON-able dict with ``rows`` (one per eps) and ``seconds``.
     """
-    import time
 
-    from scipy.sparse.linalg import eigsh
 
-    from ntkcomp.compress.core import check_eps, coefficient_comparison
-    from ntkcomp.data import gmm_preset
-    from ntkcomp.equivalents import ck_equivalent
-    from ntkcomp.kernels import conjugate_kernels, empirical_ntk
-    from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import class_alignment, random_features_spectrum, wasserstein1
-    from ntkcomp.spectral.distances import operator_norm
 
     t_start = time.time()
     one, cmp_ = _prediction_laws(law, predict)
-    n = check_positive_int("n", n)
-    p = check_positive_int("p", p if p is not None else max(n // 2, 1))
-    depth = check_positive_int("depth", depth)
-    d = check_positive_int("width", width)
-    k_max = check_positive_int("k_max", k_max, minimum=3)
-    eps_grid = check_eps(list(eps_grid), len(eps_grid)) if len(eps_grid) else []
+    n = _positive_int("n", n)
+    p = _positive_int("p", p if p is not None else max(n // 2, 1))
+    depth = _positive_int("depth", depth)
+    d = _positive_int("width", width)
+    k_max = _positive_int("k_max", k_max, minimum=3)
+    eps_grid = _eps_grid(eps_grid)
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     X, labels = np.asarray(sample.X), np.asarray(sample.labels)
     tau0 = float(sample.stats.tau0)
@@ -296,10 +314,9 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
         t0 = time.time()
         row = {"eps": e, "kappa4_weights": 1.0 / (1.0 - e) - 3.0}
         for kind, acts in (("ck", acts_ck), ("ntk", acts_ntk)):
-            comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
+            comp = MLP([d] * depth, list(acts), weights=weight_law("sparse_ternary", eps=e),
                        tau0=tau0)
-            cc = coefficient_comparison(dense, comp, tau0)
-            delta = float(cc["delta_ck"][-1] if kind == "ck" else cc["delta_ntk"])
+            delta = _delta(dense, comp, tau0, kind)
             pc = comp.init(jax.random.PRNGKey(seed + 2000 + d), p)
             # the compressed activations are piecewise constant: autodiff NTK = CK_L
             Kc = np.asarray(conjugate_kernels(comp, pc, X)[-1])
@@ -373,23 +390,18 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
 
     ``law="compounded"`` (or ``"both"``) adds ``ck_w1_rel_predicted_compounded``: the same
     W1 between samples of the compounded law of
-    :mod:`ntkcomp.spectral.random_features_depth` (every layer a Gaussian random-features
+    ``ntkcomp.spectral.compounded_random_features_spectrum`` (every layer a Gaussian random-features
     draw of its exact expected-next-layer map, from ``X X^T``; same seeds for both
     networks), which ``theory_checks/finite_width_depth`` found to be the right law of one
     deep draw. It sees the compressed network through its activations only (the maps are
     Gaussian-limit maps: the sparse-ternary layer-1 kurtosis term is not in it). Cost per
     sample ``L`` times that of the one-layer law plus ``L`` n x n eigendecompositions."""
-    from ntkcomp.compress.core import check_eps, coefficient_comparison
-    from ntkcomp.data import gmm_preset
-    from ntkcomp.equivalents import ck_equivalent
-    from ntkcomp.networks import MLP, weight_law
-    from ntkcomp.spectral import random_features_spectrum, wasserstein1
 
-    n = check_positive_int("n", n)
-    p = check_positive_int("p", p if p is not None else max(n // 2, 1))
-    depth = check_positive_int("depth", depth)
-    widths = [check_positive_int("widths[i]", int(d)) for d in widths]
-    eps_grid = check_eps(list(eps_grid), len(eps_grid)) if len(eps_grid) else []
+    n = _positive_int("n", n)
+    p = _positive_int("p", p if p is not None else max(n // 2, 1))
+    depth = _positive_int("depth", depth)
+    widths = [_positive_int("widths[i]", int(d)) for d in widths]
+    eps_grid = _eps_grid(eps_grid)
     sample = gmm_preset(preset, p).sample(jax.random.PRNGKey(seed), n)
     tau0 = float(sample.stats.tau0)
     one, comp_law = _prediction_laws(law)
@@ -404,9 +416,9 @@ def predicted_single_draw(activation: str = "relu", widths: Sequence[int] = (819
         if comp_law:
             cf_d = _compounded_eigs(K0, dense, d, seed + 7)
         for e in eps_grid:
-            comp = MLP([d] * depth, acts, weights=weight_law("sparse_ternary", eps=e),
+            comp = MLP([d] * depth, list(acts), weights=weight_law("sparse_ternary", eps=e),
                        tau0=tau0)
-            delta = float(coefficient_comparison(dense, comp, tau0)["delta_ck"][-1])
+            delta = _delta(dense, comp, tau0)
             row = {"width": d, "eps": e, "identity_shift": delta}
             if one:
                 rf_c = random_features_spectrum(

@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
+from ntkcomp.activations import get
+
 FAMILIES = ("binary", "ternary", "k_level")
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -128,8 +130,6 @@ def to_activation(family: str, thresholds, levels):
     (amplitudes may have any sign: b_neg < 0 means the left level lies above zero);
     ``k_level`` -> ``get("k_level", thresholds, levels)``. Parameters are float64 numpy.
     """
-    from ntkcomp.activations import get
-
     thr = np.asarray(thresholds, dtype=np.float64)
     lev = np.asarray(levels, dtype=np.float64)
     if family == "binary":
