@@ -168,8 +168,8 @@ def _verdict_word(verdict: str) -> str:
     return verdict.split(" ", 1)[0] if verdict else ""
 
 
-def _check_link(name: str, prefix: str) -> str:
-    return f"[`ntkcomp check {name}`]({prefix}results/generated/theory_checks.md#{name})"
+def _check_link(name: str) -> str:
+    return f"{{ref}}`ntkcomp check {name} <check-{name}>`"
 
 
 def verdict_fragment(report: Report) -> str:
@@ -182,15 +182,20 @@ def verdict_fragment(report: Report) -> str:
         The fragment (a line and a table; FAIL rows only when the table is long).
     """
     passed, total = report.counts()
-    head = (f"**Check** {_check_link(report.name, '../../')} "
+    head = (f"**Check** {_check_link(report.name)} "
             f"(`theory_checks/{report.name}.py`): **{passed}/{total} PASS**")
     rows = report.verdict_rows()
     if not rows:
         return head + " (no verdict rows)\n"
     shown = rows if len(rows) <= MAX_ROWS else [r for r in rows if not r[2].startswith("PASS")]
     note = "" if len(rows) <= MAX_ROWS else f" (showing the {len(shown)} rows that do not pass)"
-    table = _md_table(["configuration", "verdict"],
-                      [[c, _neutral(v)] for _, c, v in shown]) if shown else ""
+    parts = {h for h, _, _ in shown}
+    if len(parts) > 1:
+        table = _md_table(["part", "configuration", "verdict"],
+                          [[_neutral(h), c, _neutral(v)] for h, c, v in shown])
+    else:
+        table = _md_table(["configuration", "verdict"],
+                          [[c, _neutral(v)] for _, c, v in shown]) if shown else ""
     return f"{head}{note}\n\n{table}\n"
 
 
@@ -212,10 +217,10 @@ def theory_checks_page(reports: dict[str, Report], images_dir: Path, root: Path)
              "against criteria fixed in the check's module. Regenerate a report with the "
              "command shown (`--quick` for a small ladder).", "",
              _md_table(["check", "verdict", "run"],
-                       [[f"[{k}](#{k})", "{}/{} PASS".format(*r.counts()), r.run]
+                       [[_check_link(k), "{}/{} PASS".format(*r.counts()), r.run]
                         for k, r in checks.items()]), ""]
     for name, report in checks.items():
-        lines += [f"({name})=", f"## {name}: {_neutral(report.title)}", "",
+        lines += [f"(check-{name})=", f"## {name}: {_neutral(report.title)}", "",
                   f"Command: `ntkcomp check {name}` "
                   f"(equivalently `{report.command or 'python -m theory_checks.' + name}`)  ",
                   f"Run: {report.run or 'not recorded'}", ""]
