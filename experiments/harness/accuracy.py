@@ -42,12 +42,12 @@ def _compress_cached(widths, activations, tau0, family, hidden_tau):
 def compressed_network(widths, activations, tau0, eps, family="ternary", hidden_tau=None):
     """(dense MLP, CompressionResult at eps = 0, compressed MLP with sparse_ternary(eps)
     weights) for the design scale tau0 (the solve is cached)."""
-    from ntkcomp.compress import check_eps
+    from ntkcomp.compress import layer_eps
     from ntkcomp.networks import MLP, weight_law
 
     t = _round3(tau0)
     res = _compress_cached(tuple(widths), tuple(activations), t, family, hidden_tau)
-    eps_l = check_eps(eps, len(widths))
+    eps_l = layer_eps(eps, len(widths))
     comp = MLP(list(widths), list(res.compressed.activations),
                weights=[weight_law("sparse_ternary", eps=e) for e in eps_l], tau0=t)
     return res.dense, res, comp

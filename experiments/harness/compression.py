@@ -28,6 +28,9 @@ import warnings
 
 import numpy as np
 
+from experiments.compression import spectral_report
+from ntkcomp.compress import KurtosisBudget, layer_eps, packing
+
 from .pipeline import (
     dense_network,
     eig,
@@ -53,13 +56,11 @@ COMPRESSION_DEFAULTS = {"data": "mixed", "n": 512, "p": 256, "K": 2,
 
 def validate_compression_config(cfg: dict) -> dict:
     """Full config with defaults; ValueError naming the option for bad values."""
-    from ntkcomp.compress import check_eps
-
     cfg = {**COMPRESSION_DEFAULTS, **cfg}
     validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
     cfg["widths"] = resolve_widths(cfg["widths"], cfg.get("depth"))
     cfg["activations"] = parse_activations(cfg["activations"], len(cfg["widths"]))
-    check_eps(cfg["eps"], len(cfg["widths"]))
+    layer_eps(cfg["eps"], len(cfg["widths"]))
     if cfg["family"] not in ("auto", "binary", "ternary", "k_level"):
         raise ValueError(f"family must be one of ['auto', 'binary', 'ternary', 'k_level'], "
                          f"got {cfg['family']!r}")
@@ -80,10 +81,7 @@ def validate_compression_config(cfg: dict) -> dict:
             raise ValueError(f"kurtosis_tol must be a finite number > 0 (or None: no eps_1 "
                              f"adjustment), got {kt!r}")
         cfg["kurtosis_tol"] = float(kt)
-    from ntkcomp._validate import check_choice
-    from ntkcomp.compress.kurtosis import KURTOSIS_MODELS
-
-    check_choice("kurtosis_model", cfg["kurtosis_model"], KURTOSIS_MODELS)
+    KurtosisBudget(model=cfg["kurtosis_model"])   # ValueError naming kurtosis_model
     return cfg
 
 
@@ -207,7 +205,7 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
                          levels=cfg["levels"], target=cfg["target"], seed=cfg["seed"],
-                         p=data.p if hasattr(C, "memory_report") else None,
+                         p=data.p,
                          data=sample, kurtosis_tol=cfg["kurtosis_tol"],
                          kurtosis_model=cfg["kurtosis_model"], **kw)
     tick("match")
@@ -217,19 +215,15 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
     report.update(kurtosis_fields(report.get("kurtosis"), cfg["eps"], res.eps, dense.depth))
     arrays = {"labels": np.asarray(sample.labels)}
     # one packed draw of the compressed network (the real storage format)
-    if hasattr(C, "pack"):
-        params_c = compressed.init(jax.random.PRNGKey(cfg["seed"] + 3), data.p)
-        if hasattr(C, "memory_report"):
-            # memory of THIS draw (the one saved below), in the smaller packed format
-            mem = C.memory_report(compressed, data.p, params=params_c)
-            report["memory"] = mem
-            report["memory_factor"] = float(mem["memory_factor"])
-            packed = C.pack(params_c, compressed, format=mem["format"])
-        else:
-            packed = C.pack(params_c, compressed)
-        if run_dir is not None:
-            C.save(run_dir.file("compressed_network.npz"), packed)
-            run_dir._note("compressed_network.npz")
+    params_c = compressed.init(jax.random.PRNGKey(cfg["seed"] + 3), data.p)
+    # memory of THIS draw (the one saved below), in the smaller packed format
+    mem = packing.memory_report(compressed, data.p, params=params_c)
+    report["memory"] = mem
+    report["memory_factor"] = float(mem["memory_factor"])
+    packed = packing.pack(params_c, compressed, format=mem["format"])
+    if run_dir is not None:
+        packing.save(run_dir.file("compressed_network.npz"), packed)
+        run_dir._note("compressed_network.npz")
     tick("pack")
     coef = report.get("coefficients", {})
     delta_ck = float(np.asarray(coef.get("delta_ck", [0.0]))[-1]) if coef else 0.0
@@ -241,14 +235,13 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         arrays.update(eq_arrays)
         if cfg.get("single_draw", True):
             arrays.update(single_draw_spectra(dense, compressed, sample, data.p, cfg["seed"]))
-        if hasattr(C, "spectral_report"):
-            rep = C.spectral_report(dense, compressed, sample,
-                                    kurtosis="realised" if cfg["kurtosis_model"] == "realised"
-                                    else True)
-            rj = rep.to_json()
-            report["spectral_report"] = rj
-            report.update(headline_rel_diffs(rj))
-            fig = getattr(rep, "figure", None)
+        rep = spectral_report(dense, compressed, sample,
+                              kurtosis="realised" if cfg["kurtosis_model"] == "realised"
+                              else True)
+        rj = rep.to_json()
+        report["spectral_report"] = rj
+        report.update(headline_rel_diffs(rj))
+        fig = getattr(rep, "figure", None)
         for key in ("ck", "ntk"):   # no spectral report: the equivalent-level comparison
             if f"{key}_rel_diff" not in report:
                 report[f"{key}_rel_diff"] = report[f"{key}_rel_diff_equiv_shifted"]

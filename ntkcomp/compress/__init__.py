@@ -18,8 +18,8 @@ from ntkcomp.compress._assess import assess
 from ntkcomp.compress._compress import CompressionResult, compress
 from ntkcomp.compress._design import build, design
 from ntkcomp.compress._options import (Family, HiddenScale, KurtosisBudget, KurtosisModel,
-                                       SolverOptions, Target)
-from ntkcomp.compress._solver import InfeasibleError, LayerSolution, solve_layer
+                                       SolverOptions, Target, layer_eps)
+from ntkcomp.compress._solver import InfeasibleError, solve_layer
 from ntkcomp.compress._sparsify import sparsify
 from ntkcomp.compress._targets import target_from_activation
 
@@ -30,13 +30,13 @@ __all__ = [
     "InfeasibleError",
     "KurtosisBudget",
     "KurtosisModel",
-    "LayerSolution",
     "SolverOptions",
     "Target",
     "assess",
     "build",
     "compress",
     "design",
+    "layer_eps",
     "solve_layer",
     "sparsify",
     "target_from_activation",
