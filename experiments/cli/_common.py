@@ -7,9 +7,18 @@ from contextlib import contextmanager
 
 from experiments.harness.args import add_run_options as harness_run_options
 from experiments.harness.args import float_list, int_list, setup_runtime, str_list
+from experiments.harness.resources import check_memory, dense_run_bytes
 
-__all__ = ["ACTIVATION_NAMES", "Progress", "add_network_options", "add_run_options",
-           "float_list", "int_list", "nothing", "setup_precision", "str_list"]
+__all__ = ["ACTIVATION_NAMES", "MIN_N", "SEED_MAX", "Progress", "add_network_options",
+           "add_run_options", "check_run_limits", "float_list", "int_list", "nothing",
+           "setup_precision", "str_list"]
+
+#: fewest samples of a CLI run (the spectral report compares top eigenvectors and fits
+#: class blocks; below this its statistics are meaningless)
+MIN_N = 16
+
+#: largest seed: every derived seed (seed + 1, seed + 2, ...) must stay a valid 31-bit key
+SEED_MAX = 2 ** 31 - 1 - 16
 
 #: the activation registry's names (``ntkcomp.activations.available()``; kept literal so
 #: that ``--help`` does not import JAX; tests/test_cli_clean_clone.py checks they agree)
@@ -41,16 +50,46 @@ def add_network_options(p: argparse.ArgumentParser, *, n: int, p_dim: int) -> No
     g.add_argument("--depth", type=int, default=None,
                    help="number of hidden layers L (default: len(widths) = 3)")
     g.add_argument("--seed", type=int, default=0,
-                   help="seed of the data (seed) and of the weights (seed + 1, seed + 2)")
+                   help="seed of the data (seed) and of the weights (seed + 1, seed + 2); "
+                        f"an integer in [0, {SEED_MAX}]")
 
 
 def add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     """--out --platform --no-progress --debug (shared) and --float32."""
     harness_run_options(p, default_out, out_help="Receives config.json, metadata.json, "
                         "results.json/.npz and figures (PNG + PDF).")
+    p.add_argument("--max-memory-gb", type=float, default=None, metavar="GB",
+                   help="memory the run may plan to use (default: 80%% of the available "
+                        "memory); a run estimated above it is refused before it starts")
     p.add_argument("--float32", action="store_true",
                    help="compute in float32 (default float64: the equivalents are checked "
                         "to relative errors of a few percent, float32 rounding can matter)")
+
+
+def check_run_limits(args, widths: list[int]) -> None:
+    """Checks of a CLI run before anything is computed or written: ``--seed`` range
+    (with its derived seeds), ``--n >= MIN_N``, and the memory estimate of the sizes.
+
+    Raises:
+      ValueError: naming the option and its allowed range.
+    """
+    if isinstance(args.seed, bool) or not 0 <= args.seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}] (the run also uses "
+                         f"seed + 1 and seed + 2), got {args.seed}")
+    if not isinstance(args.n, int) or args.n < MIN_N:
+        raise ValueError(f"n must be an integer >= {MIN_N}, got {args.n}")
+    if not isinstance(args.p, int) or args.p < 1:
+        raise ValueError(f"p must be an integer >= 1, got {args.p}")
+    limit = None
+    if args.max_memory_gb is not None:
+        if not args.max_memory_gb > 0 or args.max_memory_gb == float("inf"):
+            raise ValueError(f"max-memory-gb must be a finite number > 0, "
+                             f"got {args.max_memory_gb}")
+        limit = int(args.max_memory_gb * 1e9)
+    p = 784 if args.data == "mnist" else args.p
+    est = dense_run_bytes(args.n, p, widths, float64=not args.float32)
+    check_memory(est, f"--n {args.n} --p {p} --widths {','.join(map(str, widths))}",
+                 limit=limit)
 
 
 def setup_precision(args) -> None:

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import Progress, add_network_options, add_run_options, float_list, setup_precision
+from experiments.harness import RunDir, check_out_path
+from experiments.harness.compression import compression_run, validate_compression_config
+
+from ._common import (Progress, add_network_options, add_run_options, check_run_limits,
+                      float_list, setup_precision)
+
+#: most levels of ``--family k_level`` (the solver's work grows with the level count)
+MAX_LEVELS = 12
+#: smallest ``--kurtosis-tol`` (the eps_1 search resolves losses down to this size)
+MIN_KURTOSIS_TOL = 1e-4
 
 HELP = "compress a dense network by NTK-LC; report memory factor and kernel agreement"
 
@@ -105,20 +114,40 @@ def config_from_args(args) -> dict:
             "kurtosis_tol": args.kurtosis_tol, "kurtosis_model": args.kurtosis_model}
 
 
-def run(args) -> int:
-    setup_precision(args)
-    from experiments.harness import RunDir
-    from experiments.harness.compression import compression_run, validate_compression_config
+def check_options(args) -> None:
+    """Options that do not apply to the chosen family, and bounds of the iterative ones.
 
+    Raises:
+      ValueError: naming the option.
+    """
+    if args.levels is not None:
+        if args.family != "k_level":
+            raise ValueError(f"levels applies only to --family k_level, got --family "
+                             f"{args.family} with --levels {args.levels}")
+        if not 2 <= args.levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be an integer in [2, {MAX_LEVELS}], "
+                             f"got {args.levels}")
+    kt = args.kurtosis_tol
+    if kt is not None and not MIN_KURTOSIS_TOL <= kt < float("inf"):
+        raise ValueError(f"kurtosis-tol must be a finite number >= {MIN_KURTOSIS_TOL}, "
+                         f"got {kt}")
+
+
+def run(args) -> int:
+    """``ntkcomp compress``: validate everything, then compute and commit the run."""
+    check_out_path(args.out)
+    check_options(args)
     cfg = config_from_args(args)
-    validate_compression_config(cfg)          # before anything is written
-    run_dir = RunDir(args.out, cfg, seeds={"data": args.seed, "solver": args.seed,
-                                           "weights": args.seed + 2})
+    check_run_limits(args, cfg["widths"])
+    setup_precision(args)
+    cfg = validate_compression_config(cfg)       # before anything is written
+    seeds = {"data": args.seed, "solver": args.seed, "weights": args.seed + 2}
     steps = ["data", "dense", "match", "pack"] + (["verify"] if cfg["report"] else []) + \
         ["write"]
-    with Progress(steps, "ntkcomp compress", not args.no_progress) as tick:
+    with RunDir(args.out, cfg, seeds=seeds) as run_dir, \
+            Progress(steps, "ntkcomp compress", not args.no_progress) as tick:
         out = compression_run(cfg, run_dir, progress=tick)
     print(out["summary"])
-    print(f"total {tick.total:.1f} s; wrote {run_dir.path}/ "
+    print(f"total {tick.total:.1f} s; wrote {run_dir.final}/ "
           f"({', '.join(sorted(run_dir.files))})")
     return 0

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import Progress, add_network_options, add_run_options, setup_precision
+from experiments.harness import RunDir, check_out_path
+from experiments.harness.definitions import spectral_equivalence, spectral_figure
+from experiments.harness.pipeline import parse_activations, resolve_widths, validate_data_config
+
+from ._common import (Progress, add_network_options, add_run_options, check_run_limits,
+                      setup_precision)
 
 HELP = "CK/NTK spectra of one network against their high-dimensional equivalents"
 
@@ -69,10 +74,8 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> dict:
-    from experiments.harness.pipeline import resolve_widths
-
     widths = resolve_widths(args.widths, args.depth)
-    kinds = [k for k in args.kinds.replace(" ", "").split(",") if k]
+    kinds = [k.strip() for k in args.kinds.split(",")]
     if not kinds or any(k not in ("ck", "ntk") for k in kinds):
         raise ValueError(f"kinds must be ck, ntk or ck,ntk, got {args.kinds!r}")
     return {"command": "spectrum", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
@@ -83,21 +86,19 @@ def config_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    setup_precision(args)
-    from experiments.harness import RunDir
-    from experiments.harness.definitions import spectral_equivalence, spectral_figure
-
+    """``ntkcomp spectrum``: validate everything, then compute and commit the run."""
+    check_out_path(args.out)
     cfg = config_from_args(args)
+    check_run_limits(args, cfg["widths"])
+    setup_precision(args)
     # validate names and sizes before any output is written
-    from experiments.harness.pipeline import parse_activations, validate_data_config
-
     validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
     parse_activations(cfg["activations"], len(cfg["widths"]))
-    run_dir = RunDir(args.out, cfg, seeds={"data": args.seed, "weights": args.seed + 1,
-                                           "rf_law": args.seed + 5})
+    seeds = {"data": args.seed, "weights": args.seed + 1, "rf_law": args.seed + 5}
     steps = ["data", "network"] + (["expected kernels"] if cfg["exact"] else []) + \
         [f"{k} spectra" for k in cfg["kinds"]] + ["write"]
-    with Progress(steps, "ntkcomp spectrum", not args.no_progress) as tick:
+    with RunDir(args.out, cfg, seeds=seeds) as run_dir, \
+            Progress(steps, "ntkcomp spectrum", not args.no_progress) as tick:
         res = spectral_equivalence(cfg, progress=tick)
         fig = spectral_figure(res, title=f"({cfg['data']}, n={res['n']}, "
                                          f"{'/'.join(cfg['activations'])})")
@@ -132,6 +133,6 @@ def _summary(res, run_dir, cfg_exact: bool = False, method: str = "auto") -> str
         lines.append(f"  (no exact E_W comparison: it needs dense spectra, n <= "
                      f"{res.get('large_n_threshold')} and --method auto/dense/gram; this run: "
                      f"n = {res['n']}, --method {method})")
-    lines.append(f"wrote {run_dir.path}/ (config.json, metadata.json, results.json, "
+    lines.append(f"wrote {run_dir.final}/ (config.json, metadata.json, results.json, "
                  f"results.npz, spectra.png/.pdf)")
     return "\n".join(lines)
