@@ -13,7 +13,10 @@ import inspect
 import shutil
 from pathlib import Path
 
-from sphinx.util import logging
+try:  # the parsers are also used (and tested) without Sphinx
+    from sphinx.util import logging
+except ImportError:  # pragma: no cover - Sphinx absent
+    import logging
 
 LOGGER = logging.getLogger(__name__)
 ROOT_PACKAGE = "ntkcomp"

@@ -21,7 +21,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sphinx.util import logging
+try:  # the parsers are also used (and tested) without Sphinx
+    from sphinx.util import logging
+except ImportError:  # pragma: no cover - Sphinx absent
+    import logging
 
 LOGGER = logging.getLogger(__name__)
 REPORTS = Path("theory_checks") / "reports"
