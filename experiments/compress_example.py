@@ -51,7 +51,8 @@ import jax
 
 import ntkcomp
 from experiments.harness.compression import headline_rel_diffs
-from ntkcomp.compress import compress, spectral_report
+from experiments.compression import lossless_frontier, spectral_report
+from ntkcomp.compress import HiddenScale, compress
 from ntkcomp.data import gmm_preset
 from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
 from ntkcomp.networks import MLP
@@ -277,13 +278,13 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
         "layers": res.to_json()["layers"],
         "feasible": res.feasible,
         "identity_shift": res.identity_shift,
-        "tau_L_sq_dense": res.coefficients["tau_L_sq_dense"],
-        "kappa2_dense": res.coefficients["kappa2_dense"],
+        "tau_L_sq_dense": res.coefficients.tau_L_sq_dense,
+        "kappa2_dense": res.coefficients.kappa2_dense,
         # ck/ntk_rel_diff(_raw, _source, _kurtosis, _exact_kurtosis): same as `ntkcomp compress`
         **headline_rel_diffs(d),
         "identity_shift_ntk": d["identity_shift_ntk"],
         "eps_used": list(res.eps), "kurtosis_tol": kurtosis_tol,
-        "kurtosis_predicted_loss": res.kurtosis["predicted_loss"],
+        "kurtosis_predicted_loss": res.kurtosis.predicted_loss,
         "hidden_max_residual": max(float(s.max_residual) for s in res.layers[:-1]),
         "last_layer_residuals": dict(res.layers[-1].residuals),
         "seconds": {"compress": t_compress, "report": t_report},
@@ -292,7 +293,8 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     full = {**summary, "compression": res.to_json(), "spectral_report": d,
             **run_metadata({"activation": activation, "eps": eps, "n": n, "p": p,
                             "widths": list(widths), "family": family, "k_max": k_max,
-                            "hidden_tau": hidden_tau, "exact": exact, "target": target,
+                            "hidden_tau": HiddenScale.parse(hidden_tau).to_json(),
+                            "exact": exact, "target": target,
                             "kurtosis_tol": kurtosis_tol},
                            {"seed": seed})}
     if out_dir is not None:
@@ -357,7 +359,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     p = a.p or a.n // 2
     widths = a.widths or [a.n // 2, a.n // 2, a.n // 4]
-    ht = a.hidden_tau if a.hidden_tau in ("free", "match") else float(a.hidden_tau)
+    ht = HiddenScale.parse(a.hidden_tau)
     out = Path(a.out)
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
               single_draw=not a.no_single_draw, seed=a.seed, target=a.target,
@@ -373,7 +375,6 @@ def main(argv=None):
                           law=a.single_draw_law)
         return
     if a.frontier:
-        from ntkcomp.compress import lossless_frontier
 
         res = {}
         for act in a.activations:

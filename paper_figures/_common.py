@@ -22,6 +22,7 @@ from pathlib import Path
 from experiments.harness import RunDir, check_out_path, run_main, run_sweep, setup_runtime
 from experiments.harness.args import PLATFORMS, Parser, int_list
 from ntkcomp.io import atomic_write_bytes
+from ntkcomp.compress import HiddenScale
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -142,17 +143,15 @@ def add_compress_options(ap: argparse.ArgumentParser) -> None:
 
 
 def hidden_tau(text):
-    """``free`` / ``match`` / a positive ratio (argparse type of --hidden-tau)."""
-    if text in (None, "free", "match"):
-        return text
+    """``free`` / ``match`` / a positive ratio (argparse type of --hidden-tau; the rule is
+    ``ntkcomp.compress.HiddenScale``)."""
+    if text is None:
+        return None
     try:
-        rho = float(text)
-    except ValueError:
-        rho = -1.0
-    if not rho > 0:
-        raise argparse.ArgumentTypeError(f"hidden-tau must be free, match or a positive "
-                                         f"number, got {text!r}")
-    return rho
+        HiddenScale.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text if text in ("free", "match") else float(text)
 
 
 def apply_overrides(size: dict, args) -> dict:

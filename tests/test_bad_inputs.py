@@ -78,7 +78,7 @@ def _packed_file(tmp: Path) -> Path:
     """A valid packed compressed network on disk (built once per call)."""
     import jax
 
-    from ntkcomp.compress import pack, save
+    from ntkcomp.compress.packing import pack, save
     from ntkcomp.networks import MLP
 
     net = MLP([8, 4], "binary", weights="rademacher", tau0=1.0)
@@ -88,7 +88,7 @@ def _packed_file(tmp: Path) -> Path:
 
 
 def _truncated_packed(tmp: Path):
-    from ntkcomp.compress import load
+    from ntkcomp.compress.packing import load
 
     f = _packed_file(tmp)
     data = f.read_bytes()
@@ -98,7 +98,7 @@ def _truncated_packed(tmp: Path):
 
 def _tampered_packed(tmp: Path):
     """Valid zip, but one weight array has lost entries (header disagrees with arrays)."""
-    from ntkcomp.compress import load
+    from ntkcomp.compress.packing import load
 
     f = _packed_file(tmp)
     with np.load(f) as z:
@@ -111,7 +111,7 @@ def _tampered_packed(tmp: Path):
 
 
 def _garbage_packed(tmp: Path):
-    from ntkcomp.compress import load
+    from ntkcomp.compress.packing import load
 
     f = tmp / "garbage.npz"
     f.write_bytes(b"this is not a zip archive")
@@ -269,10 +269,11 @@ def _api_cases() -> list[Case]:
         Case("load: not a zip archive", _garbage_packed,
              "packed network", area="compress"),
         Case("save: destination under an existing file",
-             lambda t: C.save(_a_file(t) / "net.npz", C.load(_packed_file(t))), "path",
+             lambda t: C.packing.save(_a_file(t) / "net.npz",
+                                      C.packing.load(_packed_file(t))), "path",
              exc=NotADirectoryError, area="compress"),
         Case("pack: a network with non-quantized activations",
-             lambda t: C.pack(_params(_net()), _net()), "activations", area="compress"),
+             lambda t: C.packing.pack(_params(_net()), _net()), "activations", area="compress"),
         # spectral
         Case("eigenvalues: non-square matrix", lambda t: S.eigenvalues(np.ones((3, 4))), "K",
              area="spectral"),

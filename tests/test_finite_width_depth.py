@@ -161,8 +161,8 @@ def test_predicted_single_draw_compounded_at_depth_one_is_the_exact_ck1_law():
     random-features samples of the two networks' exact E_W[CK_1] (expected_kernels, an
     independent computation of the maps), same key: equal to rounding. At L = 3 the
     compounded prediction exists for every eps and is finite and non-negative."""
-    from ntkcomp.compress.core import coefficient_comparison
-    from ntkcomp.compress.frontier import _design, predicted_single_draw
+    from experiments.compression import design_activations, predicted_single_draw
+    from ntkcomp.compress import assess
     from ntkcomp.data import gmm_preset
     from ntkcomp.networks import weight_law
 
@@ -172,12 +172,12 @@ def test_predicted_single_draw_compounded_at_depth_one_is_the_exact_ck1_law():
     sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
     X, tau0 = np.asarray(sample.X), float(sample.stats.tau0)
     dense = MLP([d], "relu", tau0=tau0)
-    acts, _ = _design("relu", 1, tau0, "ck", "ternary", 3, seed)
+    acts, _ = design_activations("relu", 1, tau0, "ck", "ternary", 3, seed)
     key = jax.random.PRNGKey(seed + 7)
     rf_d = random_features_spectrum(np.asarray(expected_kernels(dense, X)["ck"][0]), d, key)[0]
     for row, e in zip(pr["rows"], (0.0, 0.9)):
         comp = MLP([d], acts, weights=weight_law("sparse_ternary", eps=e), tau0=tau0)
-        delta = float(coefficient_comparison(dense, comp, tau0)["delta_ck"][-1])
+        delta = float(assess(dense, comp, tau0).coefficients.delta_ck[-1])
         rf_c = random_features_spectrum(np.asarray(expected_kernels(comp, X)["ck"][0]), d,
                                         key)[0]
         want = float(wasserstein1(rf_c - delta, rf_d)) / float(np.mean(rf_d))

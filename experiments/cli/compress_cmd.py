@@ -5,6 +5,7 @@ import argparse
 
 from experiments.harness import RunDir, check_out_path
 from experiments.harness.compression import compression_run, validate_compression_config
+from ntkcomp.compress import Family, HiddenScale, KurtosisModel, Target
 
 from ._common import (Progress, add_network_options, add_run_options, check_run_limits,
                       float_list, setup_precision)
@@ -58,7 +59,7 @@ def add_parser(sub) -> None:
                    help="sparsity of the ternary weights in [0, 1): fraction of zeros, one "
                         "value or one per layer (default 0.9)")
     g.add_argument("--family", default="ternary",
-                   choices=["ternary", "binary", "k_level", "auto"],
+                   choices=[f.value for f in Family],
                    help="quantized activation family (default ternary, as "
                         "ntkcomp.compress.compress: it keeps every layer's output scale close "
                         "to the dense one; binary matches ReLU hidden layers exactly but "
@@ -67,7 +68,7 @@ def add_parser(sub) -> None:
     g.add_argument("--levels", type=int, default=None,
                    help="number of levels for --family k_level: required there, an integer "
                         ">= 2 (no default; 2 = binary, 3 = ternary, 4-6 typical)")
-    g.add_argument("--target", default="ck", choices=["ck", "ntk"],
+    g.add_argument("--target", default="ck", choices=[t.value for t in Target],
                    help="kernel to preserve: ck (conjugate kernel, default) or ntk")
     g.add_argument("--hidden-tau", default=None, metavar="free|match|RHO",
                    help="hidden-layer output scale rule of the solver: free (hidden layers "
@@ -82,7 +83,8 @@ def add_parser(sub) -> None:
                         "T > 0, eps of layer 1 is moved to the nearest value whose predicted "
                         "loss is <= T (e.g. 3-layer ReLU, eps 0.9, T=0.05 -> eps_1 ~ 0.82); "
                         "deeper layers keep --eps. Default: no adjustment")
-    g.add_argument("--kurtosis-model", default="theory", choices=["theory", "realised"],
+    g.add_argument("--kurtosis-model", default="theory",
+                   choices=[m.value for m in KurtosisModel],
                    help="prediction behind kurtosis_predicted_loss and --kurtosis-tol: theory "
                         "(default; THEORY section 7's class-block term, linear in kappa4, zero "
                         "for odd activations such as tanh) or realised (the data's realised "
@@ -100,13 +102,10 @@ def config_from_args(args) -> dict:
 
     widths = resolve_widths(args.widths, args.depth)
     eps = args.eps[0] if len(args.eps) == 1 else list(args.eps)
-    ht = args.hidden_tau
-    if ht is not None and ht not in ("free", "match"):
-        try:
-            ht = float(ht)
-        except ValueError:
-            raise ValueError(f"hidden-tau must be free, match or a positive number, "
-                             f"got {ht!r}") from None
+    try:   # --hidden-tau -> HiddenScale ("free", "match" or a ratio rho > 0)
+        ht = None if args.hidden_tau is None else HiddenScale.parse(args.hidden_tau).to_json()
+    except ValueError as err:
+        raise ValueError(str(err).replace("hidden_tau", "hidden-tau")) from None
     return {"command": "compress", "data": args.data, "n": args.n, "p": args.p, "K": args.K,
             "widths": widths, "activations": args.activations, "seed": args.seed,
             "eps": eps, "family": args.family, "levels": args.levels, "target": args.target,

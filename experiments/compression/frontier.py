@@ -193,18 +193,24 @@ def _eigvals(K) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def design_activations(activation: str, depth: int, tau0: float, target: str, family: str,
-                       k_max: int, seed: int) -> tuple[tuple, dict]:
-    """Activations of the compressed network and the design report (eps-independent; widths
-    do not enter the Gaussian moments), cached per process."""
+def _design_cached(activation, depth, tau0, target, family, k_max, seed):
     base = MLP([64] * depth, activation, tau0=tau0)
     res = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed, target=target)
     return tuple(res.compressed.activations), res.to_json()
 
 
-def _design(activation, depth, tau0, target, family, k_max, seed):
-    return design_activations(activation, depth, round(float(tau0), 15), target, family,
-                              k_max, seed)
+def design_activations(activation: str, depth: int, tau0: float, target: str = "ck",
+                       family: str = "ternary", k_max: int = 4,
+                       seed: int = 0) -> tuple[list, dict]:
+    """Activations of the compressed network and its design report, designed at
+    ``tau0`` rounded to 15 digits (eps-independent; widths do not enter the Gaussian
+    moments), cached per process."""
+    acts, rep = _design_cached(activation, depth, round(float(tau0), 15), target, family,
+                               k_max, seed)
+    return list(acts), rep
+
+
+_design = design_activations
 
 
 def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,

@@ -45,7 +45,7 @@ def _ntk_lc_bits(params_c, net=None, p: int | None = None) -> int:
     :func:`ternary_bits` per layer."""
     if net is not None and p is not None:
         try:
-            from ntkcomp.compress import memory_report
+            from ntkcomp.compress.packing import memory_report
         except ImportError:
             memory_report = None
         if memory_report is not None:
