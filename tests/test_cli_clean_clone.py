@@ -5,16 +5,13 @@ results.npz in every figure's run directory, and an interrupted experiment sweep
 what it kept and resumes."""
 import importlib
 import json
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _cli(capsys, *argv):
     code = main(list(argv))
@@ -27,7 +24,7 @@ def _cli(capsys, *argv):
     (["spectrum", "--widths", "-5,10"], "widths[0] must be an integer >= 1, got -5"),
     (["spectrum", "--widths", "10,-2"], "widths[1] must be an integer >= 1, got -2"),
     (["compress", "--eps", "-0.5"], "eps must lie in [0.0, 1.0), got -0.5"),
-    (["spectrum", "--n", "-3"], "n must be an integer >= 2, got -3"),
+    (["spectrum", "--n", "-3"], "n must be an integer >= 16, got -3"),
 ])
 def test_negative_values_reach_the_range_check(capsys, tmp_path, argv, needle):
     out = tmp_path / "run"
@@ -41,7 +38,7 @@ def test_negative_values_reach_the_range_check(capsys, tmp_path, argv, needle):
 def test_join_negative_values_only_touches_options_with_a_value():
     import argparse
 
-    from experiments.cli import _join_negative_values
+    from experiments.harness.args import join_negative_values as _join_negative_values
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--widths")
@@ -60,7 +57,8 @@ FIG_BAD = [
     ("fig1_spectra", ["--draws", "-1"], "draws must be an integer >= 0, got -1"),
     ("fig1_spectra", ["--activation", "nope"], "unknown activation 'nope'"),
     ("fig2_eigenvectors", ["--data", "cifar"], "data must be one of"),
-    ("fig3_compressed_spectra", ["--widths", "a,b"], "widths must be comma-separated"),
+    ("fig3_compressed_spectra", ["--widths", "a,b"], "widths: expected comma-separated"),
+    ("fig1_spectra", ["--widths", "64,,64"], "got an empty field in '64,,64'"),
     ("fig4_accuracy_memory", ["--eps", "1"], "eps must be comma-separated numbers in [0, 1)"),
     ("fig4_accuracy_memory", ["--draws", "3"], "--draws not supported by this figure"),
     ("fig4_accuracy_memory", ["--seeds", "0"], "seeds must be an integer >= 1, got 0"),
@@ -81,16 +79,17 @@ def test_figure_bad_input_one_line_exit_2(capsys, tmp_path, name, argv, needle):
                                   str(tmp_path / "f.png"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith(f"python -m paper_figures.{name}: error: ")
+    assert err.startswith(f"ntkcomp figure {name}: error: ")
     assert needle in err and "Traceback" not in err
     assert not out.exists() and not (tmp_path / "f.png").exists()
 
 
-def test_figure_debug_reraises(tmp_path):
+def test_figure_debug_shows_the_traceback(tmp_path, capsys):
     from paper_figures import _common, fig1_spectra
 
-    with pytest.raises(ValueError, match="p must be"):
-        _common.cli(fig1_spectra.main, ["--p", "0", "--debug", "--out", str(tmp_path / "r")])
+    code = _common.cli(fig1_spectra.main, ["--p", "0", "--debug", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" in err and "ValueError: p must be" in err
 
 
 def test_ntkcomp_figure_bad_input_is_one_line(capsys, tmp_path):
@@ -116,14 +115,12 @@ def test_fig5_widths_override_is_used(tmp_path, capsys):
 
 # --- help lists the names and the scripts' options
 @pytest.mark.parametrize("cmd, names, words", [
-    ("figure", ["fig1_spectra", "fig5_error_vs_n"], ["--full", "--dry-run", "_runs"]),
+    ("figure", ["fig1_spectra", "fig5_error_vs_n"], ["--full", "--dry-run", "ntkcomp_runs"]),
     ("check", ["ck_equivalence", "ntk_equivalence"], ["--quick", "--max-n", "PASS/FAIL"]),
     ("bench", ["spectra_speed", "solver_speed"], ["--quick"]),
 ])
 def test_runner_help_lists_names_and_options(capsys, cmd, names, words):
-    with pytest.raises(SystemExit) as e:
-        main([cmd, "--help"])
-    assert e.value.code == 0
+    assert main([cmd, "--help"]) == 0
     text = capsys.readouterr().out
     assert "available NAMEs:" in text and "examples:" in text
     for w in names + words:
@@ -177,16 +174,9 @@ def test_figure_results_npz_matches_json(tmp_path, name, argv):
 
 
 # --- experiments/ sweeps: interrupted run says what it kept and resumes; results.npz
-def _runner():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        return importlib.import_module("_runner")
-    finally:
-        sys.path.remove(str(ROOT / "experiments"))
-
-
 def test_experiment_sweep_interrupt_keeps_points_and_resumes(tmp_path, capsys):
-    R = _runner()
+    from experiments.harness import run_sweep_command
+
     pts = [{"x": i, "seed": 0} for i in range(5)]
     calls = []
 
@@ -199,15 +189,14 @@ def test_experiment_sweep_interrupt_keeps_points_and_resumes(tmp_path, capsys):
     def summarize(ok):
         return [{"x": c["x"], "y": r["y"], "note": None} for c, r in ok], None
 
-    args = R.parse("demo", "demo", ["--out", str(tmp_path / "s"), "--no-progress"])
-    assert R.run("demo", fn, pts, args, summarize) == 130
+    argv = ["--out", str(tmp_path / "s"), "--no-progress"]
+    assert run_sweep_command("demo", fn, lambda quick: pts, summarize, argv) == 130
     err = capsys.readouterr().err
     assert "interrupted: 3 of 5 points finished and kept" in err
     assert "Traceback" not in err
-    assert (tmp_path / "s" / "config.json").exists()          # written before the points
-    assert not (tmp_path / "s" / "results.json").exists()     # no partial results
-    assert R.run("demo", fn, pts, args, summarize) == 0
-    assert calls == [0, 1, 2, 3, 3, 4]                          # 0..2 skipped on restart
+    assert not (tmp_path / "s").exists()           # no partial run directory
+    assert run_sweep_command("demo", fn, lambda quick: pts, summarize, argv) == 0
+    assert calls == [0, 1, 2, 3, 3, 4]             # 0..2 reused on restart
     res = json.loads((tmp_path / "s" / "results.json").read_text())
     assert [r["y"] for r in res["table"]] == [i ** 2 + 0.5 for i in range(5)]
     with np.load(tmp_path / "s" / "results.npz") as z:
@@ -217,33 +206,43 @@ def test_experiment_sweep_interrupt_keeps_points_and_resumes(tmp_path, capsys):
     assert cfg["points"] == pts and cfg["seeds"] == {"points": [0]}
     meta = json.loads((tmp_path / "s" / "metadata.json").read_text())
     assert meta["versions"]["numpy"] and "git_revision" in meta
+    # a third run reuses every point from the committed run directory
+    assert run_sweep_command("demo", fn, lambda quick: pts, summarize, argv) == 0
+    assert calls == [0, 1, 2, 3, 3, 4]
 
 
 def test_experiment_sweep_bad_input_one_line(tmp_path, capsys):
-    R = _runner()
+    from experiments.harness import run_sweep_command
+
     f = tmp_path / "file"
     f.write_text("x")
-    args = R.parse("demo", "demo", ["--out", str(f), "--no-progress"])
-    assert R.run("demo", lambda c: {}, [{"x": 1}], args, lambda ok: ([], None)) == 2
+    one = (lambda quick: [{"x": 1}])
+    assert run_sweep_command("demo", lambda c: {}, one, lambda ok: ([], None),
+                             ["--out", str(f), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "error: out must be a directory" in err and "Traceback" not in err
-    args = R.parse("demo", "demo", ["--out", str(tmp_path / "d"), "--limit", "0"])
-    assert R.run("demo", lambda c: {}, [{"x": 1}], args, lambda ok: ([], None)) == 2
+    assert run_sweep_command("demo", lambda c: {}, one, lambda ok: ([], None),
+                             ["--out", str(tmp_path / "d"), "--limit", "0"]) == 2
     assert "limit must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
-# --- a run with size overrides used to overwrite the committed paper_figures/NAME.png and
-#     the default run directory
+# --- a run with size overrides writes its own run directory under the current directory,
+#     never into the package (the committed paper_figures/NAME.png stays as it is)
 def test_custom_run_never_replaces_the_committed_png(tmp_path, monkeypatch, capsys):
-    from paper_figures import _common, fig2_eigenvectors
+    import paper_figures
+    from paper_figures import fig2_eigenvectors
 
-    monkeypatch.setattr(_common, "HERE", tmp_path)
+    committed = Path(paper_figures.__file__).parent / "fig2_eigenvectors.png"
+    before = committed.read_bytes() if committed.exists() else None
+    monkeypatch.chdir(tmp_path)
     assert fig2_eigenvectors.main(["--n", "40", "--p", "20", "--widths", "24,24",
                                    "--no-progress"]) == 0
-    assert (tmp_path / "fig2_eigenvectors_custom.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "_runs" / "fig2_eigenvectors_custom" / "results.npz").exists()
-    assert not (tmp_path / "fig2_eigenvectors.png").exists()
-    assert not (tmp_path / "_runs" / "fig2_eigenvectors").exists()
+    run = tmp_path / "ntkcomp_runs" / "figure" / "fig2_eigenvectors_custom"
+    assert (run / "fig2_eigenvectors.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "results.npz").exists()
+    assert not (tmp_path / "ntkcomp_runs" / "figure" / "fig2_eigenvectors").exists()
+    assert (committed.read_bytes() if committed.exists() else None) == before
 
 
 @pytest.mark.parametrize("argv, suffix", [([], ""), (["--full"], "_full"),
@@ -258,7 +257,7 @@ def test_default_run_dir_by_options(capsys, argv, suffix):
     assert e.value.code == 0
     text = capsys.readouterr().out
     run_dir = json.loads(text[:text.rindex("}") + 1])["run_dir"]
-    assert run_dir.endswith("_runs/fig1_spectra" + suffix)
+    assert run_dir == os.path.join("ntkcomp_runs", "figure", "fig1_spectra" + suffix)
 
 
 def test_help_activation_names_are_the_registry():
