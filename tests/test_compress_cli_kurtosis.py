@@ -2,7 +2,7 @@
 
 The CLI passes its data sample to ``compress(..., data=sample)``; report.json gets
 ``kurtosis_predicted_loss`` (+ per layer) and, with ``--kurtosis-tol T``, the eps_1 that the
-closed-form interval of :mod:`ntkcomp.compress.kurtosis` predicts. Tiny sizes
+closed-form interval of :mod:`ntkcomp.compress._kurtosis` predicts. Tiny sizes
 (n = 128, widths 32/32/16, ``--no-report``): the kurtosis part needs no spectral report.
 """
 import json
@@ -54,7 +54,7 @@ def test_report_has_the_predicted_loss_of_compress_with_data(capsys, tmp_path,
     with pytest.warns(RuntimeWarning, match="weight kurtosis"):  # the API warns as the CLI
         res = compress(dense, float(sample.stats.tau0), eps=0.9, family="ternary", seed=0,
                        data=sample)
-    assert loss == pytest.approx(res.kurtosis["predicted_loss"], rel=1e-12)
+    assert loss == pytest.approx(res.kurtosis.predicted_loss, rel=1e-12)
 
     # 2) independent second implementation: the dense n x n difference of the compressed
     #    CK_3 equivalent with and without its kurtosis term, over the dense equivalent's

@@ -1,4 +1,4 @@
-"""``ntkcomp.compress.frontier.single_draw_point`` (single-draw agreement vs width, issue 5).
+"""``experiments.compression.single_draw_point`` (single-draw agreement vs width, issue 5).
 
 Every reported metric is recomputed here from the same draws (same PRNG keys) with
 independent code: numpy ``eigvalsh`` instead of LAPACK syevd / Lanczos, and
@@ -15,7 +15,7 @@ N, P, D, DEPTH, SEED = 48, 24, 32, 2, 3
 
 @pytest.fixture(scope="module")
 def point():
-    from ntkcomp.compress.frontier import single_draw_point
+    from experiments.compression import single_draw_point
 
     return single_draw_point("relu", width=D, n=N, p=P, depth=DEPTH, eps_grid=(0.0, 0.9),
                              seed=SEED, k_max=3)
@@ -26,8 +26,8 @@ def _opn(M):
 
 
 def test_single_draw_metrics_match_an_independent_recomputation(point):
-    from ntkcomp.compress.core import coefficient_comparison
-    from ntkcomp.compress.frontier import _DESIGN_CACHE
+    from experiments.compression import design_activations
+    from ntkcomp.compress import assess
     from ntkcomp.data import gmm_preset
     from ntkcomp.kernels import conjugate_kernels, empirical_ntk
     from ntkcomp.networks import MLP, weight_law
@@ -49,15 +49,14 @@ def test_single_draw_metrics_match_an_independent_recomputation(point):
     assert point["ck_dense_norm"] == pytest.approx(_opn(CKd), rel=1e-9)
     assert point["ntk_dense_norm"] == pytest.approx(_opn(NTKd), rel=1e-9)
 
-    designs = {key[3]: acts for key, (acts, _) in _DESIGN_CACHE.items()
-               if key[0] == "relu" and key[1] == DEPTH and abs(key[2] - tau0) < 1e-12}
-    assert set(designs) == {"ck", "ntk"}
+    # the designs single_draw_point used (same arguments: served by the same cache)
+    designs = {kind: design_activations("relu", DEPTH, tau0, kind, "ternary", 3, SEED)[0]
+               for kind in ("ck", "ntk")}
     for row in point["rows"]:
         law = weight_law("sparse_ternary", eps=row["eps"])
         for kind, Kd in (("ck", CKd), ("ntk", NTKd)):
             comp = MLP([D] * DEPTH, designs[kind], weights=law, tau0=tau0)
-            cc = coefficient_comparison(dense, comp, tau0)
-            delta = cc["delta_ck"][-1] if kind == "ck" else cc["delta_ntk"]
+            delta = assess(dense, comp, tau0, target=kind).identity_shift
             pc = comp.init(jax.random.PRNGKey(SEED + 2000 + D), P)
             Kc = np.asarray(conjugate_kernels(comp, pc, X)[-1])
             # the compressed network's activations are piecewise constant: its autodiff NTK
@@ -76,7 +75,7 @@ def test_single_draw_metrics_match_an_independent_recomputation(point):
 
 
 def test_single_draw_table_lists_every_row(point):
-    from ntkcomp.compress.frontier import single_draw_table
+    from experiments.compression import single_draw_table
 
     text = single_draw_table([point])
     lines = [ln for ln in text.splitlines() if ln.startswith("| relu")]
@@ -85,7 +84,7 @@ def test_single_draw_table_lists_every_row(point):
 
 
 def test_single_draw_point_rejects_bad_width():
-    from ntkcomp.compress.frontier import single_draw_point
+    from experiments.compression import single_draw_point
 
     with pytest.raises(ValueError, match="width"):
         single_draw_point("relu", width=0, n=16)
@@ -94,7 +93,7 @@ def test_single_draw_point_rejects_bad_width():
 def test_predicted_single_draw_equals_the_prediction_of_single_draw_point(point):
     """Same equivalents, same G (same keys): the large-width prediction routine reproduces
     single_draw_point's own prediction to rounding (rtol 1e-10)."""
-    from ntkcomp.compress.frontier import predicted_single_draw
+    from experiments.compression import predicted_single_draw
 
     pr = predicted_single_draw("relu", [D], n=N, p=P, depth=DEPTH, eps_grid=(0.0, 0.9),
                                seed=SEED, k_max=3)
@@ -107,7 +106,7 @@ def test_single_draw_point_compounded_law_equals_predicted_single_draw(point):
     one-layer prediction is unchanged, and the compounded prediction equals
     ``predicted_single_draw(law="compounded")`` (same data, design and keys: rtol 1e-10);
     the table gets the compounded column."""
-    from ntkcomp.compress.frontier import (
+    from experiments.compression import (
         predicted_single_draw,
         single_draw_point,
         single_draw_table,

@@ -12,7 +12,8 @@ import ntkcomp
 @pytest.fixture(scope="module")
 def tiny():
     ntkcomp.enable_x64()
-    from ntkcomp.compress import compress, spectral_report
+    from experiments.compression import spectral_report
+    from ntkcomp.compress import compress
     from experiments.harness.pipeline import dense_network, load_data
 
     sample = load_data("mixed", 40, 24, seed=3).train
@@ -35,8 +36,8 @@ def test_headline_is_the_shift_removed_weight_averaged_difference(tiny):
     Ed, Ec = expected_kernels(dense, X), expected_kernels(res.compressed, X)
     n = X.shape[0]
     for kind, Kd, Kc, delta in (
-            ("ck", Ed["ck"][-1], Ec["ck"][-1], res.coefficients["delta_ck"][-1]),
-            ("ntk", Ed["ntk"], Ec["ntk"], res.coefficients["delta_ntk"])):
+            ("ck", Ed["ck"][-1], Ec["ck"][-1], res.coefficients.delta_ck[-1]),
+            ("ntk", Ed["ntk"], Ec["ntk"], res.coefficients.delta_ntk)):
         Kd, Kc = np.asarray(Kd), np.asarray(Kc)
         norm = np.linalg.norm(Kd, 2)
         # float64 kernels: both sides are the same matrices, up to eigen-solver rounding
@@ -48,8 +49,21 @@ def test_headline_is_the_shift_removed_weight_averaged_difference(tiny):
         assert f"{kind}_rel_diff_kurtosis" in h and f"{kind}_rel_diff_exact_kurtosis" in h
     # the identity shift is real here (ReLU last layer, ternary family): removing it changes
     # the CK number, so the test tells the two definitions apart
-    assert abs(res.coefficients["delta_ck"][-1]) > 1e-6
+    assert abs(res.coefficients.delta_ck[-1]) > 1e-6
     assert h["ck_rel_diff"] != pytest.approx(h["ck_rel_diff_raw"], rel=1e-3)
+
+
+def test_assess_kernel_differences_equal_the_report_headline(tiny):
+    """The core's ``assess(..., X=...)`` computes the same exact E_W kernel differences as
+    the lab's spectral report (different code paths: rel 1e-8, eigen-solver rounding)."""
+    from experiments.harness.compression import headline_rel_diffs
+    from ntkcomp.compress import assess
+
+    sample, dense, res, rj = tiny
+    h = headline_rel_diffs(rj)
+    k = assess(dense, res.compressed, res.tau0, target="ck", X=np.asarray(sample.X)).kernels
+    for name in ("ck_rel_diff", "ntk_rel_diff", "ck_rel_diff_raw", "ntk_rel_diff_raw"):
+        assert getattr(k, name) == pytest.approx(h[name], rel=1e-8, abs=1e-12)
 
 
 def test_headline_without_exact_kernels_uses_the_equivalents(tiny):

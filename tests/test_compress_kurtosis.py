@@ -9,7 +9,7 @@ import pytest
 
 from ntkcomp.activations import bivariate, moments
 from ntkcomp.compress import compress
-from ntkcomp.compress.kurtosis import (
+from ntkcomp.compress._kurtosis import (
     choose_eps1,
     eps_interval,
     kurtosis_loss_per_unit,
@@ -76,8 +76,8 @@ def test_predicted_loss_matches_dense_second_implementation(setup, kind):
     assert want > 1e-3
     assert got == pytest.approx(want, rel=1e-8)
     if kind == "ck":
-        assert res.kurtosis["predicted_loss"] == pytest.approx(want, rel=1e-8)
-        assert res.kurtosis["kappa4_layer1"] == pytest.approx(7.0)
+        assert res.kurtosis.predicted_loss == pytest.approx(want, rel=1e-8)
+        assert res.kurtosis.kappa4_layer1 == pytest.approx(7.0)
 
 
 def _propagate(net, K1):
@@ -120,7 +120,7 @@ def test_predicted_kurtosis_term_against_monte_carlo(setup, eps):
     diff = _propagate(comp, K1) - np.asarray(expected_kernels(comp, X)["ck"][-1])
     Nc = J.sum(0)
     B = (J.T @ diff @ J - J.T @ np.diag(np.diag(diff)) @ J) / (np.outer(Nc, Nc) - np.diag(Nc))
-    pred = (res.kurtosis["c_diag_per_unit_kappa4"] * sparse_ternary_kappa4(eps)
+    pred = (res.kurtosis.c_diag_per_unit_kappa4 * sparse_ternary_kappa4(eps)
             * np.asarray(sample.stats.T_diag) / P)
     assert np.all(np.sign(B) == np.sign(pred))
     w = np.sqrt(Nc)
@@ -131,7 +131,7 @@ def test_predicted_kurtosis_term_against_monte_carlo(setup, eps):
 
 def test_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
     sample, dense, res = setup
-    tol = 0.5 * res.kurtosis["predicted_loss"]          # eps_1 = 0.9 misses it by 2x
+    tol = 0.5 * res.kurtosis.predicted_loss          # eps_1 = 0.9 misses it by 2x
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         r = compress(dense, float(sample.stats.tau0), eps=[0.9, 0.9, 0.8], family="ternary",
@@ -143,7 +143,7 @@ def test_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
     # independent recomputation at the chosen eps: meets tol (to float rounding of eigvalsh)
     loss = _dense_kurtosis_loss(dense, r.compressed, sample, "ck")
     assert loss <= tol * (1 + 1e-9)
-    assert r.kurtosis["predicted_loss"] <= tol
+    assert r.kurtosis.predicted_loss <= tol
     # largest: a slightly sparser layer 1 violates it
     laws = [weight_law("sparse_ternary", eps=e1 + 1e-3)] + list(r.compressed.weight_laws[1:])
     sparser = MLP(r.compressed.widths, list(r.compressed.activations), weights=laws,
@@ -160,7 +160,7 @@ def test_odd_activation_keeps_eps_and_bad_inputs(setup):
         r = compress(net, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
                      data=sample, kurtosis_tol=1e-6)
     assert r.eps == [0.9, 0.9, 0.9]          # a2 = 0 at layer 1: no kurtosis term
-    assert r.kurtosis["predicted_loss"] < 1e-12
+    assert r.kurtosis.predicted_loss < 1e-12
     with pytest.raises(ValueError, match="kurtosis_tol"):
         compress(net, tau0, eps=0.9, kurtosis_tol=0.05)
     with pytest.raises(ValueError, match="kurtosis_tol"):
@@ -193,7 +193,7 @@ def test_realised_loss_matches_dense_second_implementation(setup, kind):
     # Delta(kappa4) = kappa4 A + kappa4^2 B read off two probe laws (kappa4 = +-1), norms by
     # Lanczos (tol 1e-10), vs the realised equivalents at the law itself (eps_1 = 0.9, 0.0,
     # 0.8: kappa4 = 7, -2, 2) by dense eigvalsh: agreement to ~1e-9 relative.
-    from ntkcomp.compress.kurtosis import realised_kurtosis_loss
+    from ntkcomp.compress._kurtosis import realised_kurtosis_loss
 
     sample, dense, res = setup
     loss = realised_kurtosis_loss(dense, res.compressed, sample, kind=kind)
@@ -212,18 +212,18 @@ def test_realised_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
         warnings.simplefilter("ignore", RuntimeWarning)
         r0 = compress(dense, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
                       data=sample, kurtosis_model="realised")
-        assert r0.kurtosis["model"] == "realised"
-        assert r0.kurtosis["predicted_loss"] == pytest.approx(
+        assert r0.kurtosis.model == "realised"
+        assert r0.kurtosis.predicted_loss == pytest.approx(
             _dense_realised_loss(dense, r0.compressed, sample, "ck", 0.9), rel=1e-8)
-        assert r0.kurtosis["predicted_loss_theory"] == pytest.approx(
+        assert r0.kurtosis.predicted_loss_theory == pytest.approx(
             _dense_kurtosis_loss(dense, r0.compressed, sample, "ck"), rel=1e-8)
-        tol = 0.5 * r0.kurtosis["predicted_loss"]
+        tol = 0.5 * r0.kurtosis.predicted_loss
         r = compress(dense, tau0, eps=[0.9, 0.9, 0.8], family="ternary", k_max=4,
                      n_starts=16, data=sample, kurtosis_tol=tol, kurtosis_model="realised")
     e1 = r.eps[0]
     assert r.eps[1:] == [0.9, 0.8]
     assert 2 / 3 < e1 < 0.9
-    assert r.kurtosis["eps1_interval_meeting_tol"][1] == e1
+    assert r.kurtosis.eps1_interval_meeting_tol[1] == e1
     # independent recomputation: meets tol at e1, a slightly sparser layer 1 does not
     assert _dense_realised_loss(dense, r.compressed, sample, "ck", e1) <= tol * (1 + 1e-9)
     assert _dense_realised_loss(dense, r.compressed, sample, "ck", e1 + 1e-3) > tol
@@ -255,8 +255,8 @@ def test_realised_model_sees_the_odd_activations_kurtosis_loss_monte_carlo():
                        data=sample)
         r_r = compress(dense, tau0, eps=eps, family="ternary", k_max=4, n_starts=16,
                        data=sample, kurtosis_model="realised")
-    assert r_t.kurtosis["predicted_loss"] < 1e-12
-    assert r_r.kurtosis["predicted_loss"] > 0.01
+    assert r_t.kurtosis.predicted_loss < 1e-12
+    assert r_r.kurtosis.predicted_loss > 0.01
     comp = r_r.compressed
     act, m = comp.activations[0], float(comp.centers[0])
     thr, lev = np.asarray(act.thresholds()), np.asarray(act.levels())

@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from ntkcomp.compress import compress, lossless_frontier, spectral_report
+from experiments.compression import compare_kernels, lossless_frontier, spectral_report
+from ntkcomp.compress import compress, design
 from ntkcomp.data import gmm_preset
 from ntkcomp.networks import MLP
 
@@ -82,31 +83,39 @@ def test_exact_kernels_agree_n512(act):
 
 def test_lloyd_max_bound_matches_published_distortions():
     """Max (1960) Gaussian quantizer distortions D_k (k = 2..8), an independent table:
-    0.3634, 0.1902, 0.1175, 0.07994, 0.05798, 0.04400, 0.03454 (4 significant digits)."""
-    from ntkcomp.compress import lloyd_max_linear_fraction
-
-    table = [0.3634, 0.1902, 0.1175, 0.07994, 0.05798, 0.04400, 0.03454]
-    for k, D in zip(range(2, 9), table):
-        assert 1 - lloyd_max_linear_fraction(k) == pytest.approx(D, rel=2e-3)
-    assert lloyd_max_linear_fraction(2) == pytest.approx(2 / np.pi, rel=1e-12)
+    0.3634, 0.1902, 0.1175, 0.07994, 0.05798, 0.04400, 0.03454 (4 significant digits),
+    read from a design's ``levels_bound`` (one layer: network fraction = per-layer one)."""
+    net = MLP([8], "relu", tau0=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = design(net, 1.0, family="binary").levels_bound["bound_by_levels"]
+    ref = [0.3634, 0.1902, 0.1175, 0.07994, 0.05798, 0.04400, 0.03454]
+    for k, D in zip(range(2, 9), ref):
+        f1 = table[str(k)]["max_linear_fraction_per_layer"]
+        assert 1 - f1 == pytest.approx(D, rel=2e-3)
+        assert table[str(k)]["max_linear_fraction_network"] == pytest.approx(f1, rel=1e-15)
+    assert table["2"]["max_linear_fraction_per_layer"] == pytest.approx(2 / np.pi, rel=1e-12)
 
 
 def test_linear_fraction_bound_is_respected_by_the_solver(sample):
     """If the bound says k levels cannot match alpha_{L,1} and tau_L, a k-level compress
     must not claim feasibility (1-layer tanh: the bound is per layer)."""
-    from ntkcomp.compress import linear_fraction_bound
     from ntkcomp.equivalents import coefficients
 
     tau0 = float(sample.stats.tau0)
     net = MLP([32], "tanh", tau0=tau0)
     c = coefficients(net, tau0)
-    b = linear_fraction_bound(float(c.alpha[1, 0]), tau0, float(c.tau[1]), 1)
-    k_min = b["min_levels_necessary"]
-    assert k_min is not None and k_min > 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = compress(net, tau0, family="ternary")
-    assert not res.feasible and res.levels_bound["min_levels_necessary"] == k_min
+    b = res.levels_bound
+    # the bound's input, recomputed from the dense coefficients
+    F = float(c.alpha[1, 0]) * tau0 ** 2 / float(c.tau[1]) ** 2
+    assert b["dense_linear_fraction"] == pytest.approx(F, rel=1e-12)
+    k_min = b["min_levels_necessary"]
+    assert k_min is not None and k_min > 3
+    assert b["bound_by_levels"]["3"]["max_linear_fraction_network"] < F
+    assert not res.feasible
 
 
 def test_frontier_structure_and_consistency(sample):
@@ -132,10 +141,9 @@ def test_frontier_structure_and_consistency(sample):
 
 
 def test_compare_kernels_matches_dense_linear_algebra():
-    """compare_kernels uses eigvalsh + Lanczos (eigsh) + a spectrum cache; check every
+    """compare_kernels uses eigenvalues + top eigenpairs + a spectrum cache; check every
     number against plain numpy eigh on the same matrices (independent). Tolerances: Lanczos
     converged to tol 1e-10/1e-12 on well-separated top eigenvalues -> 1e-8 relative."""
-    from ntkcomp.compress.report import _SPECTRUM_CACHE, compare_kernels
     from ntkcomp.spectral import class_alignment, wasserstein1
 
     rng = np.random.default_rng(0)
@@ -164,4 +172,3 @@ def test_compare_kernels_matches_dense_linear_algebra():
         np.testing.assert_allclose(r["top_eigvec_overlap"],
                                    np.abs(np.sum(Vd[:, ::-1][:, :2] * Vc[:, ::-1][:, :2], 0)),
                                    rtol=1e-6)
-    assert len(_SPECTRUM_CACHE) >= 2

@@ -29,6 +29,7 @@ import numpy as np
 
 from ntkcomp.compress._families import decode, family_moments, n_unknowns, step_moments
 from ntkcomp.compress._lm import LM_ITERS, lm_generic, starts
+from ntkcomp.equivalents import LayerCarry, layer_step
 
 __all__ = ["e2e_forward", "solve_end_to_end", "E2E_NAMES"]
 
@@ -46,22 +47,17 @@ def _split(theta, sizes):
 def e2e_forward(theta, tau0, families, ks, kappa4_1):
     """Compressed-network coefficients from the stacked parameters ``theta``.
 
-    Returns ``(alpha_L (4,), tau_L^2, alpha_diag_L, taus (L+1,))`` (CK recursion of
-    THEORY section 4 with the closed-form step moments)."""
+    Returns ``(alpha_L (4,), tau_L^2, alpha_diag_L, taus (L+1,))`` (the coefficient
+    recursion :func:`ntkcomp.equivalents.layer_step` on the closed-form step moments)."""
     sizes = [n_unknowns(f, k) for f, k in zip(families, ks)]
-    a = jnp.array([1.0, 0.0, 0.0, 1.0], dtype=theta.dtype)
-    ad = jnp.zeros((), theta.dtype)
-    tau = jnp.asarray(tau0, theta.dtype)
-    taus = [tau]
+    carry = LayerCarry.initial(jnp.asarray(tau0, theta.dtype))
+    taus = [carry.tau]
     for l, (th, f, k) in enumerate(zip(_split(theta, sizes), families, ks)):
-        m = family_moments(f, th, tau, k)
-        a1s, a2s = m.a1 ** 2, m.a2 ** 2
-        ad = 0.25 * a2s * kappa4_1 if l == 0 else a1s * ad
-        a = jnp.stack([a1s * a[0], a1s * a[1] + 0.25 * a2s * a[3] ** 2,
-                       a1s * a[2] + 0.5 * a2s * a[0] ** 2, 0.5 * m.q * a[3]])
-        tau = jnp.sqrt(m.var)
-        taus.append(tau)
-    return a, taus[-1] ** 2, ad, jnp.stack(taus)
+        m = family_moments(f, th, carry.tau, k)
+        carry = layer_step(carry, m, kappa4=kappa4_1 if l == 0 else 0.0, first=l == 0,
+                           differentiable=False)
+        taus.append(carry.tau)
+    return carry.alpha, taus[-1] ** 2, carry.alpha_diag, jnp.stack(taus)
 
 
 def _residual(theta, tau0, values, scales, weights, families, ks, kappa4_1):
