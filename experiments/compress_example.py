@@ -51,7 +51,9 @@ import jax
 
 import ntkcomp
 from experiments.harness.compression import headline_rel_diffs
-from experiments.compression import lossless_frontier, spectral_report
+from experiments.compression import (lossless_frontier, predicted_single_draw,
+                                     single_draw_point, single_draw_table, spectral_report)
+from experiments.harness.sweep import run_sweep
 from ntkcomp.compress import HiddenScale, compress
 from ntkcomp.data import gmm_preset
 from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
@@ -178,9 +180,6 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                       family: str, k_max: int, seed: int, tol: float,
                       law: str = "one_layer") -> list:
     """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
-    from experiments.compression.frontier import single_draw_point, single_draw_table
-    from experiments.harness.sweep import run_sweep
-
     # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
     points = [{"activation": act, "width": int(d), "n": n, "p": p, "depth": depth,
                "eps_grid": [0.0, 0.5, 0.9], "family": family, "k_max": k_max, "seed": seed,
@@ -231,8 +230,6 @@ def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: i
                         family: str, k_max: int, seed: int) -> dict:
     """RF-law predictions of the single-draw CK_L W1 at large widths (eps 0 and 0.9 for
     ReLU; eps 0 only for tanh/erf, whose layer-1 kurtosis term is 0, a2 = 0)."""
-    from experiments.compression.frontier import predicted_single_draw
-
     res = {}
     for act in activations:
         eps = (0.0, 0.9) if act == "relu" else (0.0,)

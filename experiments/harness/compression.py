@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from experiments.compression import spectral_report
-from ntkcomp.compress import KurtosisBudget, layer_eps, packing
+from ntkcomp.compress import Family, HiddenScale, KurtosisBudget, Target, layer_eps, packing
 
 from .pipeline import (
     dense_network,
@@ -60,28 +60,23 @@ def validate_compression_config(cfg: dict) -> dict:
     validate_data_config(cfg["data"], cfg["n"], cfg["p"], cfg["K"])
     cfg["widths"] = resolve_widths(cfg["widths"], cfg.get("depth"))
     cfg["activations"] = parse_activations(cfg["activations"], len(cfg["widths"]))
+    # the options of ntkcomp.compress, validated by their own types (ValueError naming them)
     layer_eps(cfg["eps"], len(cfg["widths"]))
-    if cfg["family"] not in ("auto", "binary", "ternary", "k_level"):
-        raise ValueError(f"family must be one of ['auto', 'binary', 'ternary', 'k_level'], "
+    family = Family(cfg["family"]) if cfg["family"] in [f.value for f in Family] else None
+    if family is None:
+        raise ValueError(f"family must be one of {[f.value for f in Family]}, "
                          f"got {cfg['family']!r}")
-    if cfg["family"] == "k_level" and cfg["levels"] is None:
+    if family is Family.K_LEVEL and cfg["levels"] is None:
         raise ValueError("levels must be given (an integer >= 2) with family k_level")
-    if cfg["levels"] is not None:  # checked here, before the run directory is written
-        from ntkcomp._validate import check_positive_int
-
-        check_positive_int("levels", cfg["levels"], minimum=2)
-    if cfg["target"] not in ("ck", "ntk"):
-        raise ValueError(f"target must be one of ['ck', 'ntk'], got {cfg['target']!r}")
-    kt = cfg["kurtosis_tol"]
-    if kt is not None:
-        import math
-
-        if isinstance(kt, bool) or not isinstance(kt, (int, float)) or not math.isfinite(kt) \
-                or kt <= 0:
-            raise ValueError(f"kurtosis_tol must be a finite number > 0 (or None: no eps_1 "
-                             f"adjustment), got {kt!r}")
-        cfg["kurtosis_tol"] = float(kt)
-    KurtosisBudget(model=cfg["kurtosis_model"])   # ValueError naming kurtosis_model
+    lv = cfg["levels"]
+    if lv is not None and (isinstance(lv, bool) or not isinstance(lv, int) or lv < 2):
+        raise ValueError(f"levels must be an integer >= 2, got {lv!r}")
+    if cfg["target"] not in [t.value for t in Target]:
+        raise ValueError(f"target must be one of {[t.value for t in Target]}, "
+                         f"got {cfg['target']!r}")
+    if cfg["hidden_tau"] is not None:
+        HiddenScale.parse(cfg["hidden_tau"])
+    cfg["kurtosis_tol"] = KurtosisBudget(cfg["kurtosis_tol"], cfg["kurtosis_model"]).tol
     return cfg
 
 

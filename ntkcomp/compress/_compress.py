@@ -138,12 +138,15 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0,
       target: :class:`~ntkcomp.compress.Target` (or ``"ck"``, ``"ntk"``).
       levels: number of levels for ``k_level``.
       hidden_tau: :class:`~ntkcomp.compress.HiddenScale` (or ``"free"``, ``"match"``, rho).
-      tol, seed, n_starts, k_max: :class:`~ntkcomp.compress.SolverOptions` fields.
+      tol: solver tolerance (:class:`~ntkcomp.compress.SolverOptions`).
+      seed: seed of the solver's starts.
+      n_starts: solver starts per layer.
+      k_max: most levels tried by ``family="auto"``.
       p: input dimension; if given, ``memory`` is counted from a real packed draw.
       data: a ``GMMSample``; if given, the kurtosis prediction is computed (a
         RuntimeWarning when it exceeds ``KURTOSIS_WARNING_LOSS``).
-      kurtosis_tol, kurtosis_model: :class:`~ntkcomp.compress.KurtosisBudget` fields
-        (``kurtosis_tol`` needs ``data``).
+      kurtosis_tol: :class:`~ntkcomp.compress.KurtosisBudget` tolerance (needs ``data``).
+      kurtosis_model: ``"theory"`` or ``"realised"`` (the budget's model).
 
     Returns:
       :class:`CompressionResult`; infeasible layers are flagged and warned about.

@@ -1,10 +1,9 @@
 """End-to-end design: match the FINAL kernel's coefficients, not every layer's moments.
 
-Layer-wise matching (``core``) fixes (a1^2, a2^2, q^2) at every layer, which -- by the
-Hermite/Bessel argument in ``core``'s docstring -- forbids matching tau_L with few levels.
+Layer-wise matching (:mod:`ntkcomp.compress._design`) fixes (a1^2, a2^2, q^2) at every
+layer, which (Hermite/Bessel argument) forbids matching tau_L with few levels.
 But the CK_L equivalent only depends on ``(alpha_{L,1}, alpha_{L,2}, alpha_{L,3}, tau_L^2)``
-(and, for sparse ternary weights, the layer-1 kurtosis coefficient ``alpha_diag_L``; THEORY
-section 7). The end-to-end design solves for all layers' activations jointly:
+(and, for sparse ternary weights, the layer-1 kurtosis coefficient ``alpha_diag_L``). The end-to-end design solves for all layers' activations jointly:
 
     unknowns: theta_1, ..., theta_L (each a family member, e.g. ternary: 4 per layer)
     forward:  tau_0 -> closed-form moments at tau_{l-1}^c -> alpha recursion, tau_l^c
@@ -18,6 +17,7 @@ section 7). The end-to-end design solves for all layers' activations jointly:
 Relative residuals: ``(x_c - x_d) / max(|x_d|, 1e-2 max_k |alpha^d_{L,k}|)`` for the alphas
 and alpha_diag, ``(tau_c^2 - tau_d^2)/tau_d^2``. The hidden CK_l (l < L) are NOT matched by
 this design (reported by ``coefficient_comparison``).
+See the theory page ``docs/theory/compression.md`` (section Feasibility).
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 A piecewise-constant activation with thresholds ``t_1 < ... < t_{k-1}`` and levels
 ``l_0, ..., l_{k-1}`` (``sigma = l_j`` between ``t_j`` and ``t_{j+1}``) has, at input scale
 ``tau`` (``z_j = t_j / tau``, ``phi`` the standard normal density, ``Phi`` its CDF,
-``D_j = l_j - l_{j-1}`` the jump at ``t_j``; THEORY.md section 3 via Stein's lemma)::
+``D_j = l_j - l_{j-1}`` the jump at ``t_j``; Stein's lemma, see the theory page
+``docs/theory/compression.md`` (section Families))::
 
     mean = sum_j l_j (Phi(z_{j+1}) - Phi(z_j))
     var  = sum_j (l_j - mean)^2 (Phi(z_{j+1}) - Phi(z_j))          (= tau_out^2)

@@ -1,46 +1,31 @@
 """Predicted kurtosis loss of a sparse-ternary compression, and a kurtosis-aware layer-1 eps.
 
-THEORY.md section 7: with layer-1 weights of fourth cumulant ``kappa4``, the equivalent's
+Theory model. With layer-1 weights of fourth cumulant ``kappa4``, the equivalent's
 ``alpha_{1,3} T`` becomes ``(a2^2/4)(2 T + kappa4 T_diag)``; the extra term propagates
 through ``a1^2`` (CK) and through the beta recursion (NTK), so the compressed kernel gains
+``Delta = c_diag (J / sqrt(p)) T_diag (J / sqrt(p))^T`` (``(n, n)``, rank at most K), with
+``c_diag = alpha_diag_L`` (target ``ck``) or ``beta_diag_L`` (target ``ntk``) of the
+compressed network, exactly linear in ``kappa4(W_1)``. Sparse ternary weights have
+``kappa4(eps) = 1/(1 - eps) - 3`` (-2 at eps = 0, 0 at eps = 2/3). Moment matching cannot
+remove ``Delta``.
 
-    Delta = c_diag * (J / sqrt(p)) T_diag (J / sqrt(p))^T,      (n, n), rank <= K
+The predicted kurtosis loss is ``||Delta|| / ||K_dense||`` (operator norms), with
+``K_dense`` the dense network's CK_L (or NTK) equivalent. ``||Delta||`` is the top
+eigenvalue of a K x K matrix, ``||K_dense||`` one Lanczos run on the matrix-free equivalent.
+Because ``loss(eps) = g |kappa4(eps)|``, the layer-1 sparsities meeting a tolerance ``tol``
+form the interval ``eps_1 in [1 - 1/(3 - tol/g), 1 - 1/(3 + tol/g)]`` (lower end clipped at
+0).
 
-with ``c_diag = alpha_diag_L`` (target "ck") or ``beta_diag_L`` (target "ntk") of the
-COMPRESSED network, exactly linear in ``kappa4(W_1)`` (all other layers enter only through
-their activations, which do not depend on eps). Sparse ternary weights have
-``kappa4(eps) = 1/(1 - eps) - 3`` (-2 at eps = 0, 0 at eps = 2/3, 7 at eps = 0.9).
-Moment matching cannot remove Delta; it is the leading eps-dependence of the
-weight-averaged kernel (Monte Carlo confirmation:
-``experiments/results/compress_example/kurtosis_check``).
-
-The **predicted kurtosis loss** is ``||Delta|| / ||K_dense||`` (operator norms), with
-``K_dense`` the dense network's CK_L (or NTK) equivalent (Gaussian weights: no kurtosis
-term). It is cheap: ``||Delta||`` is the top eigenvalue of a K x K matrix,
-``||K_dense||`` one Lanczos run on the matrix-free equivalent (O(n p) per product). No
-sampling. Because ``loss(eps) = g |kappa4(eps)|`` with ``g`` the loss per unit kappa4, the
-set of layer-1 sparsities meeting a tolerance ``tol`` is the interval
-``kappa4 in [-tol/g, tol/g]``, i.e. ``eps_1 in [1 - 1/(3 - tol/g), 1 - 1/(3 + tol/g)]``
-(lower end clipped at 0).
-
-``kurtosis_model="realised"`` (:func:`realised_kurtosis_loss`; ntkcomp, beyond THEORY):
-``Delta`` is instead the difference of the compressed network's ``kurtosis="realised"``
-equivalent (:mod:`ntkcomp.equivalents.matrices`: the data's realised fourth moments, the
-layer-1 mean / variance shifts and the ``sum_k x_ik^3 x_jk`` term) and its Gaussian-weight
-equivalent. That difference is EXACTLY quadratic in ``kappa4(W_1)`` (the shifts enter the
-deeper layers through products of two of them), ``Delta(k) = k A + k^2 B``, so ``A`` and
-``B`` are read off two probe laws (kappa4 = +1, -1) and ``loss(k) = ||k A + k^2 B|| /
-||K_dense||`` costs one Lanczos run on an O(n p) matrix-free operator per ``k``; the eps_1
-interval is found numerically (first crossing of ``tol`` on each side of kappa4 = 0,
-``eps_1 = 2/3``). Unlike THEORY's term it does not vanish for odd activations: the
-compressed layer-1 step has ``a1 a3 != 0``, and the ``x^3 x`` and covariance terms are what
-a Monte Carlo sees. Measured (3 layers, eps = 0.9, 'mixed', layer 1 averaged over 400 000
-sparse ternary columns, layers 2-3 exact; relative operator norms, off the diagonal):
-tanh design n = 512, p = 256: THEORY 0, realised 0.050, Monte Carlo 0.054 (noise 0.016),
-prediction-to-Monte-Carlo distance 0.017; n = 256, p = 128: realised 0.083, Monte Carlo
-0.075 (noise 0.010), distance 0.020; ReLU design n = 256, p = 128: realised 0.152, Monte
-Carlo 0.151 (noise 0.011), distance 0.013 (0.045 before session 14's covariance terms);
-``tests/test_compress_kurtosis.py``.
+Realised model (:func:`realised_kurtosis_loss`). ``Delta`` is the difference of the
+compressed network's ``kurtosis="realised"`` equivalent (the data's realised fourth moments,
+the layer-1 mean and variance shifts and the ``sum_k x_ik^3 x_jk`` term) and its
+Gaussian-weight equivalent. It is exactly quadratic in ``kappa4(W_1)``,
+``Delta(k) = k A + k^2 B``; ``A`` and ``B`` are read off two probe laws (kappa4 = +1, -1),
+and the eps_1 interval is found numerically (first crossing of ``tol`` on each side of
+``eps_1 = 2/3``, a bounded scan refined by bisection). Unlike the theory term it does not
+vanish for odd activations (the compressed layer-1 step has ``a1 a3 != 0``).
+See the theory page ``docs/theory/universality.md`` (sections Kurtosis corrections and
+Realised kurtosis term).
 """
 from __future__ import annotations
 
@@ -65,6 +50,11 @@ __all__ = [
     "sparse_ternary_eps",
     "sparse_ternary_kappa4",
 ]
+
+#: most ulp steps :func:`eps_interval` rounds its closed-form ends inwards
+MAX_ROUNDING_STEPS = 256
+#: most geometric steps of the realised interval's upper bracket (kappa4 up to 1e8)
+KAPPA4_BRACKET_MAX = 1e8
 
 # sparse ternary eps with kappa4 = +1: used to read off c_diag per unit kappa4(W_1)
 _EPS_UNIT_KAPPA4 = 0.75
@@ -152,12 +142,18 @@ def eps_interval(g: float, tol: float) -> tuple[float, float]:
     b = tol / g
     lo = 0.0 if b >= 2.0 else 1.0 - 1.0 / (3.0 - b)
     hi = min(1.0 - 1.0 / (3.0 + b), math.nextafter(1.0, 0.0))
-    # round inwards so that the ends themselves meet tol in floating point
-    while g * abs(sparse_ternary_kappa4(hi)) > tol:
-        hi = math.nextafter(hi, 0.0)
-    while lo > 0.0 and g * abs(sparse_ternary_kappa4(lo)) > tol:
-        lo = math.nextafter(lo, 1.0)
-    return lo, hi
+    # round inwards so that the ends themselves meet tol in floating point (a few ulps; the
+    # loop is bounded and a failure is reported, never an endless search)
+    for _ in range(MAX_ROUNDING_STEPS):
+        if g * abs(sparse_ternary_kappa4(hi)) <= tol and (
+                lo == 0.0 or g * abs(sparse_ternary_kappa4(lo)) <= tol):
+            return lo, hi
+        if g * abs(sparse_ternary_kappa4(hi)) > tol:
+            hi = math.nextafter(hi, 0.0)
+        if lo > 0.0 and g * abs(sparse_ternary_kappa4(lo)) > tol:
+            lo = math.nextafter(lo, 1.0)
+    raise RuntimeError(f"eps_interval(g={g!r}, tol={tol!r}): the interval ends did not meet "
+                       f"tol within {MAX_ROUNDING_STEPS} rounding steps")
 
 
 def choose_eps1(eps1: float, g: float, tol: float) -> float:
@@ -280,9 +276,9 @@ def eps_interval_realised(loss: RealisedKurtosisLoss, tol: float) -> tuple[float
     # upper side: bracket the crossing on a kappa4 scale that grows geometrically
     g = max(loss.linear_per_unit, 1e-300)
     k_end = max(tol / g, 1e-6)
-    while loss(k_end) <= tol and k_end < 1e8:
+    while loss(k_end) <= tol and k_end < KAPPA4_BRACKET_MAX:   # at most ~25 steps
         k_end *= 4.0
-    hi = _first_crossing(f, tol, e0, sparse_ternary_eps(min(k_end, 1e8)))
+    hi = _first_crossing(f, tol, e0, sparse_ternary_eps(min(k_end, KAPPA4_BRACKET_MAX)))
     if hi is None:
         hi = math.nextafter(1.0, 0.0)
     lo = _first_crossing(f, tol, e0, 0.0)

@@ -151,7 +151,14 @@ class KurtosisBudget:
 
 
 def layer_eps(eps: Any, depth: int) -> list[float]:
-    """Per-layer sparsities: a scalar or a length-``depth`` sequence, each in ``[0, 1)``.
+    """Per-layer sparsities of the sparse ternary weights.
+
+    Args:
+      eps: a scalar or a length-``depth`` sequence, each in ``[0, 1)``.
+      depth: number of layers, >= 1.
+
+    Returns:
+      ``depth`` floats, layer 1 first.
 
     Raises:
       ValueError: wrong length, a non-number or a value outside ``[0, 1)`` (names ``eps``

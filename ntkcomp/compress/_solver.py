@@ -136,20 +136,27 @@ def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
                 linear: LinearTarget | None = None) -> LayerSolution:
     """Match ``target`` with a ``family`` activation at input scale ``tau_c``.
 
-    Parameters
-    ----------
-    target: dense moments (see :func:`ntkcomp.compress.targets.target_from_activation`).
-    tau_c: the compressed network's input scale for this layer (> 0).
-    family: "binary" | "ternary" | "k_level" (then ``k`` >= 2 levels).
-    match_tau: also match tau_out^2 (the last layer).
-    tol: feasibility threshold on the max relative residual of the matched quantities.
-    n_starts, seed, iters: multi-start LM settings (deterministic for fixed values).
-    require_feasible: raise :class:`InfeasibleError` instead of returning an infeasible one.
-    linear: a general :class:`~ntkcomp.compress.targets.LinearTarget` (e.g. the NTK target
-      of the last layer) replacing plain moment matching; ``target`` then only sets the
-      amplitude of the starts.
+    Args:
+      target: dense moments (:func:`ntkcomp.compress.target_from_activation`).
+      tau_c: the compressed network's input scale for this layer, > 0.
+      family: ``"binary"``, ``"ternary"`` or ``"k_level"`` (then ``k`` levels).
+      k: number of levels of ``k_level`` (an integer >= 2); ignored otherwise.
+      match_tau: also match ``tau_out^2`` (the last layer).
+      tol: feasibility threshold on the max relative residual of the matched quantities.
+      n_starts: Levenberg-Marquardt starts, >= 1.
+      seed: seed of the starts (deterministic for fixed values).
+      iters: Levenberg-Marquardt iterations per stage, >= 1.
+      floor_frac: residual floor (see ``MomentTarget.scales``).
+      require_feasible: raise :class:`InfeasibleError` instead of returning an infeasible
+        solution.
+      linear: a general ``LinearTarget`` (e.g. the NTK target of the last layer) replacing
+        plain moment matching; ``target`` then only sets the amplitude of the starts.
 
-    Returns a :class:`LayerSolution` (always flagged: ``feasible`` False if tol not met).
+    Returns:
+      :class:`LayerSolution` (always flagged: ``feasible`` is False when ``tol`` is not met).
+
+    Raises:
+      ValueError: a bad argument (named). InfeasibleError: see ``require_feasible``.
     """
     check_choice("family", family, FAMILIES)
     if family == "k_level":

@@ -136,7 +136,8 @@ def sparsify(net, design: Design, eps, *, budget: KurtosisBudget = KurtosisBudge
     """Per-layer sparsities of the compressed weights and the layer-1 kurtosis prediction.
 
     Args:
-      net: the dense MLP. design: its :class:`~ntkcomp.compress.Design`.
+      net: the dense MLP.
+      design: the :class:`~ntkcomp.compress.Design` of ``net``.
       eps: sparsity, scalar or one per layer, each in ``[0, 1)``.
       budget: :class:`~ntkcomp.compress.KurtosisBudget`; a ``tol`` needs ``data``.
       data: a ``GMMSample`` (``.X (n, p)``, ``.stats`` with ``J``, ``T_diag``, ``tau0``) for

@@ -1,10 +1,9 @@
 """Moment targets: what a compressed layer must reproduce of the dense layer it replaces.
 
-the theory page ``docs/theory/compression.md`` (section Design): the CK/NTK equivalents depend on layer l only through
-``(a1^2, a2^2, q)`` (hidden layers; q enters only through alpha_{l,4}^2, i.e. as q^2),
+The CK/NTK equivalents depend on layer l only through ``(a1^2, a2^2, q)`` (hidden layers; q enters only through alpha_{l,4}^2, i.e. as q^2),
 plus ``tau_l^2`` at the last layer (and ``s_l`` for the NTK's kappa). A :class:`MomentTarget`
 holds the dense layer's moments at the DENSE network's input scale; the compressed layer is
-designed at the COMPRESSED network's own input scale (see :mod:`ntkcomp.compress.solver`).
+designed at the COMPRESSED network's own input scale (see :mod:`ntkcomp.compress._solver`).
 
 Relative residuals. For a matched quantity x (one of ``a1_sq = a1^2``, ``a2_sq = a2^2``,
 ``q_sq = q^2``, ``tau_sq = tau_out^2``) the solver's residual is
@@ -13,6 +12,7 @@ scales are built from ``S = tau_out^2 / tau_in^2`` (dimension of a1^2):
 ``natural = (S, S / tau_in^2, S^2, tau_out^2)``. The floor only matters when a target is
 (near) zero, e.g. a2 = 0 for odd activations (tanh, erf), where a pure relative residual is
 undefined; it is recorded in every report.
+See the theory page ``docs/theory/compression.md`` (section Design).
 """
 from __future__ import annotations
 
@@ -59,7 +59,16 @@ class MomentTarget(NamedTuple):
 
 
 def target_from_activation(act, tau_in: float) -> MomentTarget:
-    """Moments of a dense activation at ``tau_in`` via :func:`ntkcomp.activations.moments`."""
+    """The moment target of a dense activation (what a compressed layer must reproduce).
+
+    Args:
+      act: a dense activation (``ntkcomp.activations.get(name)``).
+      tau_in: the dense layer's input scale, > 0.
+
+    Returns:
+      :class:`MomentTarget` with ``a1, a2, q, var, s`` of ``act`` at ``tau_in``
+      (:func:`ntkcomp.activations.moments`), float64.
+    """
     m = moments(act, jnp.asarray(float(tau_in), dtype=jnp.float64))
     return MomentTarget(a1=float(m.a1), a2=float(m.a2), q=float(m.q), var=float(m.var),
                         s=float(m.s), tau_in=float(tau_in))
@@ -94,7 +103,8 @@ def ntk_last_layer_target(alpha_prev, beta_dense, kappa2_dense: float,
     """Last-layer equations making the compressed network's CK_L equivalent equal the DENSE
     NTK equivalent (target="ntk").
 
-    A step-activation network's autodiff NTK is its CK_L (THEORY.md section 5), so the
+    A step-activation network's autodiff NTK is its CK_L (see the theory page
+    ``docs/theory/compression.md``, section Target), so the
     compressed kernel is ``alpha_{L,1} X^T X + V A_L V^T + (tau_L^2 - alpha_{L,1} tau_0^2) I``
     and must equal ``beta_{L,1} X^T X + V B V^T + (kappa_L^2 - beta_{L,1} tau_0^2) I``:
 

@@ -1,24 +1,35 @@
 """Packed storage of a compressed network and exact bit counts.
 
-Format (one :class:`PackedNetwork` = a JSON header + named numpy arrays, stored as one
-``.npz`` without pickle; the header travels as a uint8 array ``__header__``):
+A :class:`PackedNetwork` is a JSON header plus named NumPy arrays, stored as one ``.npz``
+without pickle (the header travels as the uint8 array ``__header__``). Per layer l
+(``W_l`` of shape ``(d_{l-1}, d_l)``, sparse ternary: entries 0 or ``+-scale_l``,
+row-major order) the weights are stored in one of the formats
 
-Per layer l (``W_l`` of shape ``(d_{l-1}, d_l)``, sparse ternary: entries 0 or
-``+-scale_l``, row-major order):
+``"bitmask"``
+    a bit per entry (zero or not) plus a sign bit per non-zero: ``1 + (1 - eps)`` bits per
+    weight;
+``"2bit"``
+    a 2-bit code per entry: 2 bits per weight;
+``"entropy"``
+    Rice-coded gaps between non-zeros plus a sign bit per non-zero, close to the entropy
+    ``H(eps) + (1 - eps)`` bits per weight of an i.i.d. sparse ternary matrix;
+``"seeded"``
+    no weight bits at all: the PRNG key the weights were drawn from. Valid only for an
+    untrained network whose ``params`` are ``net.init(key, p)``, and only under the same
+    ``jax.random`` implementation (the header records the PRNG implementation name, the
+    JAX version and the dtype of the draw); loading regenerates the weights and verifies
+    them against a stored SHA-256 of their ternary codes.
 
-``format="bitmask"`` (default)
-    ``mask_l``  uint8, ``ceil(d_{l-1} d_l / 8)`` bytes: np.packbits of ``W != 0``;
-    ``sign_l``  uint8, ``ceil(nnz / 8)`` bytes: packbits of ``W < 0`` over the non-zeros;
-    -> ``1 + (1 - eps)`` bits per weight.
-``format="2bit"``
-    ``codes_l`` uint8, ``ceil(d_{l-1} d_l / 4)`` bytes: 2-bit codes 0 -> 0, 1 -> +1, 2 -> -1,
-    four per byte (code j of a byte in bits 2j..2j+1) -> 2 bits per weight.
+(stream layouts in ``ntkcomp/compress/_pack_codecs.py``), plus, in every format, the
+scale ``scale_l`` float32 ``(1,)``, the activation's ``thresholds_l`` / ``levels_l``
+float32, ``centers`` float32 ``(L,)`` and the output weights ``w`` float32 ``(d_L,)``. The
+header holds the SHA-256 of every array; :func:`load` validates the content completely
+(see ``_pack_checks``) and raises ValueError naming the file and the field.
 
-plus ``scale_l`` float32 (1,), the activation's ``thresholds_l`` / ``levels_l`` float32,
-``centers`` float32 (L,) (the centring m_l) and the output weights ``w`` float32 (d_L,),
-which are not compressed. The memory factor is ``dense bits / packed bits`` where dense is
-float32 weights + w and packed is ``8 * sum(nbytes)`` of the arrays above (the JSON header --
-names and shapes -- is reported separately, ``header_bits``).
+Memory is counted in real bits: ``8 * sum(nbytes)`` of the arrays (the JSON header is
+reported separately). See the theory page ``docs/theory/memory.md`` (section Packed
+formats) for both accountings: the real bits and the paper's ``(1 - eps)`` bits per weight
+with positions free, which no format can reach.
 """
 from __future__ import annotations
 
@@ -32,14 +43,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp._io import atomic_write_npz
-from ntkcomp._validate import check_choice
+from ntkcomp.activations import get
+from ntkcomp.compress import _pack_checks as checks
+from ntkcomp.compress import _pack_codecs as codecs
+from ntkcomp.io import atomic_write_npz
+from ntkcomp.networks import MLP, weight_law
 
-__all__ = ["PackedNetwork", "pack", "unpack", "packed_apply", "save", "load",
-           "memory_report", "FORMATS"]
+__all__ = ["EXPLICIT_FORMATS", "FORMATS", "PackedNetwork", "dense_bits", "load",
+           "memory_report", "pack", "packed_apply", "save", "unpack"]
 
-FORMATS = ("bitmask", "2bit")
-_VERSION = 1
+FORMATS = checks.FORMATS
+EXPLICIT_FORMATS = ("bitmask", "2bit", "entropy")
 
 
 @dataclasses.dataclass
@@ -50,25 +64,22 @@ class PackedNetwork:
 
     @property
     def bits(self) -> int:
-        """Exact storage of the arrays in bits (8 * total nbytes)."""
+        """Exact storage of all arrays in bits (``8 * sum(nbytes)``)."""
         return int(8 * sum(a.nbytes for a in self.arrays.values()))
 
     @property
+    def weight_bits(self) -> int:
+        """Bits of the hidden weights' codes (the PRNG key for ``"seeded"``); scales,
+        activation parameters, centres and output weights excluded."""
+        names = [n for l in range(len(self.header["widths"]))
+                 for n in checks.stream_names(self.header["format"], l)]
+        names += ["key"] if self.header["format"] == "seeded" else []
+        return int(8 * sum(self.arrays[n].nbytes for n in names))
+
+    @property
     def header_bits(self) -> int:
+        """Bits of the JSON header (names, shapes, checksums)."""
         return 8 * len(json.dumps(self.header).encode())
-
-
-def _ternary_codes(W: np.ndarray, name: str, rtol: float = 1e-6):
-    W = np.asarray(W, dtype=np.float64)
-    nz = W != 0
-    if not np.any(nz):
-        return nz, np.zeros_like(nz), 1.0
-    mags = np.abs(W[nz])
-    scale = float(np.median(mags))
-    if np.max(np.abs(mags - scale)) > rtol * scale:
-        raise ValueError(f"{name} is not sparse ternary (entries must be 0 or +-scale with one "
-                         f"scale per layer); magnitudes range over [{mags.min()}, {mags.max()}]")
-    return nz, W < 0, scale
 
 
 def _activation_record(act) -> dict:
@@ -79,120 +90,193 @@ def _activation_record(act) -> dict:
                                          for k, v in act.params.items()}}
 
 
-def pack(params: dict, net, *, format: str = "bitmask") -> PackedNetwork:
-    """Pack ``params`` (from ``net.init``) of a compressed ``net`` (sparse ternary weights,
-    piecewise-constant activations). Raises ValueError for anything else."""
-    check_choice("format", format, FORMATS)
-    net.check_params(params)
+def _key_data(key) -> tuple[np.ndarray, str]:
+    """``(uint32 key data, PRNG implementation name)`` of a typed or raw ``jax.random`` key."""
+    key = jnp.asarray(key) if not hasattr(key, "dtype") else key
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(key), np.uint32).ravel(), \
+            str(jax.random.key_impl(key))
+    if key.dtype != jnp.uint32:
+        raise ValueError(f"key must be a jax.random key, got dtype {key.dtype}")
+    return np.asarray(key, np.uint32).ravel(), str(jax.config.jax_default_prng_impl)
+
+
+def _regenerated_codes(net, p: int, key_data: np.ndarray, seed: dict) -> list:
+    """Ternary codes of ``net.init(key, p)["W"]`` drawn as recorded in ``seed`` (PRNG
+    implementation, dtype, and the float64 switch, which changes the Bernoulli draws)."""
+    key = jax.random.wrap_key_data(jnp.asarray(key_data), impl=seed["prng_impl"])
+    with jax.enable_x64(bool(seed["x64"])):
+        W = net.init(key, p, jnp.dtype(seed["dtype"]))["W"]
+    return [codecs.ternary_codes(Wl, f"regenerated W[{l}]")[0] for l, Wl in enumerate(W)]
+
+
+def _seeded_arrays(params, net, key, codes: list, verify: bool) -> tuple[dict, dict]:
+    if key is None:
+        raise ValueError("format='seeded' needs the key the weights were drawn from "
+                         "(pack(params, net, format='seeded', key=key))")
+    data, impl = _key_data(key)
+    seed = {"prng_impl": impl, "jax_version": jax.__version__,
+            "dtype": str(np.asarray(params["W"][0]).dtype), "x64": bool(jax.config.jax_enable_x64)}
+    p = int(np.shape(params["W"][0])[0])
+    for l, (c, r) in enumerate(zip(codes, _regenerated_codes(net, p, data, seed) if verify
+                                   else codes)):
+        if not np.array_equal(c, r):
+            raise ValueError(f"params['W'][{l}] is not the draw net.init(key, p) of this key: "
+                             "the seeded format stores untrained weights only")
+    return {"key": data}, seed
+
+
+def _pack_format(params, net, fmt: str, key, layers_codes, verify: bool = True
+                 ) -> PackedNetwork:
     arrays, layers = {}, []
-    for act in net.activations:
-        _activation_record(act)  # validates every layer before any work
-    for l, (W, act) in enumerate(zip(params["W"], net.activations)):
-        W = np.asarray(W)
-        nz, neg, scale = _ternary_codes(W, f"params['W'][{l}]")
-        flat_nz, flat_neg = nz.ravel(), neg.ravel()
-        if format == "bitmask":
-            arrays[f"mask_{l}"] = np.packbits(flat_nz)
-            arrays[f"sign_{l}"] = np.packbits(flat_neg[flat_nz])
+    for l, ((codes, scale), act) in enumerate(zip(layers_codes, net.activations)):
+        W_shape = [int(s) for s in np.shape(params["W"][l])]
+        rec = {"shape": W_shape, "nnz": int(np.count_nonzero(codes)),
+               "activation": _activation_record(act),
+               "weight_law": {"name": net.weight_laws[l].name, **dict(net.weight_laws[l].params)}}
+        if fmt == "seeded":
+            rec["codes_sha256"] = checks.array_checksum(codes)
         else:
-            codes = np.where(flat_nz, np.where(flat_neg, 2, 1), 0).astype(np.uint8)
-            pad = (-codes.size) % 4
-            codes = np.concatenate([codes, np.zeros(pad, np.uint8)]).reshape(-1, 4)
-            arrays[f"codes_{l}"] = (codes[:, 0] | (codes[:, 1] << 2) | (codes[:, 2] << 4)
-                                    | (codes[:, 3] << 6)).astype(np.uint8)
+            streams, fields = codecs.encode(codes, fmt)
+            arrays.update({f"{name}_{l}": a for name, a in streams.items()})
+            rec.update(fields)
         arrays[f"scale_{l}"] = np.asarray([scale], dtype=np.float32)
         arrays[f"thresholds_{l}"] = np.asarray(act.thresholds(), dtype=np.float32)
         arrays[f"levels_{l}"] = np.asarray(act.levels(), dtype=np.float32)
-        layers.append({"shape": list(W.shape), "nnz": int(flat_nz.sum()),
-                       "activation": _activation_record(act),
-                       "weight_law": {"name": net.weight_laws[l].name,
-                                      **dict(net.weight_laws[l].params)}})
+        layers.append(rec)
     arrays["centers"] = np.asarray(net.centers, dtype=np.float32)
     arrays["w"] = np.asarray(params["w"], dtype=np.float32)
-    header = {"ntkcomp_packed": _VERSION, "format": format, "widths": list(net.widths),
-              "p": int(np.shape(params["W"][0])[0]), "tau0": float(net.tau0),
-              "layers": layers}
+    header = {"ntkcomp_packed": checks.VERSION, "format": fmt, "widths": list(net.widths),
+              "p": int(np.shape(params["W"][0])[0]), "tau0": float(net.tau0), "layers": layers}
+    if fmt == "seeded":
+        seed_arrays, header["seed"] = _seeded_arrays(params, net, key,
+                                                     [c for c, _ in layers_codes], verify)
+        arrays.update(seed_arrays)
+    header["checksums"] = {name: checks.array_checksum(a) for name, a in sorted(arrays.items())}
     return PackedNetwork(header=header, arrays=arrays)
 
 
-def _decode_weights(packed: PackedNetwork, l: int) -> np.ndarray:
-    h = packed.header
-    shape = tuple(h["layers"][l]["shape"])
-    size = shape[0] * shape[1]
-    scale = np.float64(packed.arrays[f"scale_{l}"][0])
-    if h["format"] == "bitmask":
-        nz = np.unpackbits(packed.arrays[f"mask_{l}"], count=size).astype(bool)
-        nnz = int(nz.sum())
-        neg = np.unpackbits(packed.arrays[f"sign_{l}"], count=nnz).astype(bool)
-        vals = np.zeros(size)
-        vals[nz] = np.where(neg, -scale, scale)
-    else:
-        b = packed.arrays[f"codes_{l}"]
-        codes = np.stack([(b >> (2 * j)) & 3 for j in range(4)], axis=1).ravel()[:size]
-        vals = np.select([codes == 1, codes == 2], [scale, -scale], 0.0)
-    return vals.reshape(shape)
+def _validated_codes(params, net) -> list:
+    net.check_params(params)
+    for act in net.activations:
+        _activation_record(act)  # validates every layer before any work
+    out = [codecs.ternary_codes(W, f"params['W'][{l}]") for l, W in enumerate(params["W"])]
+    if not np.all(np.isfinite(np.asarray(params["w"]))):
+        raise ValueError("params['w'] must be finite (found NaN or Inf entries)")
+    return out
 
 
-def _check_consistent(packed: PackedNetwork, origin: str = "packed network"):
+def pack(params: dict, net, *, format: str = "auto", key=None) -> PackedNetwork:
+    """Pack ``params`` of a compressed ``net`` (sparse ternary weights, piecewise-constant
+    activations).
+
+    Args:
+        params: ``{"W": [W_1..W_L], "w": w}`` with ``W_l: (d_{l-1}, d_l)``.
+        net: the network description (``ntkcomp.networks.MLP``).
+        format: one of :data:`FORMATS`, or ``"auto"`` (default): the smallest of
+            :data:`EXPLICIT_FORMATS` in bits.
+        key: the ``jax.random`` key with ``params == net.init(key, p)``; needed (only) by
+            ``"seeded"``.
+
+    Returns:
+        The packed network, its header holding the SHA-256 of every array.
+
+    Raises:
+        ValueError: unknown format; weights not sparse ternary or not finite; activations not
+            piecewise constant; ``"seeded"`` without a key or with weights that are not the
+            key's draw.
+    """
+    if format not in (*FORMATS, "auto"):
+        raise ValueError(f"format must be one of {[*FORMATS, 'auto']}, got {format!r}")
+    layers_codes = _validated_codes(params, net)
+    if format != "auto":
+        return _pack_format(params, net, format, key, layers_codes)
+    candidates = [_pack_format(params, net, f, None, layers_codes) for f in EXPLICIT_FORMATS]
+    return min(candidates, key=lambda pk: pk.bits)
+
+
+def _network(h: dict, arrays: dict):
+    acts, laws = [], []
+    for l, rec in enumerate(h["layers"]):
+        acts.append(get("k_level", thresholds=arrays[f"thresholds_{l}"].astype(np.float64),
+                        levels=arrays[f"levels_{l}"].astype(np.float64)))
+        wl = dict(rec["weight_law"])
+        laws.append(weight_law(wl.pop("name"), **wl))
+    return MLP(h["widths"], acts, weights=laws, tau0=h["tau0"])
+
+
+def _layer_codes(packed: PackedNetwork, origin: str) -> list:
+    """Flat int8 codes of every layer (decoded, or regenerated and verified if seeded)."""
     h, a = packed.header, packed.arrays
+    if h["format"] == "seeded":
+        s = h["seed"]
+        codes = _regenerated_codes(_network(h, a), h["p"], a["key"], s)
+        for l, c in enumerate(codes):
+            if checks.array_checksum(c) != h["layers"][l]["codes_sha256"]:
+                raise ValueError(
+                    f"{origin}: field layers[{l}].codes_sha256: the weights regenerated from "
+                    f"the key do not match (written with jax {s['jax_version']}, PRNG "
+                    f"{s['prng_impl']}, dtype {s['dtype']}, x64 {s['x64']}; running jax "
+                    f"{jax.__version__}); "
+                    "the seeded format needs the same jax.random implementation")
+        return codes
+    out = []
+    for l, rec in enumerate(h["layers"]):
+        streams = {n.rsplit("_", 1)[0]: a[n] for n in checks.stream_names(h["format"], l)}
+        out.append(codecs.decode(streams, rec, h["format"], rec["shape"][0] * rec["shape"][1],
+                                 rec["nnz"]))
+    return out
+
+
+def _checked(packed: PackedNetwork, origin: str = "packed network") -> None:
     try:
-        if h.get("ntkcomp_packed") != _VERSION or h["format"] not in FORMATS:
-            raise ValueError("unknown header version or format")
-        for l, rec in enumerate(h["layers"]):
-            size = int(rec["shape"][0]) * int(rec["shape"][1])
-            if h["format"] == "bitmask":
-                if a[f"mask_{l}"].dtype != np.uint8 or a[f"mask_{l}"].size != math.ceil(size / 8):
-                    raise ValueError(f"mask_{l} has the wrong size")
-                nnz = int(np.unpackbits(a[f"mask_{l}"], count=size).sum())
-                if nnz != rec["nnz"] or a[f"sign_{l}"].size != math.ceil(nnz / 8):
-                    raise ValueError(f"sign_{l} / nnz inconsistent")
-            elif a[f"codes_{l}"].size != math.ceil(size / 4):
-                raise ValueError(f"codes_{l} has the wrong size")
-            if a[f"levels_{l}"].size != a[f"thresholds_{l}"].size + 1:
-                raise ValueError(f"levels_{l} / thresholds_{l} inconsistent")
-        if a["w"].size != h["widths"][-1] or a["centers"].size != len(h["widths"]):
-            raise ValueError("w / centers have the wrong size")
-    except (KeyError, TypeError, IndexError) as e:
-        raise ValueError(f"{origin}: corrupted or incomplete packed network ({e!r})") from None
+        checks.check_packed(packed.header, packed.arrays)
     except ValueError as e:
-        raise ValueError(f"{origin}: corrupted packed network: {e}") from None
+        raise ValueError(f"{origin}: {e}") from None
+
+
+def _weights(packed: PackedNetwork, origin: str = "packed network") -> list:
+    """float64 ``W_l = codes * scale_l`` (the stored float32 scale), shaped per header."""
+    codes = _layer_codes(packed, origin)
+    return [c.reshape(rec["shape"]) * np.float64(packed.arrays[f"scale_{l}"][0])
+            for l, (c, rec) in enumerate(zip(codes, packed.header["layers"]))]
 
 
 def unpack(packed: PackedNetwork):
-    """Return ``(params, net)``: float64 weights decoded from the packed codes (values
-    ``+-scale_l`` with the stored float32 scale) and the ``MLP`` rebuilt from the header
-    (activation parameters as stored, i.e. rounded to float32)."""
-    from ntkcomp.activations import get
-    from ntkcomp.networks import MLP, weight_law
+    """Return ``(params, net)``: weights decoded from the codes (values ``+-scale_l`` with the
+    stored float32 scale, JAX's default float) and the ``MLP`` rebuilt from the header
+    (activations as ``k_level`` with the stored float32 thresholds and levels).
 
-    _check_consistent(packed)
-    h = packed.header
-    acts, laws = [], []
-    for l, rec in enumerate(h["layers"]):
-        thr = packed.arrays[f"thresholds_{l}"].astype(np.float64)
-        lev = packed.arrays[f"levels_{l}"].astype(np.float64)
-        acts.append(get("k_level", thresholds=thr, levels=lev))
-        wl = dict(rec["weight_law"])
-        laws.append(weight_law(wl.pop("name"), **wl))
-    net = MLP(h["widths"], acts, weights=laws, tau0=h["tau0"])
+    Raises:
+        ValueError: the packed network fails validation.
+    """
+    _checked(packed)
+    net = _network(packed.header, packed.arrays)
     dtype = jnp.result_type(float)
-    params = {"W": [jnp.asarray(_decode_weights(packed, l), dtype) for l in range(len(acts))],
+    params = {"W": [jnp.asarray(W, dtype) for W in _weights(packed)],
               "w": jnp.asarray(packed.arrays["w"].astype(np.float64), dtype)}
     return params, net
 
 
 def packed_apply(packed: PackedNetwork, X) -> jax.Array:
-    """Forward pass read directly from the packed arrays: per layer decode the codes,
-    ``g = h @ W``, ``sigma`` from the stored thresholds/levels, subtract the stored centre,
-    divide by sqrt(d_l); output ``h_L @ w``. Shape ``(n,)``."""
-    _check_consistent(packed)
+    """Forward pass read from the packed arrays: per layer ``g = h @ W_l``, ``sigma`` from
+    the stored thresholds/levels, minus the stored centre, divided by ``sqrt(d_l)``; output
+    ``h_L @ w``.
+
+    Args:
+        packed: a packed network.
+        X: inputs ``(n, p)``.
+
+    Returns:
+        outputs ``(n,)`` in the dtype of ``X``.
+    """
+    _checked(packed)
     h = jnp.asarray(X)
     dtype = h.dtype
-    for l, d in enumerate(packed.header["widths"]):
-        W = jnp.asarray(_decode_weights(packed, l), dtype)
+    for l, (W, d) in enumerate(zip(_weights(packed), packed.header["widths"])):
         thr = jnp.asarray(packed.arrays[f"thresholds_{l}"], dtype)
         lev = jnp.asarray(packed.arrays[f"levels_{l}"], dtype)
-        g = h @ W
+        g = h @ jnp.asarray(W, dtype)
         sig = lev[0] + jnp.sum((g[..., None] > thr) * jnp.diff(lev), axis=-1)
         h = (sig - jnp.asarray(packed.arrays["centers"][l], dtype)) / jnp.sqrt(
             jnp.asarray(d, dtype))
@@ -200,13 +284,25 @@ def packed_apply(packed: PackedNetwork, X) -> jax.Array:
 
 
 def save(path: str | os.PathLike, packed: PackedNetwork) -> None:
-    """Write ``packed`` to ``path`` (.npz, atomic, no pickle)."""
+    """Validate ``packed`` and write it to ``path`` (.npz, atomic, no pickle).
+
+    Raises:
+        ValueError: the packed network fails validation (nothing is written).
+    """
+    _checked(packed)
     header = np.frombuffer(json.dumps(packed.header).encode(), dtype=np.uint8)
     atomic_write_npz(path, __header__=header, **packed.arrays)
 
 
 def load(path: str | os.PathLike) -> PackedNetwork:
-    """Read a file written by :func:`save`; any corruption -> ValueError naming the file."""
+    """Read and validate a file written by :func:`save` (seeded: regenerate and verify).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a valid packed network; the message names the file and
+            the offending field.
+    """
+    origin = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.array(z[k]) for k in z.files}
@@ -215,44 +311,86 @@ def load(path: str | os.PathLike) -> PackedNetwork:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError,
             UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{os.fspath(path)}: not a valid ntkcomp packed network ({e!r})") \
-            from None
+        raise ValueError(f"{origin}: field __header__: not a valid ntkcomp packed network "
+                         f"({e!r})") from None
     packed = PackedNetwork(header=header, arrays=arrays)
-    _check_consistent(packed, origin=os.fspath(path))
+    _checked(packed, origin)
+    if header["format"] == "seeded":
+        _layer_codes(packed, origin)
     return packed
 
 
 def dense_bits(widths, p: int) -> int:
-    """float32 storage of a dense MLP: all W_l plus the output weights w."""
+    """float32 storage of a dense MLP: all ``W_l`` plus the output weights ``w``."""
     dims = [int(p), *[int(d) for d in widths]]
     return 32 * (sum(a * b for a, b in zip(dims[:-1], dims[1:])) + dims[-1])
 
 
-def memory_report(net, p: int, *, seed: int = 0, params: dict | None = None) -> dict:
-    """Exact bit counts, dense float32 vs the real packed formats, from one packed draw.
+def _entropy_bits(eps: float) -> float:
+    """``H(eps) + (1 - eps)``: bits per weight of an i.i.d. sparse ternary entry."""
+    if eps <= 0.0 or eps >= 1.0:
+        return 1.0 - eps if eps <= 0.0 else 0.0
+    return -(eps * math.log2(eps) + (1 - eps) * math.log2(1 - eps)) + (1 - eps)
 
-    Returns dense_bits, packed_bits (chosen = the smaller of "bitmask" and "2bit"),
-    per-format bits, header bits, bits per weight, ``memory_factor = dense / packed``, and
-    for reference the "official accounting" 32/(1-eps) and the entropy bound
-    ``H(eps) + (1 - eps)`` bits per weight (no real format here reaches it).
-    """
-    if params is None:
-        params = net.init(jax.random.PRNGKey(seed), p)
-    out = {"dense_bits": dense_bits(net.widths, p), "formats": {}}
-    for fmt in FORMATS:
-        pk = pack(params, net, format=fmt)
-        out["formats"][fmt] = {"packed_bits": pk.bits, "header_bits": pk.header_bits}
-    fmt = min(out["formats"], key=lambda f: out["formats"][f]["packed_bits"])
-    n_w = sum(int(np.size(W)) for W in params["W"])
-    out.update(format=fmt, packed_bits=out["formats"][fmt]["packed_bits"],
-               header_bits=out["formats"][fmt]["header_bits"], n_weights=n_w)
-    out["memory_factor"] = out["dense_bits"] / out["packed_bits"]
-    nnz = sum(int(np.count_nonzero(np.asarray(W))) for W in params["W"])
-    out["bits_per_hidden_weight"] = (out["packed_bits"] - 32 * net.widths[-1]) / n_w
+
+def _accounting(net, params) -> dict:
+    sizes = [int(np.size(W)) for W in params["W"]]
     eps = [float(dict(law.params).get("eps", 0.0)) for law in net.weight_laws]
-    e = float(np.mean(eps))
-    H = 0.0 if e in (0.0, 1.0) else -(e * math.log2(e) + (1 - e) * math.log2(1 - e))
+    n_w = sum(sizes)
+    nnz = sum(int(np.count_nonzero(np.asarray(W))) for W in params["W"])
+    paper = sum(n * (1 - e) for n, e in zip(sizes, eps))
+    entropy = sum(n * _entropy_bits(e) for n, e in zip(sizes, eps))
+    return {"n_weights": n_w, "nnz": nnz, "measured_density": nnz / n_w,
+            "paper_weight_bits": paper, "paper_bits_per_weight": paper / n_w,
+            "entropy_weight_bits": entropy, "entropy_bits_per_weight": entropy / n_w}
+
+
+def memory_report(net, p: int, *, seed: int = 0, params: dict | None = None,
+                  key=None) -> dict:
+    """Exact bit counts of one packed draw in every format, and both accountings.
+
+    Args:
+        net: a compressed network description.
+        p: input dimension.
+        seed: draw ``params = net.init(PRNGKey(seed), p)`` when ``params`` is None.
+        params: the draw to count (default: the one of ``seed``).
+        key: the key of ``params`` (enables the ``"seeded"`` format when ``params`` is
+            given; implied by ``seed`` otherwise).
+
+    Returns:
+        ``{"dense_bits", "formats", "format", "packed_bits", "header_bits",
+        "memory_factor", "bits_per_hidden_weight", "accounting", "reference"}``:
+        ``formats[f]`` holds ``packed_bits``, ``weight_bits``, ``header_bits``,
+        ``bits_per_weight`` (weight bits per hidden weight) and ``memory_factor`` for each
+        format; ``format`` is the smallest explicit format (never ``"seeded"``), whose
+        numbers fill the top-level fields; ``accounting`` compares the real bits with the
+        paper's ``(1 - eps)`` bits per weight and the entropy ``H(eps) + (1 - eps)``.
+    """
+    drawn = params is None
+    if drawn:
+        key = jax.random.PRNGKey(seed)
+        params = net.init(key, p)
+    layers_codes = _validated_codes(params, net)
+    out = {"dense_bits": dense_bits(net.widths, p), "formats": {}}
+    acc = _accounting(net, params)
+    for fmt in FORMATS if key is not None else EXPLICIT_FORMATS:
+        pk = _pack_format(params, net, fmt, key, layers_codes, verify=not drawn)
+        out["formats"][fmt] = {"packed_bits": pk.bits, "weight_bits": pk.weight_bits,
+                               "header_bits": pk.header_bits,
+                               "bits_per_weight": pk.weight_bits / acc["n_weights"],
+                               "memory_factor": out["dense_bits"] / pk.bits}
+    fmt = min(EXPLICIT_FORMATS, key=lambda f: out["formats"][f]["packed_bits"])
+    best = out["formats"][fmt]
+    out.update(format=fmt, packed_bits=best["packed_bits"], header_bits=best["header_bits"],
+               memory_factor=best["memory_factor"], n_weights=acc["n_weights"],
+               bits_per_hidden_weight=(best["packed_bits"] - 32 * net.widths[-1])
+               / acc["n_weights"])
+    paper_bits = out["packed_bits"] - best["weight_bits"] + acc["paper_weight_bits"]
+    out["accounting"] = {**acc, "paper_memory_factor": out["dense_bits"] / paper_bits,
+                         "weight_bits_over_entropy": best["weight_bits"]
+                         / acc["entropy_weight_bits"] if acc["entropy_weight_bits"] else None}
+    e = 1.0 - acc["paper_bits_per_weight"]
     out["reference"] = {"official_accounting_factor": 32.0 / max(1.0 - e, 1e-12),
-                        "entropy_bits_per_weight": H + (1 - e),
-                        "measured_density": nnz / n_w}
+                        "entropy_bits_per_weight": acc["entropy_bits_per_weight"],
+                        "measured_density": acc["measured_density"]}
     return out
