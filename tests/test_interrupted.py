@@ -3,7 +3,7 @@ SIGTERM, or SIGKILL twice, resumes, skips finished points, and ends with exactly
 results of an uninterrupted run; corrupted or half-written point files are never trusted.
 
 The sweep runner is :func:`experiments.harness.run_sweep` (used by paper_figures and the
-experiments); files go through :mod:`ntkcomp._io` (atomic temp file + fsync + rename).
+experiments); files go through :mod:`ntkcomp.io` (atomic temp file + fsync + rename).
 ``tests/test_sweep.py`` covers the runner's bookkeeping with a toy function; here every
 point does real JAX work (GMM sample -> network -> empirical NTK -> eigenvalues) in a child
 process, each point's start is logged, and the final results are compared bitwise against
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntkcomp import _io
+from ntkcomp.io import _atomic as _io
 from experiments.harness import load_sweep, point_key, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,7 +269,7 @@ def test_swallowed_sigterm_still_stops_the_sweep(tmp_path):
 def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
     """Results written atomically (temporary file + rename) must be readable like files
     written with plain ``open``: mode 0o666 minus the umask (``mkstemp`` alone gives 0o600)."""
-    from ntkcomp._io import atomic_write_json, atomic_write_npz, atomic_write_text
+    from ntkcomp.io import atomic_write_json, atomic_write_npz, atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -292,7 +292,7 @@ def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
 def test_current_umask_reads_without_changing_it(monkeypatch):
     """``_current_umask`` must agree with the set-and-restore reading, and on Linux must
     not call ``os.umask`` at all (setting it, even briefly, races with other threads)."""
-    from ntkcomp import _io
+    from ntkcomp.io import _atomic as _io
 
     old = os.umask(0o027)
     try:

@@ -451,7 +451,7 @@ def main(argv=None) -> int:
         print("RESULT" + json.dumps(res))
         return 0
 
-    from ntkcomp._io import atomic_write_json, run_metadata
+    from ntkcomp.io import atomic_write_json, run_metadata
     block = args.block_size or "default_block_size(n)"
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     f64 = [n for n in (F64_SIZES if args.f64_sizes is None else args.f64_sizes) if n in sizes]

@@ -284,7 +284,7 @@ def _merge(path: Path, n: int, kernel: str, entry: dict, cfg: dict, seed: int,
            update: bool = False) -> None:
     """Re-read ``path``, put ``entry`` at (n, kernel) (``update``: merge its keys into the
     existing entry), rewrite atomically."""
-    from ntkcomp._io import atomic_write_json, run_metadata
+    from ntkcomp.io import atomic_write_json, run_metadata
 
     data = _load(path)
     rows = [r for r in data.get("results", []) if isinstance(r, dict) and "n" in r]
