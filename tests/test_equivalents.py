@@ -14,12 +14,15 @@ import pytest
 
 from ntkcomp.activations import get
 from ntkcomp.data import GMM, gmm_preset
+from ntkcomp.activations import moments
 from ntkcomp.equivalents import (
+    EquivalentKernel,
+    Kurtosis,
+    LayerCarry,
     ck_equivalent,
-    ck_equivalent_matvec,
     coefficients,
+    layer_step,
     ntk_equivalent,
-    ntk_equivalent_matvec,
 )
 from ntkcomp.kernels import expected_kernels
 from ntkcomp.networks import MLP, weight_law
@@ -250,18 +253,89 @@ def test_step_network_ntk_matches_expected():
 # ------------------------------------------------------------------- matvec / API -------
 
 def test_matvec_equals_dense():
+    # matvec (products with X, V, M) against the materialised matrix (one GEMM of the
+    # stacked factors, then the symmetrised diagonal / constant terms): two code paths
     s = _sample("mixed", n=128)
     net = _net(["tanh", "relu"], s, weights="rademacher")
     v = jax.random.normal(jax.random.PRNGKey(1), (128, 3))
-    for dense, mv in [
-        (ck_equivalent(net, s, finite_width=True, kurtosis=True),
-         ck_equivalent_matvec(net, s, finite_width=True, kurtosis=True)),
-        (ck_equivalent(net, s, layer=1, diagonal="exact"),
-         ck_equivalent_matvec(net, s, layer=1, diagonal="exact")),
-        (ntk_equivalent(net, s), ntk_equivalent_matvec(net, s)),
-    ]:
-        np.testing.assert_allclose(mv(v), dense @ v, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(mv(v[:, 0]), dense @ v[:, 0], rtol=1e-10, atol=1e-12)
+    for k in [ck_equivalent(net, s, finite_width=True, kurtosis=True),
+              ck_equivalent(net, s, layer=1, diagonal="exact"),
+              ntk_equivalent(net, s)]:
+        assert isinstance(k, EquivalentKernel) and k.shape == (128, 128) and k.n == 128
+        dense = np.asarray(k)
+        assert dense.shape == (128, 128) and dense.dtype == k.dtype
+        np.testing.assert_array_equal(dense, dense.T)
+        np.testing.assert_allclose(k.matvec(v), dense @ v, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(k(v[:, 0]), dense @ v[:, 0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(k.diagonal(), np.diag(dense), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(jnp.asarray(k), dense, rtol=0, atol=0)
+
+
+def test_structured_kernel_parts_are_the_formula():
+    # the dense matrix against the formula c X X^T + V M V^T + (c_id - b) I + b 1 1^T
+    # written out here from the kernel's parts
+    s = _sample("mixed", n=96)
+    net = _net(["relu", "tanh"], s)
+    k = ck_equivalent(net, s, finite_width=True)
+    X, V, M = np.asarray(k.X), np.asarray(k.V), np.asarray(k.M)
+    b, n = float(k.b), 96
+    ref = (float(k.c_lin) * X @ X.T + V @ M @ V.T + (float(k.c_id) - b) * np.eye(n) + b
+           + np.diag(np.asarray(k.dvec)))
+    assert b != 0.0
+    np.testing.assert_allclose(np.asarray(k), ref, rtol=1e-12, atol=1e-12)
+    # a pytree of arrays: flattening and rebuilding gives the same kernel
+    leaves, tree = jax.tree_util.tree_flatten(k)
+    assert all(isinstance(x, jax.Array) for x in leaves)
+    np.testing.assert_array_equal(np.asarray(jax.tree_util.tree_unflatten(tree, leaves)),
+                                  np.asarray(k))
+
+
+def test_kurtosis_option_values():
+    assert Kurtosis("none") is Kurtosis(False) is Kurtosis.NONE
+    assert Kurtosis("theory") is Kurtosis(True) is Kurtosis.THEORY
+    assert Kurtosis("realised") is Kurtosis.REALISED
+    s = _sample("mixed", n=64)
+    net = _net(["relu"], s, weights=weight_law("sparse_ternary", eps=0.9))
+    np.testing.assert_array_equal(np.asarray(ck_equivalent(net, s, kurtosis=True)),
+                                  np.asarray(ck_equivalent(net, s, kurtosis=Kurtosis.THEORY)))
+    for bad in ["realized", 1, None]:
+        with pytest.raises(ValueError, match="kurtosis"):
+            ck_equivalent(net, s, kurtosis=bad)
+
+
+def test_layer_step_is_the_recursion_written_out():
+    # the step against the recursion of the theory page written out by hand (softplus then
+    # relu: a1, a2 both non-zero; Rademacher layer-1 weights so that alpha_diag != 0)
+    net = MLP([40, 30], ["softplus", "relu"], weights=["rademacher", "gaussian"], tau0=0.9)
+    c0 = LayerCarry.initial(0.9)
+    m1 = moments(net.activations[0], 0.9)
+    c1 = layer_step(c0, m1, kappa4=-2.0, width=40.0, first=True)
+    m2 = moments(net.activations[1], c1.tau)
+    c2 = layer_step(c1, m2, kappa4=0.0, width=30.0)
+    a1, a2, q = (float(m1.a1), float(m1.a2), float(m1.q))
+    b1, b2, q2 = (float(m2.a1), float(m2.a2), float(m2.q))
+    al1 = [a1 ** 2, 0.25 * a2 ** 2, 0.5 * a2 ** 2, 0.5 * q]
+    al2 = [b1 ** 2 * al1[0], b1 ** 2 * al1[1] + 0.25 * b2 ** 2 * al1[3] ** 2,
+           b1 ** 2 * al1[2] + 0.5 * b2 ** 2 * al1[0] ** 2, 0.5 * q2 * al1[3]]
+    be1 = [al1[0] + a1 ** 2, al1[1], al1[2] + a2 ** 2]
+    be2 = [al2[0] + b1 ** 2 * be1[0], al2[1] + b1 ** 2 * be1[1],
+           al2[2] + b1 ** 2 * be1[2] + b2 ** 2 * al1[0] * be1[0]]
+    k2 = float(m2.var) + float(m2.s) * (float(m1.var) + float(m1.s) * 0.81)
+    np.testing.assert_allclose(c2.alpha, al2, rtol=1e-13)
+    np.testing.assert_allclose(c2.beta, be2, rtol=1e-13)
+    np.testing.assert_allclose(c2.kappa2, k2, rtol=1e-13)
+    np.testing.assert_allclose(c2.alpha_diag, b1 ** 2 * 0.25 * a2 ** 2 * -2.0, rtol=1e-13)
+    np.testing.assert_allclose(c2.b, 0.5 * b2 ** 2 * float(m1.var) ** 2 / 40, rtol=1e-13)
+    c = coefficients(net, 0.9)
+    np.testing.assert_allclose(c.alpha[2], c2.alpha, rtol=1e-15)
+    np.testing.assert_allclose(c.kappa2[2], c2.kappa2, rtol=1e-15)
+    np.testing.assert_allclose(c.alpha_diag[2], c2.alpha_diag, rtol=1e-15)
+    # jit- and grad-compatible
+    step = jax.jit(lambda t: layer_step(LayerCarry.initial(t),
+                                        moments(net.activations[0], t), first=True).alpha[2])
+    g = jax.grad(step)(0.9)
+    h = 1e-6
+    np.testing.assert_allclose(g, (step(0.9 + h) - step(0.9 - h)) / (2 * h), rtol=1e-6)
 
 
 def test_gmmstats_with_X_and_errors():
@@ -272,8 +346,8 @@ def test_gmmstats_with_X_and_errors():
         ck_equivalent(net, s.stats)
     with pytest.raises(ValueError, match="layer"):
         ck_equivalent(net, s, layer=2)
-    with pytest.raises(ValueError, match="finite_width"):
-        ntk_equivalent(net, s, finite_width=True)
+    with pytest.raises(TypeError, match="finite_width"):
+        ntk_equivalent(net, s, finite_width=True)   # not derived for the NTK
     with pytest.raises(ValueError, match="diagonal"):
         ck_equivalent(net, s, diagonal="nope")
     with pytest.raises(ValueError, match="samples"):

@@ -18,19 +18,13 @@ import jax
 import numpy as np
 
 from ntkcomp.data import GMM, gmm_preset
-import ntkcomp.equivalents.matrices as eq_matrices
-from ntkcomp.equivalents import (
-    ck_equivalent,
-    ck_equivalent_matvec,
-    coefficients,
-    kurtosis_shifts,
-    ntk_equivalent,
-    ntk_equivalent_matvec,
-)
+import ntkcomp.equivalents._realised as eq_realised
+from ntkcomp.equivalents import ck_equivalent, coefficients, ntk_equivalent
+from ntkcomp.equivalents._realised import kurtosis_shifts
 from ntkcomp.kernels import expected_kernels
 from ntkcomp.networks import MLP, weight_law
 from ntkcomp.spectral import relative_operator_error
-from ntkcomp.spectral.random_features_depth import expected_layer_maps
+from ntkcomp.spectral import expected_layer_maps
 from theory_checks.kurtosis_realised import mc_layer1  # Monte Carlo E_W[CK_1], E_W[NTK]
 
 
@@ -157,11 +151,11 @@ def test_realised_gaussian_weights_change_nothing_and_matvec_agrees():
         for layer in range(L + 1):
             K = np.asarray(ck_equivalent(net, s, layer, kurtosis="realised"))
             np.testing.assert_allclose(
-                np.asarray(ck_equivalent_matvec(net, s, layer, kurtosis="realised")(v)), K @ v,
+                np.asarray(ck_equivalent(net, s, layer, kurtosis="realised").matvec(v)), K @ v,
                 rtol=1e-11, atol=1e-13 * np.abs(K).max())
         N = np.asarray(ntk_equivalent(net, s, kurtosis="realised"))
         np.testing.assert_allclose(
-            np.asarray(ntk_equivalent_matvec(net, s, kurtosis="realised")(v)), N @ v,
+            np.asarray(ntk_equivalent(net, s, kurtosis="realised").matvec(v)), N @ v,
             rtol=1e-11, atol=1e-13 * np.abs(N).max())
         # diagonal="exact" replaces the whole diagonal by the exact per-sample one
         np.testing.assert_allclose(
@@ -239,9 +233,9 @@ def test_realised_cubic_term_is_the_step_activations_kurtosis(monkeypatch):
     with_cubic = miss(np.asarray(ck_equivalent(net, s, kurtosis="realised")))
     theory = miss(np.asarray(ck_equivalent(net, s, kurtosis=True)))
     with monkeypatch.context() as m:
-        m.setattr(eq_matrices, "covariance_coefficients", lambda *a, **k: (0.0, 0.0, 0.0))
+        m.setattr(eq_realised, "covariance_coefficients", lambda *a, **k: (0.0, 0.0, 0.0))
         no_cov = miss(np.asarray(ck_equivalent(net, s, kurtosis="realised")))
-    monkeypatch.setattr(eq_matrices, "cubic_coefficient", lambda *a, **k: 0.0)
+    monkeypatch.setattr(eq_realised, "cubic_coefficient", lambda *a, **k: 0.0)
     without = miss(np.asarray(ck_equivalent(net, s, kurtosis="realised")))
     assert with_cubic < 0.2, with_cubic
     assert no_cov > 0.22, no_cov

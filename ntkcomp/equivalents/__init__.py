@@ -1,49 +1,33 @@
-"""High-dimensional equivalents of the conjugate kernel and the NTK (THEORY.md sections 4-7).
+"""High-dimensional equivalents of the conjugate kernel and the NTK.
 
-``coefficients(net, tau0)`` gives the layer-wise alpha/beta/tau/kappa recursions;
-``ck_equivalent`` / ``ntk_equivalent`` build the (n, n) equivalents from GMM statistics;
-``ck_equivalent_matvec`` / ``ntk_equivalent_matvec`` apply them matrix-free in O(n (p + K)).
+See the theory page ``docs/theory/equivalents.md``.
+
+- :func:`coefficients` runs the layer recursion :func:`layer_step` (one pure step on a
+  :class:`LayerCarry`) over a network and returns the per-layer :class:`Coefficients`.
+- :func:`ck_equivalent` / :func:`ntk_equivalent` return an :class:`EquivalentKernel`, the
+  ``(n, n)`` equivalent in structured form (``.dense()``, ``.matvec(v)``, ``np.asarray``).
+- :class:`Kurtosis` selects the weight-kurtosis correction.
 """
-from ntkcomp.equivalents._recursion import (
-    STEP_CONVENTIONS,
-    Coefficients,
-    LayerCarry,
-    coefficients,
-    layer_step,
-)
-from ntkcomp.equivalents.matrices import (
-    KURTOSIS_MODES,
-    ck_equivalent,
+from ntkcomp.equivalents._build import ck_equivalent, ntk_equivalent
+from ntkcomp.equivalents._kernel import EquivalentKernel
+from ntkcomp.equivalents._options import Kurtosis
+from ntkcomp.equivalents._recursion import Coefficients, LayerCarry, coefficients, layer_step
+
+# former names, kept for one release (not part of the public API)
+from ntkcomp.equivalents._deprecated import (  # noqa: F401
     ck_equivalent_matvec,
-    covariance_coefficients,
-    cubic_coefficient,
-    deep_slope_terms,
-    equivalent_parts,
     exact_diagonal,
     kurtosis_mode,
-    kurtosis_shifts,
-    ntk_equivalent,
     ntk_equivalent_matvec,
-    small_matrix,
 )
 
 __all__ = [
-    "KURTOSIS_MODES",
-    "STEP_CONVENTIONS",
     "Coefficients",
+    "EquivalentKernel",
+    "Kurtosis",
     "LayerCarry",
     "ck_equivalent",
-    "ck_equivalent_matvec",
     "coefficients",
-    "covariance_coefficients",
-    "cubic_coefficient",
-    "deep_slope_terms",
-    "equivalent_parts",
-    "exact_diagonal",
-    "kurtosis_mode",
-    "kurtosis_shifts",
     "layer_step",
     "ntk_equivalent",
-    "ntk_equivalent_matvec",
-    "small_matrix",
 ]
