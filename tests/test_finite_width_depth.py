@@ -1,4 +1,4 @@
-"""The compounded random-features law (ntkcomp.spectral.random_features_depth): THEORY
+"""The compounded random-features law (ntkcomp.spectral.compounded_random_features_spectrum): THEORY
 section 6 for deep networks. References: exact E_W kernels (expected_kernels), the one-layer
 law (random_features_spectrum), a closed form for linear networks, and Monte Carlo over
 independent network draws."""
@@ -14,11 +14,11 @@ from ntkcomp.activations import get  # noqa: E402 (after enable_x64)
 from ntkcomp.kernels import expected_kernels  # noqa: E402
 from ntkcomp.networks import MLP  # noqa: E402
 from ntkcomp.spectral import random_features_spectrum, wasserstein1  # noqa: E402
-from ntkcomp.spectral.random_features_depth import (  # noqa: E402
+from ntkcomp.spectral import (  # noqa: E402
     compounded_random_features_spectrum,
     expected_layer_maps,
-    gaussian_features_gram,
 )
+from ntkcomp.spectral._random_features_depth import gaussian_features_gram  # noqa: E402
 
 
 def _data(n, p, seed=0):

@@ -91,7 +91,7 @@ def _clustered(n=120, seed=0):
 
 
 def test_lanczos_nonconvergence_reported_and_convergence_certified():
-    from ntkcomp.spectral.lanczos import top_eigenpairs
+    from ntkcomp.spectral import top_eigenpairs
 
     A = _clustered()
     n, k = A.shape[0], 3
@@ -150,7 +150,7 @@ def test_entry_points_call_the_float32_guard(monkeypatch):
     import ntkcomp.config
     from ntkcomp.compress import compress
     from ntkcomp.networks import MLP
-    from ntkcomp.spectral.lanczos import top_eigenpairs
+    from ntkcomp.spectral import top_eigenpairs
 
     monkeypatch.setattr(ntkcomp.config, "x64_enabled", lambda: False)
     net = MLP([8, 8], ["relu", "relu"])

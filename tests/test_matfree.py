@@ -1,4 +1,5 @@
-"""Matrix-free kernel operators against independently materialised kernels, and sharding.
+"""Matrix-free kernel operators (``ntkcomp.kernels.ck_operator`` / ``ntk_operator``) against
+independently materialised kernels, the operator protocol of ``ntkcomp.spectral``, and sharding.
 
 References: ``ntkcomp.kernels.empirical_ntk`` / ``conjugate_kernels`` (tiled Gram
 implementation written separately) and ``ntk_autodiff`` (jax.jacrev, an independent route to
@@ -22,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcomp.spectral.matfree import (DenseKernel, FactorKernel, ck_matvec, equivalent_matvec,
-                                      gram_matvec, materialized_kernel_matvec, ntk_matvec, shard_rows)
+from ntkcomp.kernels import ck_operator, ntk_operator
+from ntkcomp.kernels._operators import FactorKernel
+from ntkcomp.spectral import wasserstein1
+from ntkcomp.spectral._operator import DenseOperator, as_operator, shard_rows
 
 
 @pytest.fixture(scope="module")
@@ -45,54 +48,66 @@ def _rel(a, b):
 
 @pytest.mark.parametrize("method,block", [("features", 64), ("tiled", 64), ("tiled", 150),
                                           ("tiled", 1000)])
-def test_ntk_matvec_matches_materialised_ntk(setup, method, block):
+def test_ntk_operator_matches_materialised_ntk(setup, method, block):
     from ntkcomp.kernels import empirical_ntk
 
     net, params, s = setup
     K = np.asarray(empirical_ntk(net, params, s.X))
-    op = ntk_matvec(net, params, s.X, method=method, block_size=block)  # 64: padded last tile
+    op = ntk_operator(net, params, s.X, method=method, block_size=block)  # 64: padded last tile
     V = np.random.default_rng(0).standard_normal((s.X.shape[0], 3))
     assert _rel(jax.vmap(op, in_axes=1, out_axes=1)(jnp.asarray(V)), K @ V) < 1e-12
     assert _rel(op.to_dense(), K) < 1e-12
     assert _rel(op.diag(), np.diag(K)) < 1e-12
 
 
-def test_ntk_matvec_matches_autodiff_ntk(setup):
+def test_ntk_operator_matches_autodiff_ntk(setup):
     from ntkcomp.kernels import ntk_autodiff
 
     net, params, s = setup
     X = s.X[:40]
     K = np.asarray(ntk_autodiff(net, params, X))
-    op = ntk_matvec(net, params, X, method="features")
+    op = ntk_operator(net, params, X, method="features")
     assert _rel(op.to_dense(), K) < 1e-12
 
 
-def test_ck_matvec_all_layers(setup):
+def test_ck_operator_all_layers(setup):
     from ntkcomp.kernels import conjugate_kernels
 
     net, params, s = setup
     cks = conjugate_kernels(net, params, s.X)
     v = jnp.asarray(np.random.default_rng(1).standard_normal(s.X.shape[0]))
     for layer in (1, 2):
-        assert _rel(ck_matvec(net, params, s.X, layer)(v), np.asarray(cks[layer - 1]) @ v) < 1e-12
+        assert _rel(ck_operator(net, params, s.X, layer)(v), np.asarray(cks[layer - 1]) @ v) < 1e-12
     X = np.asarray(s.X)
-    assert _rel(ck_matvec(net, params, s.X, 0)(v), X @ (X.T @ np.asarray(v))) < 1e-12
-    assert _rel(ck_matvec(net, params, s.X)(v), np.asarray(cks[-1]) @ v) < 1e-12
+    assert _rel(ck_operator(net, params, s.X, 0)(v), X @ (X.T @ np.asarray(v))) < 1e-12
+    assert _rel(ck_operator(net, params, s.X)(v), np.asarray(cks[-1]) @ v) < 1e-12
     with pytest.raises(ValueError, match="layer"):
-        ck_matvec(net, params, s.X, 3)
+        ck_operator(net, params, s.X, 3)
 
 
 @pytest.mark.parametrize("kind", ["ck", "ntk"])
-def test_equivalent_matvec_matches_dense(setup, kind):
+def test_spectral_functions_take_equivalent_operators(setup, kind):
+    """A structured equivalent kernel (a pytree with ``shape``/``matvec``) and a plain
+    callable ``v -> K v`` with ``n`` go straight into ``spectrum`` / ``operator_norm`` /
+    ``top_eigenpairs``: the results equal those of the dense matrix (numpy's eigvalsh)."""
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+    from ntkcomp.spectral import operator_norm, spectrum, top_eigenpairs
 
     net, _, s = setup
-    E = np.asarray(ck_equivalent(net, s) if kind == "ck" else ntk_equivalent(net, s))
-    op = equivalent_matvec(net, s, kind)
-    v = jnp.asarray(np.random.default_rng(2).standard_normal(s.X.shape[0]))
-    assert _rel(op(v), E @ np.asarray(v)) < 1e-12
-    assert _rel(op.to_dense(), E) < 1e-12
-    assert _rel(op.diag(), np.diag(E)) < 1e-12
+    op = ck_equivalent(net, s) if kind == "ck" else ntk_equivalent(net, s)
+    E = np.asarray(op)
+    ev = np.linalg.eigvalsh(E)
+    top = np.max(np.abs(ev))
+    assert np.max(np.abs(spectrum(op, method="dense").nodes - ev)) < 1e-12 * top
+    assert abs(operator_norm(op) - top) < 1e-12 * top
+    assert abs(operator_norm(op, dense_max=10) - top) < 1e-9 * top      # ARPACK path
+    assert abs(operator_norm(lambda v: E @ v, E.shape[0], dense_max=10) - top) < 1e-9 * top
+    r = top_eigenpairs(op, None, 2, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(np.asarray(r.values), ev[::-1][:2], rtol=1e-10)
+    slq = spectrum(op, method="slq", num_probes=4, num_steps=40)
+    # the largest Ritz value of 40 reorthogonalisation-free steps converges to the isolated
+    # top eigenvalue (geometrically in the gap ratio)
+    assert abs(float(np.max(slq.nodes)) - ev[-1]) < 1e-8 * top
 
 
 def test_auto_method_picks_cheaper_product():
@@ -112,10 +127,10 @@ def test_auto_method_picks_cheaper_product():
 
 
 def test_operators_validate_input():
-    with pytest.raises(ValueError, match="K"):
-        materialized_kernel_matvec(np.ones((3, 4)))
-    with pytest.raises(ValueError, match="A"):
-        gram_matvec(np.ones(3))
+    with pytest.raises(ValueError, match="square"):
+        as_operator(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        FactorKernel(grams=(jnp.ones(3),))
     with pytest.raises(ValueError, match="method"):
         FactorKernel(grams=(jnp.ones((3, 2)),), method="dense")
     with pytest.raises(ValueError, match="pair or gram"):
@@ -124,11 +139,11 @@ def test_operators_validate_input():
 
 def test_shard_rows_single_device_roundtrip(setup):
     net, params, s = setup
-    op = ntk_matvec(net, params, s.X, method="tiled", block_size=50)
+    op = ntk_operator(net, params, s.X, method="tiled", block_size=50)
     sh = shard_rows(op)  # 1 device here: a no-op placement that must not change results
     v = jnp.asarray(np.random.default_rng(4).standard_normal(s.X.shape[0]))
     assert _rel(sh(v), op(v)) < 1e-14
-    assert isinstance(shard_rows(DenseKernel(jnp.eye(4))), DenseKernel)
+    assert isinstance(shard_rows(DenseOperator(jnp.eye(4))), DenseOperator)
 
 
 _SHARD_SCRIPT = textwrap.dedent("""
@@ -139,20 +154,20 @@ _SHARD_SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 8, jax.devices()
     from ntkcomp.data import gmm_preset
     from ntkcomp.networks import MLP
-    from ntkcomp.spectral.matfree import ntk_matvec, ck_matvec, materialized_kernel_matvec, shard_rows, row_mesh
-    from ntkcomp.spectral.slq import slq_quadrature, spectrum
-    from ntkcomp.spectral.kpm import kpm_moments
-    from ntkcomp.spectral.lanczos import top_eigenpairs
+    from ntkcomp.kernels import ntk_operator, ck_operator
+    from ntkcomp.spectral import spectrum, top_eigenpairs, wasserstein1
+    from ntkcomp.spectral._operator import DenseOperator, shard_rows, row_mesh
+    from ntkcomp.spectral._slq import slq_quadrature
+    from ntkcomp.spectral._kpm import kpm_moments
     p, n = 32, 256
     s = gmm_preset("means", p=p).sample(jax.random.PRNGKey(0), n)
     net = MLP([24, 16], "tanh", tau0=float(s.stats.tau0))
     prm = net.init(jax.random.PRNGKey(1), p)
     mesh = row_mesh()
-    from ntkcomp.spectral.slq import wasserstein1_weighted
     out = {}
-    ops = {"ntk_tiled": ntk_matvec(net, prm, s.X, method="tiled", block_size=32),
-           "ck": ck_matvec(net, prm, s.X)}
-    ops["dense"] = materialized_kernel_matvec(ops["ntk_tiled"].to_dense())
+    ops = {"ntk_tiled": ntk_operator(net, prm, s.X, method="tiled", block_size=32),
+           "ck": ck_operator(net, prm, s.X)}
+    ops["dense"] = DenseOperator(ops["ntk_tiled"].dense())
     key = jax.random.PRNGKey(2)
     for name, op in ops.items():
         sh = shard_rows(op, mesh)
@@ -161,7 +176,7 @@ _SHARD_SCRIPT = textwrap.dedent("""
         a = slq_quadrature(op, n, key, num_probes=4, num_steps=20, reorth=True)
         b = slq_quadrature(sh, n, key, num_probes=4, num_steps=20, reorth=True)
         y = jax.jit(lambda o, v: o(v))(sh, jnp.ones(n))
-        w1 = lambda a, b: wasserstein1_weighted(np.ravel(a[0]), np.ravel(a[1]), np.ravel(b[0]), np.ravel(b[1]))
+        w1 = lambda a, b: wasserstein1(np.ravel(a[0]), np.ravel(b[0]), weights_a=np.ravel(a[1]), weights_b=np.ravel(b[1]))
         r = dict(w1=w1(a, b),
                  scale=float(np.abs(np.asarray(a[0])).max()),
                  matvec_devices=len(y.sharding.device_set),
@@ -224,15 +239,14 @@ def test_sharded_density_equals_single_device_8_virtual_devices():
 
 
 def test_should_materialize_and_spectrum_paths_agree(setup):
-    from ntkcomp.spectral.matfree import should_materialize
-    from ntkcomp.spectral.slq import spectrum, wasserstein1_weighted
+    from ntkcomp.spectral import spectrum
 
     net, params, s = setup
-    op = ntk_matvec(net, params, s.X, method="features")
+    op = ntk_operator(net, params, s.X, method="features")
     # n = 150: storing 150^2 floats and 2 n^2 per product beats 4 n sum d_a d_b per vector
-    assert should_materialize(op, 100, 16)
-    assert not should_materialize(op, 100, 16, max_bytes=1000)  # does not fit
-    assert not should_materialize(ck_matvec(net, params, s.X), 100, 16)  # Gram: never
+    assert op.should_materialize(100, 16)
+    assert not op.should_materialize(100, 16, max_bytes=1000)  # does not fit
+    assert not ck_operator(net, params, s.X).should_materialize(100, 16)  # Gram: never
     key = jax.random.PRNGKey(3)
     a = spectrum(op, method="slq", key=key, num_steps=40, num_probes=4, materialize=True,
                  reorth=True)
@@ -240,4 +254,4 @@ def test_should_materialize_and_spectrum_paths_agree(setup):
                  reorth=True)
     # same probes, same operator: identical measures up to roundoff (with reorthogonalisation;
     # without it roundoff differences are amplified, see the sharding test)
-    assert wasserstein1_weighted(a.nodes, a.weights, b.nodes, b.weights) < 1e-10
+    assert wasserstein1(a, b) < 1e-10

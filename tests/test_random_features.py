@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ntkcomp.spectral import random_features as rfmod
+from ntkcomp.spectral import _random_features as rfmod
 from ntkcomp.spectral import random_features_spectrum
 
 
@@ -75,7 +75,7 @@ def test_psd_sqrt_survives_lapack_internal_error(monkeypatch):
     fake, calls = _failing_eigh(scipy.linalg.eigh)
     monkeypatch.setattr(rfmod.scipy.linalg, "eigh", fake)
     K = _kernel(50, rank=30, seed=2)
-    S, w = rfmod._psd_sqrt(K)
+    S, w = rfmod.psd_sqrt(K)
     assert calls["n"] >= 1
     # K is PSD up to rounding: S^2 reproduces it to ~1e-13 relative (eigenvalues clipped
     # at 0 move it by at most the clipped magnitude, ~1e-15)
@@ -88,7 +88,7 @@ def test_psd_sqrt_all_scipy_drivers_fail_uses_numpy(monkeypatch):
         raise np.linalg.LinAlgError("Internal Error.")
     monkeypatch.setattr(rfmod.scipy.linalg, "eigh", always_fail)
     K = _kernel(30, rank=30, seed=4)
-    S, _ = rfmod._psd_sqrt(K)
+    S, _ = rfmod.psd_sqrt(K)
     np.testing.assert_allclose(S @ S, K, atol=1e-11 * np.abs(K).max())
     ev = random_features_spectrum(K, 10, 0)      # d < n path, eigvals only
     assert ev.shape == (1, 30) and np.all(ev >= 0) and np.count_nonzero(ev[0]) == 10

@@ -24,13 +24,22 @@ import numpy as np
 import pytest
 from jax.tree_util import Partial
 
-from ntkcomp.spectral.kpm import (jackson_kernel, kpm_cdf, kpm_density, kpm_moments, kpm_pdf,
-                                  kpm_wasserstein1)
-from ntkcomp.spectral.lanczos import (estimate_spectral_bounds, gauss_quadrature, lanczos,
-                                      rademacher, top_eigenpairs, tridiagonal)
-from ntkcomp.spectral.matfree import materialized_kernel_matvec
-from ntkcomp.spectral.slq import (LARGE_N_THRESHOLD, slq_density, slq_quadrature, spectrum,
-                                  wasserstein1_weighted)
+from ntkcomp.spectral import spectrum, top_eigenpairs, wasserstein1
+from ntkcomp.spectral._kpm import (jackson_kernel, kpm_cdf, kpm_density, kpm_moments, kpm_pdf,
+                                   kpm_wasserstein1)
+from ntkcomp.spectral._lanczos import (estimate_spectral_bounds, gauss_quadrature, lanczos,
+                                       rademacher, tridiagonal)
+from ntkcomp.spectral._operator import DenseOperator
+from ntkcomp.spectral._slq import slq_density, slq_quadrature
+from ntkcomp.spectral._spectrum import DEFAULT_THRESHOLD as LARGE_N_THRESHOLD
+
+
+def materialized_kernel_matvec(K):
+    return DenseOperator(jnp.asarray(K))
+
+
+def wasserstein1_weighted(x, wx, y, wy=None):
+    return wasserstein1(x, y, weights_a=wx, weights_b=wy)
 
 
 def _wishart_spiked(n=1000, d=400, spikes=(6.0, 4.0), seed=0):
@@ -114,8 +123,12 @@ def test_lanczos_validates_input():
         lanczos(mv, 0, 1, jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="v0"):
         lanczos(mv, 10, 3, v0=jnp.ones(9))
-    with pytest.raises(ValueError, match="matvec"):
-        lanczos(np.eye(3), 3, 2, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="operator"):
+        lanczos("K", 3, 2, jax.random.PRNGKey(0))
+    # an array is an operator too: the same run as through its DenseOperator
+    a = lanczos(np.diag([1.0, 2.0, 3.0]), 3, 2, jax.random.PRNGKey(0))
+    b = lanczos(materialized_kernel_matvec(np.diag([1.0, 2.0, 3.0])), 3, 2, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(np.asarray(a.alpha), np.asarray(b.alpha))
 
 
 def test_lanczos_is_jittable():

@@ -5,22 +5,21 @@ import scipy.stats
 
 from ntkcomp.spectral import (
     class_alignment,
-    density_quantiles,
     eigenvalues,
     eigh_top,
-    ks_distance,
-    marchenko_pastur_density,
     random_features_density,
     random_features_spectrum,
     relative_operator_error,
     spectral_density,
     spikes,
-    subspace_alignment,
     support_edge,
     wasserstein1,
     wasserstein1_to_density,
 )
-from ntkcomp.spectral.plots import plot_eigenvectors, plot_spectrum, save_figure
+from ntkcomp.spectral._dense import subspace_alignment
+from ntkcomp.spectral._distances import density_quantiles, ks_distance
+from ntkcomp.spectral._random_features import marchenko_pastur_density
+from experiments.harness.spectral_plots import plot_eigenvectors, plot_spectrum, save_figure
 
 
 def _sym(n, seed=0):

@@ -6,19 +6,26 @@ Jackson smoothing error, dense numpy spectra for the large-n path of ``ntkcomp s
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcomp.spectral.kpm import kpm_density, kpm_wasserstein1
-from ntkcomp.spectral.lanczos import rademacher
-from ntkcomp.spectral.matfree import materialized_kernel_matvec
-from ntkcomp.spectral.slq import slq_quadrature, spectrum, wasserstein1_weighted
+from ntkcomp.spectral import spectrum, wasserstein1
+from ntkcomp.spectral._kpm import kpm_density, kpm_wasserstein1
+from ntkcomp.spectral._lanczos import rademacher
+from ntkcomp.spectral._operator import DenseOperator
+from ntkcomp.spectral._slq import slq_quadrature
+
+
+def materialized_kernel_matvec(K):
+    return DenseOperator(jnp.asarray(K))
+
+
+def wasserstein1_weighted(x, wx, y, wy=None):
+    return wasserstein1(x, y, weights_a=wx, weights_b=wy)
 
 
 def _wishart(n=600, d=240, spikes=(6.0, 4.0), seed=0):
@@ -119,12 +126,10 @@ def test_kpm_density_recovers_when_lanczos_bounds_are_too_tight(spiked):
 
 
 def test_spectrum_threshold_is_read_at_call_time(spiked, monkeypatch):
-    from ntkcomp.spectral import slq
-
     K, ev = spiked
     n = K.shape[0]
     assert spectrum(K).method == "dense"
-    monkeypatch.setattr(slq, "LARGE_N_THRESHOLD", n - 1)
+    monkeypatch.setenv("NTKCOMP_LARGE_N_THRESHOLD", str(n - 1))
     s = spectrum(K, num_steps=60, num_probes=8, key=jax.random.PRNGKey(7))
     assert s.method == "slq"
     width = ev[-1] - ev[0]
@@ -135,17 +140,16 @@ def test_spectrum_threshold_is_read_at_call_time(spiked, monkeypatch):
         spectrum(K, threshold=0)
 
 
-def test_threshold_environment_variable():
-    code = "import ntkcomp.spectral.slq as s; print('THR', s.LARGE_N_THRESHOLD)"
-    env = {**os.environ, "NTKCOMP_LARGE_N_THRESHOLD": "123", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=False, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "THR 123" in out.stdout
-    env["NTKCOMP_LARGE_N_THRESHOLD"] = "lots"
-    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=False, timeout=300)
-    assert bad.returncode != 0 and "NTKCOMP_LARGE_N_THRESHOLD" in bad.stderr
+def test_threshold_environment_variable(monkeypatch):
+    from ntkcomp.spectral._spectrum import DEFAULT_THRESHOLD, default_threshold
+
+    monkeypatch.delenv("NTKCOMP_LARGE_N_THRESHOLD", raising=False)
+    assert default_threshold() == DEFAULT_THRESHOLD == 4096
+    monkeypatch.setenv("NTKCOMP_LARGE_N_THRESHOLD", "123")
+    assert default_threshold() == 123
+    monkeypatch.setenv("NTKCOMP_LARGE_N_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="NTKCOMP_LARGE_N_THRESHOLD"):
+        spectrum(np.eye(3))
 
 
 def test_spectrum_command_pipeline_switches_to_large_n_path_above_threshold(monkeypatch):
@@ -155,13 +159,12 @@ def test_spectrum_command_pipeline_switches_to_large_n_path_above_threshold(monk
     # the dense eigenvalues of the same run. CK: exact up to roundoff (1e-9 of the top
     # eigenvalue); NTK: the Gauss + Hutchinson bound (20 probes, 100 steps: the defaults).
     from experiments.harness.definitions import spectral_equivalence
-    from ntkcomp.spectral import slq
 
     cfg = {"data": "means", "n": 96, "p": 16, "K": 2, "widths": [32, 32],
            "activations": ["relu"], "kinds": ["ck", "ntk"], "exact": False, "seed": 0}
     dense = spectral_equivalence(cfg)
     assert dense["ck"]["method"] == "dense" and dense["ntk"]["method"] == "dense"
-    monkeypatch.setattr(slq, "LARGE_N_THRESHOLD", 64)
+    monkeypatch.setenv("NTKCOMP_LARGE_N_THRESHOLD", "64")
     large = spectral_equivalence(cfg)
     assert large["large_n_threshold"] == 64
     assert large["ck"]["method"] == "gram" and large["ntk"]["method"] == "slq"
@@ -177,8 +180,7 @@ def test_spectrum_command_pipeline_switches_to_large_n_path_above_threshold(monk
 def test_gram_spectrum_is_exact_and_chosen_automatically():
     # CK-type operator F F^T with F = [G_1, G_2] (n = 200, D = 30 + 20): eigenvalues equal
     # numpy's eigvalsh of the dense n x n matrix (independent), float64 roundoff 1e-10.
-    from ntkcomp.spectral.matfree import FactorKernel, gram_matvec, materialized_kernel_matvec
-    from ntkcomp.spectral.slq import gram_spectrum
+    from ntkcomp.kernels._operators import FactorKernel
 
     rng = np.random.default_rng(8)
     n = 200
@@ -190,10 +192,10 @@ def test_gram_spectrum_is_exact_and_chosen_automatically():
     np.testing.assert_allclose(r.eigenvalues, ref, atol=1e-10 * ref[-1])
     assert spectrum(op, threshold=400).method == "dense"
     # D >= n: no saving, the SLQ path; wide Gram D > n handled exactly when asked for
-    wide = gram_matvec(rng.standard_normal((60, 80)))
+    wide = FactorKernel(grams=(rng.standard_normal((60, 80)),))
     assert spectrum(wide, threshold=50, num_steps=20, num_probes=2).method == "slq"
     Fw = np.asarray(wide.grams[0])
-    np.testing.assert_allclose(gram_spectrum(wide).nodes, np.linalg.eigvalsh(Fw @ Fw.T),
+    np.testing.assert_allclose(spectrum(wide, method="gram").nodes, np.linalg.eigvalsh(Fw @ Fw.T),
                                atol=1e-10 * np.linalg.norm(Fw) ** 2)
     with pytest.raises(ValueError, match="gram"):
         spectrum(materialized_kernel_matvec(np.eye(4)), method="gram")

@@ -1,5 +1,5 @@
 """Edgeworth (weight-kurtosis) correction of the expected-next-layer maps
-(``ntkcomp.spectral.random_features_depth.expected_layer_maps(net)``, ``F(M, H)``).
+(``ntkcomp.spectral.expected_layer_maps(net)``, ``F(M, H)``).
 
 Reference: the EXACT expectation over the weight law, by enumerating every weight vector of
 a Rademacher (2^k vectors) or sparse ternary (3^k) law -- no sampling noise. The claim: for
@@ -20,7 +20,7 @@ ntkcomp.enable_x64()
 from ntkcomp.activations import get  # noqa: E402 (after enable_x64)
 from ntkcomp.networks import MLP  # noqa: E402
 from ntkcomp.networks.weights import weight_law  # noqa: E402
-from ntkcomp.spectral.random_features_depth import (  # noqa: E402
+from ntkcomp.spectral import (  # noqa: E402
     compounded_random_features_spectrum,
     expected_layer_maps,
 )
@@ -192,7 +192,7 @@ def test_second_order_term_matches_autodiff():
     # Asserted: <= 1e-3.
     import jax
 
-    from ntkcomp.spectral.random_features_depth import edgeworth_second_order
+    from ntkcomp.spectral._random_features_depth import edgeworth_second_order
 
     rng = np.random.default_rng(5)
     base = rng.standard_normal((3, 40))
@@ -281,7 +281,7 @@ def test_edgeworth_order_bad_inputs():
     with pytest.raises(ValueError, match="edgeworth_order=2 needs a finite sixth cumulant"):
         expected_layer_maps(heavy, edgeworth_order=2)
     expected_layer_maps(heavy, edgeworth_order=2, weight_kurtosis=False)  # no correction
-    from ntkcomp.spectral.random_features_depth import edgeworth_correction
+    from ntkcomp.spectral._random_features_depth import edgeworth_correction
 
     X = np.eye(3)
     with pytest.raises(ValueError, match="order must be 1 or 2"):

@@ -82,8 +82,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     """
     import jax
 
-    from ntkcomp.equivalents import (ck_equivalent, ck_equivalent_matvec, ntk_equivalent,
-                                     ntk_equivalent_matvec)
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
     from ntkcomp.kernels import ck_operator, ntk_operator
 
     cfg = {**SPECTRAL_DEFAULTS, **cfg}
@@ -125,8 +124,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     for kind in kinds:
         single_op = (ck_operator(net, params, sample.X) if kind == "ck"
                      else ntk_operator(net, params, sample.X))
-        equiv_op = (ck_equivalent_matvec if kind == "ck" else ntk_equivalent_matvec)(net, sample)
-        equiv_dense = (ck_equivalent if kind == "ck" else ntk_equivalent)
+        equiv_op = (ck_equivalent if kind == "ck" else ntk_equivalent)(net, sample)
         m_single = _measure(single_op, method, cfg["seed"])
         m_equiv = _measure(equiv_op, method, cfg["seed"] + 7)
         r = {"method": m_single.method,
@@ -146,7 +144,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             )
 
             key = jax.random.PRNGKey(cfg["seed"] + 5)
-            ev_one = random_features_spectrum(np.asarray(equiv_dense(net, sample)), widths[-1],
+            ev_one = random_features_spectrum(np.asarray(equiv_op), widths[-1],
                                               key)[0]
             single_sorted = np.sort(np.asarray(m_single.nodes))
             if len(widths) == 1:
@@ -164,7 +162,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             from ntkcomp.spectral import relative_operator_error
 
             K_exp = np.asarray(expected["ck"][-1] if kind == "ck" else expected["ntk"])
-            K_eq = np.asarray(equiv_dense(net, sample))
+            K_eq = np.asarray(equiv_op)
             e_exp = eig(K_exp)
             r["w1_expected_equiv"] = float(np.mean(np.abs(e_exp - np.sort(m_equiv.nodes))))
             r["relop_expected_equiv"] = relative_operator_error(K_eq, K_exp)

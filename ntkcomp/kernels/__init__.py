@@ -1,25 +1,31 @@
 """Kernels of the MLP: empirical (one network), Monte Carlo averages, exact expectations.
 
-- :func:`conjugate_kernels`, :func:`empirical_ntk`: exact, tiled, jit-compiled (empirical).
-- :func:`ntk_autodiff`: Jacobian-based reference (tests only).
-- :func:`monte_carlo_kernels`: averages over weight draws with standard errors.
-- :func:`expected_kernels`: exact infinite-width E_W kernels via the bivariate map.
-- :func:`sharded_empirical_ntk`, :func:`sharded_conjugate_kernels`: rows over a device mesh.
+* :func:`conjugate_kernels`, :func:`empirical_ntk`: exact kernels of one network, tiled and
+  jit-compiled; :func:`ntk_autodiff`: the Jacobian-based reference.
+* :func:`ck_operator`, :func:`ntk_operator`: the same kernels as matrix-free linear operators
+  (for ``ntkcomp.spectral`` at large n).
+* :func:`monte_carlo_kernels`: averages over weight draws with standard errors;
+  :func:`expected_kernels`: the exact infinite-width weight averages.
+* :func:`sharded_empirical_ntk`, :func:`sharded_conjugate_kernels`: rows over all devices of
+  all processes (``jax.distributed``).
+
+See the theory page ``docs/theory/network.md`` (section Kernels).
 """
-from ntkcomp.kernels.autodiff import ntk_autodiff
-from ntkcomp.kernels.empirical import conjugate_kernels, empirical_ntk, forward_backward
-from ntkcomp.kernels.expected import expected_kernels
-from ntkcomp.kernels.monte_carlo import monte_carlo_kernels
-from ntkcomp.kernels.sharding import device_mesh, sharded_conjugate_kernels, sharded_empirical_ntk
+from ntkcomp.kernels._autodiff import ntk_autodiff
+from ntkcomp.kernels._empirical import conjugate_kernels, empirical_ntk
+from ntkcomp.kernels._expected import expected_kernels
+from ntkcomp.kernels._monte_carlo import monte_carlo_kernels
+from ntkcomp.kernels._operators import ck_operator, ntk_operator
+from ntkcomp.kernels._sharding import sharded_conjugate_kernels, sharded_empirical_ntk
 
 __all__ = [
-           "conjugate_kernels",
-           "device_mesh",
-           "empirical_ntk",
-           "expected_kernels",
-           "forward_backward",
-           "monte_carlo_kernels",
-           "ntk_autodiff",
-           "sharded_conjugate_kernels",
-           "sharded_empirical_ntk",
+    "ck_operator",
+    "conjugate_kernels",
+    "empirical_ntk",
+    "expected_kernels",
+    "monte_carlo_kernels",
+    "ntk_autodiff",
+    "ntk_operator",
+    "sharded_conjugate_kernels",
+    "sharded_empirical_ntk",
 ]

@@ -77,7 +77,7 @@ class WeightLaw:
         """Sixth cumulant ``E[w^6] - 15 E[w^4] + 30`` of the standardised (symmetric) law;
         ``inf`` for ``student_t`` with ``nu <= 6`` (no sixth moment). Enters the
         second-order Edgeworth term of the expected layer maps
-        (:func:`ntkcomp.spectral.random_features_depth.edgeworth_correction`)."""
+        (the Edgeworth correction of ``ntkcomp.spectral.expected_layer_maps``)."""
         if self.name == "gaussian":
             return 0.0
         if self.name == "rademacher":

@@ -1,71 +1,63 @@
-"""Spectral toolkit.
+"""Spectra of kernel matrices and operators.
 
-Dense float64 path (this package's ``dense``, ``distances``, ``random_features``,
-``plots``): eigenvalues, top eigenpairs, spectral densities, Wasserstein-1 / KS distances,
-relative operator-norm error, spikes (isolated eigenvalues), class alignment of
-eigenvectors, and the random-features (generalised Marchenko-Pastur) law of THEORY
-section 6. Matrix-free methods for huge n (SLQ, KPM, Lanczos) live in ``slq``, ``kpm``,
-``lanczos``, ``matfree`` and are re-exported below when present.
+Every function that takes a kernel accepts an ``(n, n)`` array or a linear operator
+(:class:`LinearOperator`: ``shape`` and ``matvec``, e.g. ``ntkcomp.kernels.ntk_operator`` or a
+structured equivalent kernel), or a callable ``v -> K v`` with ``n``.
+
+* :func:`spectrum`: the spectral measure (dense eigenvalues, exact Gram route, stochastic
+  Lanczos quadrature or KPM); :func:`eigenvalues`, :func:`eigh_top`, :func:`top_eigenpairs`.
+* distances: :func:`wasserstein1`, :func:`wasserstein1_to_density`, :func:`operator_norm`,
+  :func:`relative_operator_error`; structure: :func:`spectral_density`, :func:`spikes`,
+  :func:`support_edge`, :func:`class_alignment`.
+* finite-width laws: :func:`random_features_spectrum`, :func:`random_features_density`
+  (one layer), :func:`compounded_random_features_spectrum` with
+  :func:`expected_layer_maps` (deep networks). See the theory page
+  ``docs/theory/finite_width.md``.
 """
-from ntkcomp.spectral.dense import (
+from ntkcomp.spectral._dense import (
     class_alignment,
-    class_indicators,
     eigenvalues,
     eigh_top,
     spectral_density,
     spikes,
-    subspace_alignment,
 )
-from ntkcomp.spectral.distances import (
-    density_quantiles,
-    ks_distance,
+from ntkcomp.spectral._distances import (
     operator_norm,
-    predicted_cdf,
     relative_operator_error,
     wasserstein1,
     wasserstein1_to_density,
 )
-from ntkcomp.spectral.random_features import (
-    default_grid,
-    marchenko_pastur_density,
+from ntkcomp.spectral._lanczos import top_eigenpairs
+from ntkcomp.spectral._operator import LinearOperator
+from ntkcomp.spectral._random_features import (
     random_features_density,
     random_features_spectrum,
-    stieltjes_companion,
     support_edge,
 )
+from ntkcomp.spectral._random_features_depth import (
+    compounded_random_features_spectrum,
+    expected_layer_maps,
+)
+from ntkcomp.spectral._slq import SpectralMeasure
+from ntkcomp.spectral._spectrum import spectrum
 
 __all__ = [
+    "LinearOperator",
+    "SpectralMeasure",
     "class_alignment",
-    "class_indicators",
-    "default_grid",
-    "density_quantiles",
+    "compounded_random_features_spectrum",
     "eigenvalues",
     "eigh_top",
-    "ks_distance",
-    "marchenko_pastur_density",
+    "expected_layer_maps",
     "operator_norm",
-    "predicted_cdf",
     "random_features_density",
     "random_features_spectrum",
     "relative_operator_error",
     "spectral_density",
+    "spectrum",
     "spikes",
-    "stieltjes_companion",
-    "subspace_alignment",
     "support_edge",
+    "top_eigenpairs",
     "wasserstein1",
     "wasserstein1_to_density",
 ]
-
-# --- matrix-free methods for large n (SLQ, KPM, Lanczos) and the finite-width law at depth ---
-from ntkcomp.spectral import kpm as _kpm  # noqa: E402
-from ntkcomp.spectral import lanczos as _lanczos  # noqa: E402
-from ntkcomp.spectral import matfree as _matfree  # noqa: E402
-from ntkcomp.spectral import random_features_depth as _rfd  # noqa: E402
-from ntkcomp.spectral import slq as _slq  # noqa: E402
-
-for _mod in (_slq, _kpm, _lanczos, _matfree, _rfd):
-    for _sym in _mod.__all__:
-        globals()[_sym] = getattr(_mod, _sym)
-        __all__.append(_sym)
-del _mod, _sym

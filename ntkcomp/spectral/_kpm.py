@@ -13,24 +13,13 @@ makes the truncated expansion a positive smoothing of the true measure by a kern
 ``~ h / sqrt(n m)``. Point masses (e.g. the n - d zero eigenvalues of a rank-d CK) are smeared
 to that width, so KPM needs more moments than SLQ needs Lanczos steps for the same W1.
 
-Error budget (what limits W1 in practice; measured on the n = 8192 ReLU CK of the benchmark,
-75 % of whose mass is the point mass at 0, the rest a Marchenko-Pastur-like bulk plus spikes):
-
-* Jackson smoothing: a kernel of width ``~ pi/N`` in ``theta = arccos t``, i.e.
-  ``~ (pi h / N) sin(theta)`` in ``x``. Mass near the ends of ``[lo, hi]`` is resolved much
-  better than ``pi h / N`` -- so the bounds should be *tight*: the zero eigenvalues of a
-  low-rank kernel sit at ``t = -1 + 2 margin/(1 + 2 margin)`` and are smeared by
-  ``~ pi h sqrt(4 margin) / N``. Exact moments, N = 800: W1/mean-eigenvalue 5.1e-3 with a 1 %
-  margin, 2.1e-3 with 0.1 % (the default is now ``bound_margin = 1e-3``). The smoothing error
-  relative to the mean eigenvalue grows with ``(hi - lo) / mean``: for the same CK at
-  n = 32768 (range/mean 68 instead of 19) exact moments give 6.8e-3, 3.6e-3, 2.0e-3 at
-  N = 800, 1600, 3200 -- take ``N ~ 40 (hi - lo) / mean`` for 1e-2 on such spectra.
-* Hutchinson sampling (shared with SLQ: both estimate the same probe-weighted measure
-  ``(1/(n m)) sum_i ||V^T u_i||^2 delta_{lambda_i}``): the CDF has standard deviation
-  ``~ sqrt(2 F (1 - F) / (n m))``, so W1 ~ ``range / sqrt(n m)``; it does not shrink with N.
-  It dominated the 1.9e-2 first measured at n = 8192 (m = 32): that probe draw alone gave
-  1.5e-2, eight other draws 0.4-1.0e-2 (mean 6.4e-3), and SLQ had used *different* probes
-  (4.3e-3). Use ``n m >~ 2^19`` for W1/mean <= 1e-2 on such spectra.
+Error budget: the Jackson smoothing (a kernel of width ``~ pi/N`` in ``theta = arccos t``,
+i.e. ``~ (pi h / N) sin(theta)`` in ``x``; mass near the ends of ``[lo, hi]`` is resolved much
+better, so the bounds should be tight: a point mass at the lower end sits at
+``t = -1 + 2 margin/(1 + 2 margin)`` and is smeared by ``~ pi h sqrt(4 margin) / N``) plus
+Hutchinson sampling, shared with SLQ (both estimate the same probe-weighted measure; the CDF
+has standard deviation ``~ sqrt(2 F (1 - F) / (n m))``, so W1 ~ ``range / sqrt(n m)``,
+independent of N).
 
 Safety: a measure on ``[-1, 1]`` has ``|mu_k| <= 1``; eigenvalues outside the Chebyshev
 interval make ``T_k`` grow like ``cosh(k sqrt(2 eps))``. :func:`kpm_density` checks the
@@ -47,6 +36,7 @@ used for exact-to-quadrature W1 against an eigenvalue list (:func:`kpm_wasserste
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -55,8 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp._validate import check_choice, check_positive_int
-from ntkcomp.spectral.lanczos import as_operator, estimate_spectral_bounds, rademacher
-from ntkcomp.spectral.slq import SpectralMeasure, _default_grid
+from ntkcomp.spectral._lanczos import estimate_spectral_bounds, rademacher
+from ntkcomp.spectral._operator import as_operator
+from ntkcomp.spectral._slq import SpectralMeasure, default_grid
 
 __all__ = [
     "jackson_kernel",
@@ -105,7 +96,7 @@ def kpm_moments(matvec: Callable, n: int, key: jax.Array, *, num_moments: int, n
     """Normalised stochastic Chebyshev moments ``mu_k`` (k < num_moments) of ``(K - c)/h``.
 
     ``bounds = (lo, hi)`` must contain the spectrum (see
-    :func:`ntkcomp.spectral.lanczos.estimate_spectral_bounds`). ``mu_0 = 1`` exactly.
+    :func:`estimate_spectral_bounds`). ``mu_0 = 1`` exactly.
     """
     n = check_positive_int("n", n)
     N = check_positive_int("num_moments", num_moments, minimum=2)
@@ -176,7 +167,7 @@ def kpm_density(matvec: Callable, n: int, key: jax.Array, *, num_moments: int = 
     """Spectral density of ``K`` by KPM with Jackson damping.
 
     Probes: ``num_probes`` Rademacher vectors drawn from ``key`` exactly as
-    :func:`ntkcomp.spectral.slq.slq_density` draws them, so SLQ and KPM called with the same
+    :func:`ntkcomp.spectral._slq.slq_density` draws them, so SLQ and KPM called with the same
     key estimate the *same* probe-weighted measure (their difference is the method error).
     ``bounds`` default: :func:`estimate_spectral_bounds` (Lanczos, ``bound_steps`` steps from
     an independent start vector, ``jax.random.fold_in(key, 1)``; extreme Ritz values widened by
@@ -193,8 +184,6 @@ def kpm_density(matvec: Callable, n: int, key: jax.Array, *, num_moments: int = 
     negative increments from sampling noise clipped to 0 and renormalised) for W1
     computations; ``info`` holds ``moments`` and ``bounds``.
     """
-    import warnings
-
     n = check_positive_int("n", n)
     if not (isinstance(bound_margin, (int, float)) and 0 < bound_margin <= 1):
         raise ValueError(f"bound_margin must be a number in (0, 1], got {bound_margin!r}")
@@ -223,7 +212,7 @@ def kpm_density(matvec: Callable, n: int, key: jax.Array, *, num_moments: int = 
                       RuntimeWarning, stacklevel=2)
     lo, hi = bounds
     if grid is None:
-        grid = _default_grid(np.array([lo, hi]), bins or 512)
+        grid = default_grid(np.array([lo, hi]), bins or 512)
     grid = np.asarray(grid, float)
     dens = kpm_pdf(mu, bounds, grid, kernel=kernel)
     cells = num_cells or max(16384, 16 * num_moments)

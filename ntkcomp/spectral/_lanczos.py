@@ -27,16 +27,15 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.tree_util import Partial
+from jax.experimental.sparse.linalg import lobpcg_standard
 
 from ntkcomp._validate import check_choice, check_positive_int
 from ntkcomp.guards import check_eigenpairs_converged, warn_if_float32
+from ntkcomp.spectral._operator import as_operator, operator_size
 
 __all__ = [
     "EigenpairsResult",
     "LanczosResult",
-    "as_operator",
     "estimate_spectral_bounds",
     "gauss_quadrature",
     "lanczos",
@@ -71,23 +70,6 @@ class EigenpairsResult(NamedTuple):
     vectors: jax.Array
     residuals: jax.Array
     converged: Any = None
-
-
-def as_operator(matvec: Callable) -> Callable:
-    """Return ``matvec`` as a pytree callable that can cross a ``jit`` boundary as an argument.
-
-    Pytrees whose leaves are all arrays (``Partial(f, K)``, matfree kernel operators) are
-    returned unchanged; any other callable is wrapped in ``Partial`` (the function becomes
-    static aux data).
-    """
-    if not callable(matvec):
-        raise ValueError(f"matvec must be a callable v -> K v, got {type(matvec).__name__}")
-    leaves = jax.tree_util.tree_leaves(matvec)
-    if leaves and all(isinstance(x, (jax.Array, np.ndarray)) for x in leaves):
-        return matvec
-    if isinstance(matvec, Partial):
-        return matvec
-    return Partial(matvec)
 
 
 def rademacher(key: jax.Array, shape: tuple, dtype=None) -> jax.Array:
@@ -223,23 +205,41 @@ def estimate_spectral_bounds(matvec: Callable, n: int, key: jax.Array, *, num_st
     return lo - margin * width, hi + margin * width
 
 
-def top_eigenpairs(matvec: Callable, n: int, k: int, key: jax.Array, *, num_steps: int | None = None,
-                   method: str = "lanczos", which: str = "largest", tol: float | None = None,
+def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array, *,
+                   num_steps: int | None = None, method: str = "lanczos",
+                   which: str = "largest", tol: float | None = None,
                    dtype=None) -> EigenpairsResult:
-    """The ``k`` largest (or smallest) eigenpairs of the symmetric operator, matrix-free.
+    """The ``k`` largest (or smallest) eigenpairs of a symmetric matrix or operator.
 
-    method="lanczos": one Lanczos run of ``num_steps`` (default ``min(n, max(4k, 80))``) steps
-    with full reorthogonalisation; Ritz pairs from T. Isolated eigenvalues ("spikes")
-    converge geometrically in the gap ratio, so 80 steps give ~1e-10 relative accuracy for
-    the spikes of kernel spectra; check ``residuals`` (|theta - lambda| <= residual, and the
-    relative eigenvalue error is <= residual^2 / (gap * |lambda|)).
-    method="lobpcg": ``jax.experimental.sparse.linalg.lobpcg_standard`` (block method, needs
-    ``n >= 5 k``), ``num_steps`` iterations (default 200), largest eigenpairs only.
-    tol: LOBPCG's tolerance, and for both methods the relative Ritz-residual tolerance of the
-    ``converged`` verdict (``residual <= tol * max|theta|``; default 1e-6, at least 100 eps).
-    Unconverged pairs raise a :class:`ntkcomp.guards.ConvergenceWarning`; a ``tol`` below
-    1e-6 in float32 a :class:`ntkcomp.guards.PrecisionWarning`.
+    Args:
+      operator: an ``(n, n)`` array, a ``LinearOperator`` (``shape``, ``matvec``) or a
+        callable ``v -> K v``.
+      n: the size (None: taken from the array or operator; required for a plain callable).
+      k: number of eigenpairs, ``1 <= k <= n``.
+      key: PRNG key of the start vector(s).
+      num_steps: "lanczos": steps of one fully reorthogonalised run (default
+        ``min(n, max(4 k, 80))``); "lobpcg": iterations (default 200).
+      method: "lanczos" (Ritz pairs of the Lanczos tridiagonal; isolated eigenvalues
+        converge geometrically in the gap ratio) or "lobpcg"
+        (``jax.experimental.sparse.linalg.lobpcg_standard``, largest only, ``n >= 5 k``).
+      which: "largest" or "smallest".
+      tol: relative Ritz-residual tolerance of the ``converged`` verdict
+        (``residual <= tol * max|theta|``; default 1e-6, at least 100 eps) and LOBPCG's
+        tolerance.
+      dtype: computation dtype (default JAX's default float).
+    Returns:
+      :class:`EigenpairsResult`: ``values (k,)`` (descending for "largest"), ``vectors (n, k)``,
+      ``residuals (k,)`` = ``||K u - theta u||`` (``|theta - lambda| <= residual``),
+      ``converged (k,)``.
+    Raises:
+      ValueError: k outside ``[1, n]``, an unknown method or which, lobpcg with
+        ``which="smallest"`` or ``k > n / 5``.
+
+    Unconverged pairs emit a ``ConvergenceWarning``; a ``tol`` below 1e-6 in float32 a
+    ``PrecisionWarning``.
     """
+    n = operator_size(operator, n)
+    matvec = operator
     n = check_positive_int("n", n)
     k = check_positive_int("k", k)
     check_choice("method", method, ["lanczos", "lobpcg"])
@@ -254,8 +254,6 @@ def top_eigenpairs(matvec: Callable, n: int, k: int, key: jax.Array, *, num_step
             raise ValueError("which must be 'largest' for method='lobpcg'")
         if 5 * k > n:
             raise ValueError(f"k must be <= n/5 = {n // 5} for method='lobpcg', got {k}")
-        from jax.experimental.sparse.linalg import lobpcg_standard
-
         X0 = jax.random.normal(key, (n, k), dtype)
         theta, U, _ = lobpcg_standard(jax.vmap(op, in_axes=1, out_axes=1), X0,
                                       m=num_steps or 200, tol=tol)

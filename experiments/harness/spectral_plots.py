@@ -1,4 +1,4 @@
-"""Plot helpers (matplotlib, Agg backend; nothing is shown, figures are returned/saved).
+"""Spectral plot helpers (matplotlib, Agg backend; nothing is shown, figures are returned or saved).
 
 * :func:`plot_spectrum`: eigenvalue histogram with predicted densities overlaid.
 * :func:`plot_eigenvectors`: top eigenvectors, entries coloured by class.
@@ -81,10 +81,10 @@ def plot_eigenvectors(eigvecs, labels, *, k=None, axes=None, title=None):
 
 
 def save_figure(fig, path, dpi: int = 110) -> None:
-    """Save ``fig`` as PNG atomically (via ntkcomp._io) and close it."""
-    from ntkcomp._io import _atomic_write_bytes
+    """Save ``fig`` as PNG atomically (via ntkcomp.io) and close it."""
+    from ntkcomp.io import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     _plt().close(fig)

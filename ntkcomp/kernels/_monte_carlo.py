@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels._empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["monte_carlo_kernels"]
 

@@ -1,81 +1,35 @@
-"""The compounded random-features law: THEORY section 6 for deep networks (L >= 2).
+"""The compounded random-features law: the finite-width law for deep networks (L >= 2).
 
-The law of :mod:`ntkcomp.spectral.random_features`, eig(P^{1/2} G G^T P^{1/2} / d), is the
-law of one network's CK_1 (population ``P = K~_1``). In a deep network every hidden layer
-is a finite random-features draw of its own: conditionally on the realised Gram
-``CK_{l-1}``, layer l's features are i.i.d. over its ``d_l`` neurons with covariance
-``F_l(CK_{l-1})``, where ``F_l`` is the exact expected-next-layer map (the bivariate
-Gaussian expectation of :func:`ntkcomp.activations.bivariate` applied to the realised Gram,
-its diagonal from the realised norms). Applying the one-layer law to the last layer only,
-with population ``K~_L`` or ``E_W[CK_L]``, ignores the spread added by layers 1..L-1 and
-under-predicts the width of a deep draw's spectrum (measured: W1 / mean eigenvalue
-0.05-0.29 for ReLU, erf and ternary at L = 2, 3, n = 512-1024, d = n and 4n, against a
-draw-to-draw null of 0.007-0.024;
-``theory_checks/reports/finite_width_depth.md``).
-
-The compounded law samples every layer::
+The one-layer law, ``eig(P^{1/2} G G^T P^{1/2} / d)``, is the law of one network's CK_1
+(population ``P = K~_1``). In a deep network every hidden layer is a finite random-features
+draw of its own: conditionally on the realised Gram ``CK_{l-1}``, layer l's features are
+i.i.d. over its ``d_l`` neurons with covariance ``F_l(CK_{l-1})``, where ``F_l`` is the exact
+expected-next-layer map (the bivariate Gaussian expectation of the activation applied to the
+realised Gram, its diagonal from the realised norms). The compounded law samples every layer::
 
     M_0 = K0 (= X X^T),   P_l = F_l(M_{l-1}),   M_l = P_l^{1/2} G_l G_l^T P_l^{1/2} / d_l,
 
-with independent standard Gaussian ``G_l`` (n x d_l): Gaussian surrogate features with the
-right conditional covariance at every layer. It is exact in distribution for linear
-activations with Gaussian weights; for nonlinear activations the features' non-Gaussian
-fourth moments are not reproduced (a 1/d-order effect on the spectrum, below the sampling
-noise of one draw in the checks). At L = 1 it is :func:`random_features_spectrum` with
-population ``F_1(K0) = E_W[CK_1]``.
+with independent standard Gaussian ``G_l`` (n x d_l). It is exact in distribution for linear
+activations with Gaussian weights; at L = 1 it is the one-layer law with population
+``F_1(K0) = E_W[CK_1]``.
 
-Non-Gaussian weights (``weight_kurtosis``, pass the inputs ``X``): given its input features
-``H: (n, k)`` (``M = H H^T``), layer l's pre-activations ``g = H w`` have i.i.d. weights of
-fourth cumulant ``kappa4`` (sparse ternary ``1/(1-eps) - 3``), so ``(g_i, g_j)`` is Gaussian
-only as ``k -> inf``. The first Edgeworth term corrects the expected map (third cumulants
-vanish for symmetric laws): with ``E = E_G[(sigma(u) - m)(sigma(v) - m)]`` as a function of
-``(Var u, Var v, Cov) = (M_ii, M_jj, M_ij)`` and Price's theorem
-(``dE/dCov = E[f' g']``, ``dE/dVar u = E[f'' g]/2``),
+Non-Gaussian weights (pass the inputs ``X``): the pre-activations ``g = H w`` of a layer with
+input features ``H: (n, k)`` and i.i.d. weights of fourth cumulant ``kappa4`` are Gaussian
+only as ``k -> inf``. The first Edgeworth term corrects the expected map: with
+``E = E_G[(sigma(u) - m)(sigma(v) - m)]`` as a function of ``(Var u, Var v, Cov)`` and
+Price's theorem,
 
     F^kappa(M, H)_ij = F(M)_ij + (kappa4/24) [ 4 A4_i d2E/dv1^2 + 8 (A3B1)_ij d2E/dv1 dc
                        + 6 (A2B2)_ij d2E/dc^2 + 8 (A1B3)_ij d2E/dv2 dc + 4 A4_j d2E/dv2^2 ]
 
-    A4_i = sum_k H_ik^4,  (A3B1)_ij = sum_k H_ik^3 H_jk,  (A2B2)_ij = sum_k H_ik^2 H_jk^2,
+with ``A4_i = sum_k H_ik^4``, ``(A3B1)_ij = sum_k H_ik^3 H_jk``, ``(A2B2)_ij = sum_k H_ik^2
+H_jk^2``; derivatives by central finite differences (relative step ``FD_STEP``) of the same
+bivariate map. The second order (``edgeworth_order=2``) adds the ``kappa6`` and ``kappa4^2``
+terms (derivatives of order 3 and 4). The expansion is in ``kappa4 / k``: it needs many
+non-zero weights per neuron.
 
-and on the diagonal ``(kappa4/24) A4_i * 4 d2/dv^2 E[(sigma(u) - m)^2]``. The derivatives are
-central finite differences (relative step ``FD_STEP``) of the same bivariate map. The
-``A2B2`` term's mean is the ``(a2^2/4) kappa4 tau^4 / d`` term of b_L (THEORY section 6,
-``theory_checks/finite_width_kurtosis.py``); at layer 1 it is THEORY section 7's
-``kappa4 T_diag`` correction, here with the realised ``sum_k x_ik^2 x_jk^2``. Layer 1 uses
-the data ``X`` itself, deeper layers the Gaussian surrogate features (whose fourth moments
-stand in for the true features'). The expansion is in ``kappa4 / k``, i.e. ``1 / (k (1 -
-eps))`` for sparse ternary weights: it needs many non-zero weights per neuron. Measured
-(``theory_checks/reports/weight_kurtosis_depth.md``, n = 512, eps = 0.95): for ReLU it moves
-the top eigenvalue of the law onto one network's (L = 2: 2.19 against 2.28 +- 0.19; the
-Gaussian map gives 1.58) and cuts W1 by 17 %; for erf it helps slightly; for ternary
-(step) activations at d = n it makes W1 slightly worse, at d = n/4 much better. It is
-therefore opt-in: only :func:`compounded_random_features_spectrum` called with ``X`` applies it.
-
-Second order (``expected_layer_maps(net, edgeworth_order=2)``, :func:`edgeworth_second_order`):
-the ``kappa6`` and ``kappa4^2`` terms, derivatives of order 3 and 4 of the same bivariate
-map. Exact checks (``tests/test_weight_kurtosis_law.py``, exact laws by convolution): for
-erf / tanh the errors fall as ``k^-1``, ``k^-2``, ``k^-3`` for the Gaussian, first- and
-second-order maps (fitted slopes -1.0, -2.0, -3.0 for Rademacher weights). For ReLU's layer
-1 with eps = 0.95 (13 non-zero weights per neuron, ``kappa4 = 17``, ``kappa6 = 130``;
-``theory_checks/diagnostics/relu_sparse_layers``) it removes the 2.1 % under-prediction of
-the all-ones spike that the first-order map leaves (``1'(F - E)1/n``: -0.107 -> -0.010 of
-5.146, against a 1.6M-neuron Monte Carlo; operator-norm error 2.0e-2 -> 7.3e-3). Cost: 41
-more evaluations of the bivariate map (and 10 of the diagonal) per call.
-
-Where it is right and where not (exact enumeration of the layer-2 diagonal,
-``theory_checks/diagnostics/lattice_preactivations.py``, tested in
-``tests/test_lattice_preactivations.py``): it removes 95-99 % of the Gaussian map's error
-for smooth activations (erf, tanh) even on quantized (ternary-valued) inputs (ReLU there:
-45-97 %, its kink feels the lattice too), and nearly all of it for a ternary activation on
-continuous (ReLU / erf) inputs. For a STEP activation of a lattice-valued pre-activation
-(ternary weights times ternary-valued features: a compressed network from layer 2 on) it
-is right only on average over where the thresholds sit on the lattice of values
-``u (A - m_1 B)`` (``u = 1/sqrt(d (1 - eps))``, A, B integers, ``m_1`` the previous layer's
-centre; a near-lattice of spacing ``|m_1| u`` when ``m_1 ~ -1/16`` as in the checks): phase
-mean of the corrected diagonal error -1.3e-4 against the Gaussian map's +2.8e-3 (eps =
-0.95, d = 512), but for given thresholds the error swings over [-0.007, +0.004], more than
-the kappa4 term itself (-0.003). So for one compressed network the lattice phase, not the
-weights' kurtosis, sets the leading finite-width correction of the map.
+See the theory page ``docs/theory/finite_width.md`` (section Compounded law) and
+``docs/theory/universality.md`` (section Kurtosis corrections).
 """
 from __future__ import annotations
 
@@ -83,11 +37,13 @@ import math
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from ntkcomp.activations import bivariate, moments
 from ntkcomp._validate import check_positive_int, symmetric_float64
-from ntkcomp.spectral.random_features import (
-    _psd_sqrt,
+from ntkcomp.spectral._random_features import (
+    psd_sqrt,
     random_features_spectrum,
     robust_eigh,
 )
@@ -139,8 +95,6 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True,
     (:func:`edgeworth_correction`, module docstring); ``edgeworth_order=2`` adds the
     second-order (``kappa6`` and ``kappa4^2``) term (:func:`edgeworth_second_order`).
     Without ``H``, or for Gaussian weights, the map is the Gaussian one."""
-    import jax.numpy as jnp
-
     if edgeworth_order not in (1, 2) or isinstance(edgeworth_order, bool):
         raise ValueError(f"edgeworth_order must be 1 or 2, got {edgeworth_order!r}")
     if edgeworth_order == 2 and weight_kurtosis:
@@ -149,8 +103,6 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True,
                 raise ValueError(f"edgeworth_order=2 needs a finite sixth cumulant; layer "
                                  f"{i + 1}'s weight law {law!r} has none (student_t needs "
                                  f"nu > 6)")
-
-    from ntkcomp.activations import bivariate, moments
 
     def make(act, center, kappa4, kappa6):
         def ck(v1, v2, c):
@@ -320,7 +272,7 @@ def gaussian_features(P, d: int, rng: np.random.Generator) -> np.ndarray:
     """``(n, d)`` Gaussian features ``P^{1/2} G / sqrt(d)`` (``G`` standard Gaussian from
     ``rng``; PSD part of ``(P + P^T)/2``): their Gram is :func:`gaussian_features_gram`."""
     d = check_positive_int("d", d)
-    A, _ = _psd_sqrt(P)
+    A, _ = psd_sqrt(P)
     return A @ rng.standard_normal((A.shape[0], d)) / np.sqrt(d)
 
 

@@ -1,4 +1,4 @@
-"""The random-features law of THEORY section 6 for one finite-width network.
+"""The random-features law of one finite-width network (one hidden layer).
 
 A single network of width ``d`` does not have the spectrum of its expected kernel ``K~``:
 its CK is a sample covariance of ``d`` feature vectors with population covariance ``K~``,
@@ -31,6 +31,7 @@ from ntkcomp._validate import check_positive, check_positive_int, symmetric_floa
 __all__ = [
     "default_grid",
     "marchenko_pastur_density",
+    "psd_sqrt",
     "random_features_density",
     "random_features_spectrum",
     "robust_eigh",
@@ -79,7 +80,7 @@ def robust_eigh(A, *, eigvals_only: bool = False):
                                 f"driver (last error: {last})")
 
 
-def _psd_sqrt(K):
+def psd_sqrt(K):
     """``(K_+^{1/2}, eig(K_+))`` with ``K_+`` the PSD part of ``(K + K^T)/2`` (float64;
     negative eigenvalues -- rounding of a kernel that is PSD in exact arithmetic -- are
     clipped to 0). Robust to LAPACK driver failures (:func:`robust_eigh`)."""
@@ -125,7 +126,7 @@ def random_features_spectrum(K_tilde, d: int, key, draws: int = 1) -> np.ndarray
                 M = R.T @ K @ R
                 ev = robust_eigh(0.5 * (M + M.T), eigvals_only=True)
             except np.linalg.LinAlgError:   # W singular (d ~ n, rounding): square-root form
-                S, _ = _psd_sqrt(K)
+                S, _ = psd_sqrt(K)
                 Y = S @ G / np.sqrt(d)
                 ev = robust_eigh(Y @ Y.T, eigvals_only=True)
             out[r] = np.sort(np.clip(ev, 0, None))

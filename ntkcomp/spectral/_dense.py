@@ -11,8 +11,10 @@ import numpy as np
 import scipy.linalg
 
 from ntkcomp._validate import check_positive_int, symmetric_float64
+from ntkcomp.spectral._operator import dense_of, is_matrix, operator_size
 
 __all__ = [
+    "SYMMETRY_RTOL",
     "class_alignment",
     "class_indicators",
     "eigenvalues",
@@ -23,9 +25,32 @@ __all__ = [
 ]
 
 
-def eigenvalues(K) -> np.ndarray:
-    """All eigenvalues of the symmetric matrix ``K`` (n, n), ascending, float64."""
-    return scipy.linalg.eigh(symmetric_float64("K", K), eigvals_only=True, check_finite=False)
+#: relative asymmetry ``max|K - K^T| / max|K|`` accepted as rounding by :func:`eigenvalues`
+SYMMETRY_RTOL = 1e-6
+
+
+def eigenvalues(K, *, symmetrize: bool = False) -> np.ndarray:
+    """All eigenvalues of the symmetric matrix ``K``, ascending, float64.
+
+    Args:
+      K: ``(n, n)`` symmetric matrix (or a ``LinearOperator`` with ``dense()``/``matvec``).
+      symmetrize: take the eigenvalues of ``(K + K^T)/2`` whatever the asymmetry of ``K``.
+    Returns:
+      ``(n,)`` eigenvalues, ascending.
+    Raises:
+      ValueError: ``K`` not square, non-finite, or (unless ``symmetrize``) not symmetric
+        beyond rounding (``max|K - K^T| > SYMMETRY_RTOL * max|K|``).
+    """
+    A = dense_of(K, operator_size(K)) if not is_matrix(K) else np.asarray(K, np.float64)
+    S = symmetric_float64("K", A)
+    if not symmetrize:
+        asym = float(np.max(np.abs(A - A.T), initial=0.0))
+        scale = float(np.max(np.abs(A), initial=0.0))
+        if asym > SYMMETRY_RTOL * scale:
+            raise ValueError(f"K must be symmetric: max|K - K^T| = {asym:.3g} exceeds "
+                             f"{SYMMETRY_RTOL:g} * max|K| = {SYMMETRY_RTOL * scale:.3g}; pass "
+                             "symmetrize=True for the eigenvalues of (K + K^T)/2")
+    return scipy.linalg.eigh(S, eigvals_only=True, check_finite=False)
 
 
 def eigh_top(K, k: int):

@@ -39,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels.empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels._empirical import Arch, _ck_jit, _ntk_jit, _prepare
 
 __all__ = ["cyclic_offsets", "device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
