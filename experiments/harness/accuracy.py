@@ -58,7 +58,7 @@ def accuracy_point(cfg: dict) -> dict:
 
     Config keys: ``ACCURACY_DEFAULTS`` (+ ``classes``: MNIST digits, default 0..K-1).
     """
-    from ntkcomp.train import compare_methods
+    from experiments.accuracy.protocol import compare_methods
 
     cfg = {**ACCURACY_DEFAULTS, **cfg}
     widths = resolve_widths(cfg["widths"], cfg.get("depth"))

@@ -1,62 +1,27 @@
-"""Training with optax: the frozen-hidden protocol, ridge readouts, lazy full GD, baselines.
+"""Training on frozen or lazily trained networks, and the sparsification baselines.
 
-(a) Official protocol (:mod:`.frozen`, :mod:`.ridge`): hidden layers frozen at
-    initialisation, a linear readout on ``h_L`` trained by Adam + cross-entropy
-    (:func:`train_readout`) or solved in closed form by ridge regression (:func:`ridge_fit`);
-    :func:`frozen_protocol` returns train/test accuracy.
-(b) Lazy regime (:mod:`.lazy`): full-network gradient descent on the MSE in the NTK
-    parameterisation (:func:`train_full`), its linearised model (:func:`linearize`) and the
-    comparison of both (:func:`lazy_comparison`).
-Baselines (:mod:`.baselines`): magnitude pruning and random sparsification at the same
-sparsity eps, with honest bit counts (:func:`network_bits`).
-:mod:`.protocol` runs all of it for dense / NTK-LC / pruned / random networks over seeds
-(mean +- std, accuracy against memory in bits).
+- :func:`train_readout`: a linear softmax head on frozen features ``H: (n, d)`` trained by
+  Adam on the cross-entropy, early-stopped on a validation split carved from the training
+  rows (:class:`ReadoutResult`).
+- :func:`ridge_fit` / :func:`ridge_predict`: the closed-form ridge readout.
+- :func:`train_full` / :func:`linearize`: full-network gradient descent on the MSE in the
+  lazy (NTK) regime and the first-order model it tracks.
+- :func:`magnitude_prune` / :func:`random_sparsify`: the pruning baselines at sparsity eps,
+  and :func:`network_bits`, their memory in bits (float32 values plus positions).
 """
-from .baselines import (
-                        dense_bits,
-                        keep_count,
-                        magnitude_prune,
-                        network_bits,
-                        random_sparsify,
-                        sparse_float_bits,
-)
-from .frozen import (
-                        ReadoutResult,
-                        accuracy,
-                        frozen_protocol,
-                        last_features,
-                        readout_logits,
-                        train_readout,
-)
-from .lazy import LazyResult, lazy_comparison, linearize, mse_loss, param_movement, train_full
-from .protocol import METHODS, aggregate, compare_methods, ternary_bits
-from .ridge import RidgeModel, class_targets, ridge_fit, ridge_predict
+from ntkcomp.train._lazy import linearize, train_full
+from ntkcomp.train._readout import ReadoutResult, train_readout
+from ntkcomp.train._ridge import ridge_fit, ridge_predict
+from ntkcomp.train._sparsify import magnitude_prune, network_bits, random_sparsify
 
 __all__ = [
-                        "METHODS",
-                        "LazyResult",
-                        "ReadoutResult",
-                        "RidgeModel",
-                        "accuracy",
-                        "aggregate",
-                        "class_targets",
-                        "compare_methods",
-                        "dense_bits",
-                        "frozen_protocol",
-                        "keep_count",
-                        "last_features",
-                        "lazy_comparison",
-                        "linearize",
-                        "magnitude_prune",
-                        "mse_loss",
-                        "network_bits",
-                        "param_movement",
-                        "random_sparsify",
-                        "readout_logits",
-                        "ridge_fit",
-                        "ridge_predict",
-                        "sparse_float_bits",
-                        "ternary_bits",
-                        "train_full",
-                        "train_readout",
+    "ReadoutResult",
+    "linearize",
+    "magnitude_prune",
+    "network_bits",
+    "random_sparsify",
+    "ridge_fit",
+    "ridge_predict",
+    "train_full",
+    "train_readout",
 ]

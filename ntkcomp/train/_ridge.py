@@ -21,7 +21,7 @@ import jax.scipy.linalg as jsl
 
 from ntkcomp._validate import check_finite_array, check_positive
 
-__all__ = ["RidgeModel", "class_targets", "ridge_fit", "ridge_predict"]
+__all__ = ["RidgeModel", "ridge_fit", "ridge_predict"]
 
 
 class RidgeModel(NamedTuple):
@@ -29,11 +29,6 @@ class RidgeModel(NamedTuple):
 
     W: jax.Array
     b: jax.Array
-
-
-def class_targets(labels: jax.Array, num_classes: int) -> jax.Array:
-    """Centred one-hot targets ``(n, K)``: ``onehot - 1/K`` (argmax decodes the class)."""
-    return jax.nn.one_hot(labels, num_classes) - 1.0 / num_classes
 
 
 @jax.jit
@@ -57,7 +52,7 @@ def ridge_fit(H: jax.Array, Y: jax.Array, lam: float = 1e-3) -> RidgeModel:
 
     Args:
       H: features ``(n, d)``.
-      Y: targets ``(n,)`` or ``(n, K)`` (use :func:`class_targets` for classification).
+      Y: targets ``(n,)`` or ``(n, K)`` (for classification, e.g. centred one-hot targets ``onehot - 1/K``).
       lam: ridge penalty, > 0.
 
     Returns:

@@ -10,9 +10,9 @@ layer are multiplied by one scalar so that the layer's mean squared weight stays
 network's variance convention), which keeps the centred layer scales comparable; the scalar
 is stored with the layer.
 
-Memory (:func:`sparse_float_bits`): the surviving values as float32 plus their positions,
-counted honestly as the cheaper of a bitmask (1 bit per entry) and 32-bit indices, capped
-by the dense float32 size.
+Memory (:func:`network_bits`, per layer :func:`sparse_float_bits`): the surviving values as
+float32 plus their positions, the cheaper of a bitmask (one bit per entry) and a list of
+``ceil(log2(size))``-bit indices, capped by the dense float32 size.
 """
 from __future__ import annotations
 

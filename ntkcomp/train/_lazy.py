@@ -1,14 +1,15 @@
 """Full-network gradient descent in the lazy (NTK) regime, and its linearised model.
 
-The MLP of THEORY.md section 2 is already in the NTK parameterisation (unit-variance
-weights, ``1/sqrt(d_l)`` after each layer), so plain gradient descent with a width-
-independent learning rate is the lazy regime: on the mean squared error
+The MLP is in the NTK parameterisation (unit-variance weights, ``1/sqrt(d_l)`` after each
+layer; see the theory page ``docs/theory/network.md``, section Centred network), so plain
+gradient descent with a width-independent learning rate is the lazy regime. On the mean
+squared error::
 
     loss(theta) = (1/2n) sum_i (f(x_i; theta) - y_i)^2,
 
 the total parameter displacement ``||theta_t - theta_0||_2`` stays O(1) as the widths grow,
 so the relative change of a layer with O(d) (first, output) or O(d^2) (hidden) entries is
-O(1/sqrt(d)) or O(1/d), and ``f`` tracks its linearisation
+O(1/sqrt(d)) or O(1/d), and ``f`` tracks its linearisation::
 
     f_lin(x; theta) = f(x; theta_0) + <grad_theta f(x; theta_0), theta - theta_0>
 
@@ -18,8 +19,8 @@ the check scales to wide networks.
 
 Sparse networks (pruned, NTK-LC compressed) are trained on their support: pass ``masks``
 (same pytree as params, 1 = trainable entry) and the gradient is multiplied by it. Note
-that a network with step activations has zero gradient through its hidden layers
-(THEORY.md section 5): full GD then only moves the output layer.
+that a network with step activations has zero gradient through its hidden layers: full GD
+then only moves the output layer.
 """
 from __future__ import annotations
 
@@ -33,14 +34,7 @@ import optax
 
 from ntkcomp._validate import check_positive, check_positive_int
 
-__all__ = [
-    "LazyResult",
-    "lazy_comparison",
-    "linearize",
-    "mse_loss",
-    "param_movement",
-    "train_full",
-]
+__all__ = ["LazyResult", "linearize", "mse_loss", "train_full"]
 
 
 class LazyResult(NamedTuple):
@@ -127,43 +121,3 @@ def train_full(f: Callable, params, X, y, *, lr: float = 0.5, steps: int = 200,
     params, losses = _gd(f, params, masks, X, y, jnp.asarray(lr, X.dtype), steps, optimizer,
                          extra)
     return LazyResult(params, losses)
-
-
-def param_movement(params0, params1) -> dict:
-    """Per-leaf relative change ``||p1 - p0||_F / ||p0||_F`` and the total ``||theta1 - theta0||``.
-
-    Returns ``{"relative": [per leaf, in tree_leaves order], "absolute": [...],
-    "total_absolute": float}``.
-    """
-    l0 = jax.tree_util.tree_leaves(params0)
-    l1 = jax.tree_util.tree_leaves(params1)
-    absd = [float(jnp.linalg.norm((b - a).ravel())) for a, b in zip(l0, l1)]
-    rel = [d / max(float(jnp.linalg.norm(a.ravel())), 1e-300) for d, a in zip(absd, l0)]
-    return {"relative": rel, "absolute": absd,
-            "total_absolute": float(jnp.sqrt(sum(d * d for d in absd)))}
-
-
-def lazy_comparison(f: Callable, params0, X_train, y_train, X_test, *, lr: float = 0.5,
-                    steps: int = 200, masks=None) -> dict:
-    """Train ``f`` and its linearisation with the same GD; compare them.
-
-    Returns a dict with ``f_train``/``f_test`` (nonlinear model after training),
-    ``lin_train``/``lin_test`` (linearised model after training), ``f0_test``,
-    ``rel_dev`` = ``||f_test - lin_test|| / ||lin_test - f0_test||`` (deviation relative to
-    how far the function moved), ``movement`` (:func:`param_movement`), losses of both.
-    """
-    full = train_full(f, params0, X_train, y_train, lr=lr, steps=steps, masks=masks)
-    lin_f = _Linearized(f)
-    lin = train_full(lin_f, params0, X_train, y_train, lr=lr, steps=steps, masks=masks,
-                     extra=params0)
-    f_lin = linearize(f, params0)
-    f_test, lin_test = f(full.params, X_test), f_lin(lin.params, X_test)
-    f0_test = f(params0, X_test)
-    moved = float(jnp.linalg.norm(lin_test - f0_test))
-    return {
-        "f_train": f(full.params, X_train), "lin_train": f_lin(lin.params, X_train),
-        "f_test": f_test, "lin_test": lin_test, "f0_test": f0_test,
-        "rel_dev": float(jnp.linalg.norm(f_test - lin_test)) / max(moved, 1e-300),
-        "movement": param_movement(params0, full.params),
-        "loss": full.losses, "lin_loss": lin.losses, "params": full.params,
-    }
