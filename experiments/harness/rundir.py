@@ -45,11 +45,6 @@ import numpy as np
 
 from ntkcomp.io import atomic_write_bytes, atomic_write_json, atomic_write_npz, run_metadata
 
-try:   # the report guard moves from ntkcomp.guards into ntkcomp.io
-    from ntkcomp.io import check_report_finite
-except ImportError:  # pragma: no cover - until the move is committed
-    from ntkcomp.guards import check_report_finite
-
 __all__ = ["RunDir", "RunLockedError", "check_out_path", "check_writable_dir", "read_json"]
 
 #: longest file name accepted for a run directory (the staging / backup names add a few
@@ -265,11 +260,11 @@ class RunDir:
         """Write ``results.json`` (scalars, small lists) and ``results.npz`` (arrays).
 
         Raises:
-          NonFiniteError: a NaN anywhere (named by its key) before anything is written;
+          ValueError: a NaN anywhere (named by its key) before anything is written;
             +-Inf is allowed (e.g. ``s = inf`` of a piecewise-constant activation).
         """
-        check_report_finite({"results": results, "arrays": arrays or {}}, name="run",
-                            where=f"{self.final}", allow_inf=("results", "arrays"))
+        check_no_nan(results, "results")
+        check_no_nan(arrays or {}, "arrays")
         atomic_write_json(self.file("results.json"), results)
         self.note("results.json")
         if arrays:
@@ -310,6 +305,20 @@ class RunDir:
                 self.files.append(n)
 
     _note = note
+
+
+def check_no_nan(obj: Any, where: str) -> None:
+    """Raise ValueError naming the first NaN's key path in nested dicts / lists / arrays."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_no_nan(v, f"{where}[{k!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_no_nan(v, f"{where}[{i}]")
+    elif isinstance(obj, (float, np.floating, np.ndarray)) or hasattr(obj, "__array__"):
+        a = np.asarray(obj)
+        if a.dtype.kind in "fc" and np.isnan(a).any():
+            raise ValueError(f"{where} contains NaN; nothing was written")
 
 
 def _fsync_dir(path: Path) -> None:
