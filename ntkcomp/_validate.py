@@ -1,33 +1,114 @@
-"""Input validation helpers shared by the public API.
+"""Input validation helpers shared by the public API (core-internal).
 
-Every error names the offending parameter and the allowed values, and is raised
-before any work starts (no half-written output). Validation runs on concrete
-(Python / NumPy) values only; inside ``jit`` traced values are passed through.
+Every error names the offending parameter and the allowed values, and is raised before any
+work starts (no half-written output). Validation runs on concrete (Python / NumPy / JAX)
+values only; inside ``jit`` traced values are passed through unchecked.
+
+Dtype policy of the public entry points:
+
+- Data and weights (arrays, :func:`check_data`): real floating arrays keep their dtype;
+  integer and boolean arrays are cast to JAX's default float (float32, or float64 after
+  ``ntkcomp.enable_x64()``); complex, string, object and date arrays are refused; NaN or
+  Inf entries are refused, naming the argument and the count; entries so large that
+  ``X @ X.T`` would overflow the dtype are refused with the largest magnitude allowed.
+- Real scalar parameters (:func:`as_float`): Python, NumPy or 0-d array integers and
+  floats are converted to a Python float; booleans, complex numbers and strings are
+  refused, and so are NaN and Inf.
+- Integer parameters (:func:`check_positive_int`): Python integers, NumPy integers and 0-d
+  integer arrays (NumPy or JAX, e.g. ``jnp.int32(3)``) are converted to a Python int;
+  booleans, floats (even integral ones such as ``2.0``) and strings are refused.
 """
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
 def _is_traced(x: Any) -> bool:
-    try:
-        import jax
+    """True for a JAX tracer (inside ``jit``/``grad``): its values cannot be checked."""
+    return isinstance(x, jax.core.Tracer)
 
-        return isinstance(x, jax.core.Tracer)
-    except Exception:  # pragma: no cover
-        return False
+
+def _integer(value: Any) -> int | None:
+    """``int(value)`` for an integer scalar (Python, NumPy, 0-d integer array), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0 \
+            and np.dtype(value.dtype).kind in "iu":
+        return int(value)
+    return None
 
 
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``int(value)``; raise ValueError unless it is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    """Return ``value`` as a Python int; raise ValueError (naming ``name``) unless it is an
+    integer scalar (see the dtype policy) >= ``minimum``."""
+    as_int = _integer(value)
+    if as_int is None:
+        kind = type(value).__name__
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} ({kind})")
+    if as_int < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return as_int
+
+
+def as_float(name: str, value: Any) -> float:
+    """Return a real scalar ``value`` as a finite Python float.
+
+    Raises:
+        ValueError: ``value`` is a boolean, complex, string, non-scalar or NaN/Inf (the
+            message names ``name``).
+    """
+    arr = np.asarray(value) if not _is_traced(value) else None
+    if arr is None or isinstance(value, (bool, np.bool_)) or arr.ndim != 0 \
+            or arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    out = float(arr)
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def check_data(name: str, value: Any, *, ndim: int | None = 2) -> Any:
+    """Validate a data or weight array under the dtype policy and return it as an array.
+
+    Args:
+        name: the argument's name, used in every message.
+        value: array-like (NumPy or JAX); traced values are returned unchanged.
+        ndim: required number of dimensions (None: any).
+
+    Returns:
+        ``value`` as a JAX array: floating dtypes kept, integer/bool cast to JAX's default
+        float.
+
+    Raises:
+        ValueError: wrong ``ndim``; complex/string/object dtype; NaN or Inf entries; entries
+            whose squares summed over the last axis would overflow the dtype.
+    """
+    if _is_traced(value):
+        return value
+    arr = np.asarray(value)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    dtype = jnp.result_type(float) if arr.dtype.kind in "biu" else \
+        jax.dtypes.canonicalize_dtype(arr.dtype)
+    check_finite_array(name, arr)
+    if arr.size:
+        width = arr.shape[-1] if arr.ndim else 1
+        limit = math.sqrt(float(np.finfo(dtype).max) / max(width, 1))
+        big = float(np.max(np.abs(arr)))
+        if big > limit:
+            raise ValueError(f"{name} has entries up to {big:.3g}: its Gram products would "
+                             f"overflow {np.dtype(dtype).name} (largest magnitude allowed "
+                             f"{limit:.3g} for {width} features)")
+    return jnp.asarray(value, dtype)
 
 
 def _as_float_array(name: str, value: Any, what: str) -> np.ndarray:

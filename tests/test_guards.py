@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcomp.guards import (ConvergenceWarning, NonFiniteError, PrecisionWarning,
-                            check_eigenpairs_converged, check_finite, check_report_finite,
-                            ritz_residuals, warn_if_float32)
+from ntkcomp._guards import (ConvergenceWarning, NonFiniteError, PrecisionWarning,
+                             check_eigenpairs_converged, check_finite, check_report_finite,
+                             ritz_residuals, warn_if_float32)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,7 +24,7 @@ def test_float32_precision_warning_in_subprocess():
     code = (
         "import warnings, json\n"
         "from ntkcomp.config import x64_enabled\n"
-        "from ntkcomp.guards import warn_if_float32, PrecisionWarning\n"
+        "from ntkcomp._guards import warn_if_float32, PrecisionWarning\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
         "    a = warn_if_float32(1e-10, where='t')\n"
@@ -72,13 +72,15 @@ def test_rundir_refuses_nan_results_and_writes_nothing(tmp_path):
     from experiments.harness.rundir import RunDir
 
     rd = RunDir(tmp_path / "run")
-    with pytest.raises(NonFiniteError, match="top_eigenvalue"):
+    with pytest.raises(ValueError, match="top_eigenvalue"):
         rd.write_results({"top_eigenvalue": float("nan"), "s": float("inf")})
-    assert not (tmp_path / "run" / "results.json").exists()
+    assert not (rd.path / "results.json").exists()
     rd.write_results({"top_eigenvalue": 1.0, "s": float("inf")})   # Inf allowed, NaN not
-    assert (tmp_path / "run" / "results.json").exists()
-    with pytest.raises(NonFiniteError, match="eigs"):
+    assert (rd.path / "results.json").exists()
+    with pytest.raises(ValueError, match="eigs"):
         rd.write_results({"ok": 1.0}, {"eigs": np.array([1.0, np.nan])})
+    rd.commit()
+    assert (tmp_path / "run" / "results.json").exists()
 
 
 def _clustered(n=120, seed=0):
@@ -160,3 +162,55 @@ def test_entry_points_call_the_float32_guard(monkeypatch):
     with pytest.warns(PrecisionWarning, match="top_eigenpairs"), pytest.raises(ValueError):
         top_eigenpairs(lambda v: v, 4, 1, jax.random.PRNGKey(0), tol=1e-9, method="lobpcg",
                        which="smallest")
+
+
+# --- dtype policy of the public entry points (ntkcomp._validate) ---------------------------
+
+@pytest.mark.parametrize("value,expected", [(3, 3), (np.int64(4), 4), (np.array(5), 5),
+                                            (jnp.int32(6), 6), (np.uint8(7), 7)])
+def test_integer_parameters_are_converted(value, expected):
+    from ntkcomp._validate import check_positive_int
+
+    out = check_positive_int("n", value)
+    assert out == expected and type(out) is int
+
+
+@pytest.mark.parametrize("value", [2.0, 2.5, True, "3", None, np.array([1, 2]), 0])
+def test_integer_parameters_are_refused_naming_them(value):
+    from ntkcomp._validate import check_positive_int
+
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1"):
+        check_positive_int("n", value)
+
+
+def test_real_parameters_converted_or_refused():
+    from ntkcomp._validate import as_float
+
+    assert as_float("tau", jnp.int32(2)) == 2.0 and as_float("tau", np.float32(0.5)) == 0.5
+    for bad, why in ((float("nan"), "finite"), (float("inf"), "finite"), (True, "real"),
+                     (1j, "real"), ("1", "real"), ([1.0], "real")):
+        with pytest.raises(ValueError, match=rf"^tau must be (a )?{why}"):
+            as_float("tau", bad)
+
+
+def test_data_policy_casts_integers_and_refuses_non_finite_and_overflow():
+    from ntkcomp._validate import check_data
+
+    out = check_data("X", np.arange(6).reshape(2, 3))
+    assert out.dtype == jnp.result_type(float)          # integers -> the default float
+    np.testing.assert_array_equal(np.asarray(out), np.arange(6).reshape(2, 3))
+    assert check_data("X", np.ones((2, 3), np.float32)).dtype == jnp.float32   # kept
+    bad = np.ones((4, 3))
+    bad[1, 2] = np.nan
+    bad[3, 0] = -np.inf
+    with pytest.raises(ValueError, match="X must be finite; found 2 NaN/Inf"):
+        check_data("X", bad)
+    with pytest.raises(ValueError, match="weights must be a real numeric array"):
+        check_data("weights", np.ones((2, 2), complex))
+    with pytest.raises(ValueError, match="X must have 2 dimensions"):
+        check_data("X", np.ones(3))
+    # float64 max is 1.8e308: with 3 features, entries above sqrt(1.8e308 / 3) ~ 7.7e153
+    # make X @ X.T overflow, so 1e200 is refused and 1e150 accepted
+    with pytest.raises(ValueError, match="X has entries up to 1e.200.*overflow float64"):
+        check_data("X", np.full((2, 3), 1e200))
+    check_data("X", np.full((2, 3), 1e150))

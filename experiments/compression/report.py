@@ -38,7 +38,7 @@ import numpy as np
 
 from ntkcomp.compress import assess
 from ntkcomp.equivalents import ck_equivalent, kurtosis_mode, ntk_equivalent
-from ntkcomp.guards import check_report_finite
+from ntkcomp.io import check_report_finite
 from ntkcomp.kernels import conjugate_kernels, expected_kernels
 from ntkcomp.spectral import (class_alignment, eigenvalues, eigh_top, operator_norm,
                               random_features_spectrum, spikes, wasserstein1)

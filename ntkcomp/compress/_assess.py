@@ -15,7 +15,7 @@ import numpy as np
 
 from ntkcomp.compress._options import Target
 from ntkcomp.equivalents import coefficients
-from ntkcomp.guards import check_report_finite
+from ntkcomp._guards import check_report_finite
 from ntkcomp.kernels import expected_kernels
 from ntkcomp.spectral import operator_norm
 

@@ -22,7 +22,7 @@ from ntkcomp.compress._options import (Family, HiddenScale, KurtosisBudget, Solv
 from ntkcomp.compress._sparsify import KurtosisPrediction, Sparsity, check_sample, sparsify
 from ntkcomp.compress.packing import memory_report
 from ntkcomp._validate import check_positive_int
-from ntkcomp.guards import warn_if_float32
+from ntkcomp._guards import warn_if_float32
 
 __all__ = ["CompressionResult", "compress", "KURTOSIS_WARNING_LOSS"]
 

@@ -41,7 +41,7 @@ from ntkcomp.compress._lm import (LM_ITERS, achieved, lm_solve, moment_residual,
                                   starts)
 from ntkcomp.compress._targets import (FLOOR_FRAC, LinearTarget, MomentTarget,
                                        moment_linear_target)
-from ntkcomp.guards import ConvergenceWarning
+from ntkcomp._guards import ConvergenceWarning
 
 __all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "InfeasibleError"]
 
@@ -193,7 +193,7 @@ def _flag_lm_convergence(sol, lin, family, k, iters):
     converged. Otherwise the point must be stationary for the matched least-squares cost:
     ``||J^T r|| <= LM_GTOL * ||J||_F * ||r||`` (the cosine between r and the range of J; 0 at
     any local minimum). If not, ``lm_converged`` is set False and a
-    :class:`ntkcomp.guards.ConvergenceWarning` is emitted (infeasibility may then be an
+    :class:`ntkcomp._guards.ConvergenceWarning` is emitted (infeasibility may then be an
     artefact of too few iterations).
     """
     if sol.feasible or sol.primary_residual <= sol.tol:

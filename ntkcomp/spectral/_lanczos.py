@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jax.experimental.sparse.linalg import lobpcg_standard
 
 from ntkcomp._validate import check_choice, check_positive_int
-from ntkcomp.guards import check_eigenpairs_converged, warn_if_float32
+from ntkcomp._guards import check_eigenpairs_converged, warn_if_float32
 from ntkcomp.spectral._operator import as_operator, operator_size
 
 __all__ = [
@@ -64,7 +64,7 @@ class EigenpairsResult(NamedTuple):
     """Top eigenpairs: ``values (k,)`` descending, ``vectors (n, k)`` orthonormal columns,
     ``residuals (k,)`` = ``||K u_i - theta_i u_i||`` (computed with one extra matvec each),
     ``converged (k,)`` bool: residual <= rtol * max|theta| (see
-    :func:`ntkcomp.guards.check_eigenpairs_converged`; None when traced)."""
+    :func:`ntkcomp._guards.check_eigenpairs_converged`; None when traced)."""
 
     values: jax.Array
     vectors: jax.Array

@@ -1,9 +1,10 @@
 """Numerical guards: precision warnings, finiteness checks, eigen-solver convergence.
 
-Small pure helpers used at the public entry points so that a numerical problem is *said*,
-never silently propagated:
+Small pure helpers used at the public entry points so that a numerical problem is said,
+never silently propagated (core-internal; ``check_report_finite`` is public as
+``ntkcomp.io.check_report_finite``):
 
-- :func:`warn_if_float32` -- JAX runs in float32 (``ntkcomp.config.x64_enabled()`` False)
+- :func:`warn_if_float32` -- JAX runs in float32 (``ntkcomp.x64_enabled()`` False)
   while the caller asks for a relative accuracy float32 cannot deliver.
   Threshold :data:`FLOAT32_MIN_REL_ACCURACY` = 1e-6: float32 machine epsilon is
   2^-23 ~ 1.19e-7 (unit roundoff 6e-8); any reduction or solve accumulates at least a few
@@ -26,6 +27,9 @@ import warnings
 from typing import Any, Callable, Iterable
 
 import numpy as np
+
+from ntkcomp import config
+from ntkcomp._validate import _is_traced
 
 __all__ = ["PrecisionWarning", "ConvergenceWarning", "NonFiniteError",
            "FLOAT32_MIN_REL_ACCURACY", "warn_if_float32", "check_finite",
@@ -50,15 +54,6 @@ class NonFiniteError(ValueError, FloatingPointError):
     """A result that must be finite contains NaN or Inf."""
 
 
-def _is_traced(x: Any) -> bool:
-    try:
-        import jax
-
-        return isinstance(x, jax.core.Tracer)
-    except Exception:  # pragma: no cover
-        return False
-
-
 def warn_if_float32(required_rel_accuracy: float, *, where: str,
                     threshold: float = FLOAT32_MIN_REL_ACCURACY) -> bool:
     """Warn (:class:`PrecisionWarning`) when JAX is in float32 and ``required_rel_accuracy``
@@ -66,12 +61,10 @@ def warn_if_float32(required_rel_accuracy: float, *, where: str,
 
     Returns True when a warning was emitted. ``where`` names the entry point in the message.
     """
-    from ntkcomp.config import x64_enabled
-
     if required_rel_accuracy is None or _is_traced(required_rel_accuracy):
         return False
     acc = float(required_rel_accuracy)
-    if x64_enabled() or not (acc < threshold):
+    if config.x64_enabled() or not (acc < threshold):
         return False
     warnings.warn(
         f"{where}: requested relative accuracy {acc:g} is below what float32 can deliver "
