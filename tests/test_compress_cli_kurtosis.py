@@ -110,14 +110,16 @@ def test_bad_kurtosis_tol_is_one_line_exit_2(capsys, tmp_path, bad):
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().startswith("ntkcomp: error: ") and len(err.strip().splitlines()) == 1
-    assert "kurtosis_tol" in err
+    assert "kurtosis-tol" in err or "kurtosis_tol" in err     # names the option
     assert not out.exists()
 
 
 def test_help_teaches_kurtosis_tol(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["compress", "--help"])
-    assert e.value.code == 0
+    try:
+        code = main(["compress", "--help"])
+    except SystemExit as e:          # argparse's own exit, if main lets it through
+        code = e.code
+    assert code == 0
     text = capsys.readouterr().out
     assert "--kurtosis-tol" in text and "kappa4" in text
 

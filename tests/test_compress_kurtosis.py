@@ -231,6 +231,24 @@ def test_realised_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
         compress(dense, tau0, eps=0.9, data=sample, kurtosis_model="edgeworth")
 
 
+def test_realised_model_sees_the_odd_activations_kurtosis_loss(setup):
+    """Fast form of the Monte Carlo test below: for a tanh design the theory model predicts
+    no kurtosis loss (a2 = 0 at layer 1), the realised model a positive one, equal to its
+    dense second implementation (rel 1e-8, as above)."""
+    sample, _, _ = setup
+    tau0 = float(sample.stats.tau0)
+    dense = MLP([64, 64, 64], "tanh", tau0=tau0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = compress(dense, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
+                     data=sample, kurtosis_model="realised")
+    assert r.kurtosis.predicted_loss_theory < 1e-12
+    assert r.kurtosis.predicted_loss > 1e-3
+    assert r.kurtosis.predicted_loss == pytest.approx(
+        _dense_realised_loss(dense, r.compressed, sample, "ck", 0.9), rel=1e-8)
+
+
+@pytest.mark.slow
 def test_realised_model_sees_the_odd_activations_kurtosis_loss_monte_carlo():
     """THEORY section 7's term is zero for odd activations (a2 = 0 at layer 1), so
     ``compress`` with ``kurtosis_model="theory"`` predicts no kurtosis loss for a tanh design.
