@@ -210,9 +210,10 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
     report.update(kurtosis_fields(report.get("kurtosis"), cfg["eps"], res.eps, dense.depth))
     arrays = {"labels": np.asarray(sample.labels)}
     # one packed draw of the compressed network (the real storage format)
-    params_c = compressed.init(jax.random.PRNGKey(cfg["seed"] + 3), data.p)
-    # memory of THIS draw (the one saved below), in the smaller packed format
-    mem = packing.memory_report(compressed, data.p, params=params_c)
+    key_c = jax.random.PRNGKey(cfg["seed"] + 3)
+    params_c = compressed.init(key_c, data.p)
+    # memory of THIS draw in every format (seeded too); the smallest explicit one is saved
+    mem = packing.memory_report(compressed, data.p, params=params_c, key=key_c)
     report["memory"] = mem
     report["memory_factor"] = float(mem["memory_factor"])
     packed = packing.pack(params_c, compressed, format=mem["format"])
