@@ -43,17 +43,12 @@ def ternary_bits(shape, nnz: int) -> int:
 
 
 def _ntk_lc_bits(params_c, net=None, p: int | None = None) -> int:
-    """Hidden-layer bits of an NTK-LC draw: the compress module's real packed format
-    (``ntkcomp.compress.memory_report``, output vector removed) when available, else
+    """Hidden-layer bits of an NTK-LC draw: the smallest explicit packed format
+    (``ntkcomp.compress.packing.memory_report``, output vector removed), else
     :func:`ternary_bits` per layer."""
     if net is not None and p is not None:
-        try:
-            from ntkcomp.compress.packing import memory_report
-        except ImportError:
-            memory_report = None
-        if memory_report is not None:
-            rep = memory_report(net, p, params=params_c)
-            return int(rep["packed_bits"]) - 32 * int(net.widths[-1])
+        rep = memory_report(net, p, params=params_c)
+        return int(rep["packed_bits"]) - 32 * int(net.widths[-1])
     return sum(ternary_bits(W.shape, int(np.count_nonzero(np.asarray(W))))
                for W in params_c["W"])
 
