@@ -175,7 +175,8 @@ def symmetric_float64(name: str, K: Any) -> np.ndarray:
 def check_shape(name: str, value: Any, expected: tuple) -> Any:
     """Check ``value.shape`` against ``expected`` (``None`` matches any size)."""
     shape = tuple(np.shape(value))
-    if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
+    if len(shape) != len(expected) or any(e is not None and e != s
+                                          for e, s in zip(expected, shape)):
         exp = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise ValueError(f"{name} must have shape {exp}, got {shape}")
     return value

@@ -92,10 +92,10 @@ def _check_header(h) -> None:
         if rec.get("shape") != [dims[l], dims[l + 1]]:
             raise PackError(f"layers[{l}].shape", f"must be [{dims[l]}, {dims[l + 1]}] "
                             f"(chained from p through the widths), got {rec.get('shape')!r}")
-        nnz = rec.get("nnz")
-        if isinstance(nnz, bool) or not isinstance(nnz, int) or not 0 <= nnz <= dims[l] * dims[l + 1]:
-            raise PackError(f"layers[{l}].nnz", f"must be an integer in [0, "
-                            f"{dims[l] * dims[l + 1]}], got {nnz!r}")
+        nnz, size = rec.get("nnz"), dims[l] * dims[l + 1]
+        if isinstance(nnz, bool) or not isinstance(nnz, int) or not 0 <= nnz <= size:
+            raise PackError(f"layers[{l}].nnz", f"must be an integer in [0, {size}], "
+                            f"got {nnz!r}")
         for key in ("activation", "weight_law"):
             if not isinstance(rec.get(key), dict) or not isinstance(rec[key].get("name"), str):
                 raise PackError(f"layers[{l}].{key}", "must be an object with a 'name'")

@@ -1,6 +1,6 @@
 """Ridge regression readout in closed form (the frozen-hidden protocol's linear solve).
 
-Given frozen features ``H: (n, d)`` (rows = samples) and targets ``Y: (n,)`` or ``(n, K)``,
+Given frozen features ``H: (n, d)`` (rows = samples) and targets ``Y: (n,)`` or ``(n, K)``::
 
     W = argmin ||H W + 1 b^T - Y||^2 + lam ||W||^2
       = (Hc^T Hc + lam I_d)^{-1} Hc^T Yc          (primal, used when d <= n)
@@ -52,11 +52,15 @@ def ridge_fit(H: jax.Array, Y: jax.Array, lam: float = 1e-3) -> RidgeModel:
 
     Args:
       H: features ``(n, d)``.
-      Y: targets ``(n,)`` or ``(n, K)`` (for classification, e.g. centred one-hot targets ``onehot - 1/K``).
+      Y: targets ``(n,)`` or ``(n, K)`` (for classification, e.g. centred one-hot targets
+        ``onehot - 1/K``).
       lam: ridge penalty, > 0.
 
     Returns:
       RidgeModel(W ``(d,)``/``(d, K)``, b ``()``/``(K,)``).
+
+    Raises:
+      ValueError: wrong shapes, NaN/Inf in ``H`` or ``Y``, or ``lam`` not finite and > 0.
     """
     H = jnp.asarray(H)
     Y = jnp.asarray(Y, H.dtype)
