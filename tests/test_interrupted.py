@@ -315,3 +315,156 @@ def test_current_umask_reads_without_changing_it(monkeypatch):
 
 def _raise_oserror(*a, **k):
     raise OSError("no /proc here")
+
+
+# ---------------------------------------------------------------------------------------
+# Transactional run directories (issue 30): ``ntkcomp compress`` interrupted by SIGTERM or
+# SIGINT at each step, into a fresh and into a previously used --out, leaves the directory
+# either as the old complete run or as the new complete run (never a mixture).
+
+COMPRESS_ARGS = ["--n", "24", "--p", "16", "--widths", "16,16", "--no-progress"]
+RUN_FILES = {"compressed_network.npz", "config.json", "metadata.json", "report.json",
+             "report.pdf", "report.png", "results.json", "results.npz"}
+
+# the child runs the real command; the test side only decides when it signals itself:
+# after a named progress step ("data" ... "write": all files written, before the commit),
+# or between the two renames of the commit ("commit")
+KILL_CHILD_SRC = textwrap.dedent("""
+    import os, signal, sys
+    from experiments.cli import _common, main
+    from experiments.harness import rundir
+    step, sig, argv = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3:]
+    if step == "commit":
+        real = os.rename
+        def rename(a, b):
+            real(a, b)
+            os.kill(os.getpid(), sig)       # arrives between the renames of the commit
+        rundir.os = type(os)("os_patched")
+        rundir.os.__dict__.update({**os.__dict__, "rename": rename})
+    else:
+        real_tick = _common.Progress.__call__
+        def tick(self, name):
+            real_tick(self, name)
+            if name == step:
+                os.kill(os.getpid(), sig)
+        _common.Progress.__call__ = tick
+    sys.exit(main(["compress", *argv]))
+""")
+
+
+def _tree(path: Path) -> dict:
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir())} if path.exists() else {}
+
+
+@pytest.fixture(scope="module")
+def old_run(tmp_path_factory):
+    """A complete earlier run (seed 0), computed once in-process."""
+    from experiments.cli import main
+
+    out = tmp_path_factory.mktemp("old") / "run"
+    assert main(["compress", *COMPRESS_ARGS, "--seed", "0", "--out", str(out)]) == 0
+    return _tree(out)
+
+
+def _assert_old_or_new(out: Path, old: dict | None) -> str:
+    tree = _tree(out)
+    if old is not None and tree == old:
+        return "old"
+    if not tree:
+        assert old is None, "the previous run was removed without a new one"
+        return "none"
+    assert set(tree) == RUN_FILES, f"incomplete run directory: {sorted(tree)}"
+    for name in ("config.json", "metadata.json"):
+        assert json.loads(tree[name])["seeds"]["data"] == 1, f"{name} is not the new run's"
+    if old is not None:
+        mixed = [n for n in ("config.json", "report.json", "results.json", "results.npz")
+                 if tree[n] == old[n]]
+        assert not mixed, f"files of the old run inside the new one: {mixed}"
+    return "new"
+
+
+def _interrupt_compress(tmp_path, step, sig, old, cache):
+    out = tmp_path / "run"
+    if old is not None:
+        out.mkdir()
+        for name, data in old.items():
+            (out / name).write_bytes(data)
+    env = {**os.environ, "NTKCOMP_JAX_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", KILL_CHILD_SRC, step, sig,
+                        *COMPRESS_ARGS, "--seed", "1", "--out", str(out)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in r.stderr, r.stderr
+    state = _assert_old_or_new(out, old)
+    # a committed run is complete; a run cut before the commit leaves the old state
+    if step == "commit":
+        assert state == "new"
+    else:
+        assert state == ("old" if old is not None else "none"), (step, sig, r.returncode)
+        assert r.returncode in (130, -signal.SIGTERM, 143), r.returncode
+    return state
+
+
+FAULT_CASES = [(step, sig, used) for step in ("data", "match", "verify", "write", "commit")
+               for sig in ("SIGTERM", "SIGINT") for used in (False, True)]
+FAST_FAULT_CASES = [("data", "SIGINT", False), ("match", "SIGTERM", True),
+                    ("commit", "SIGTERM", True)]
+
+
+@pytest.mark.parametrize("step, sig, used", FAST_FAULT_CASES)
+def test_compress_interrupted_leaves_old_or_new_run(tmp_path, step, sig, used, old_run,
+                                                    tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "jax_cache"
+    _interrupt_compress(tmp_path, step, sig, old_run if used else None, cache)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step, sig, used", [c for c in FAULT_CASES
+                                             if c not in FAST_FAULT_CASES])
+def test_compress_interrupted_every_step(tmp_path, step, sig, used, old_run,
+                                         tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "jax_cache"
+    _interrupt_compress(tmp_path, step, sig, old_run if used else None, cache)
+
+
+def test_run_after_interruption_replaces_whole(tmp_path, old_run):
+    """A run cut before its commit leaves a staging directory; the next run starts clean
+    from it and replaces --out whole (the old run's files are all gone)."""
+    from experiments.cli import main
+    from experiments.harness import RunDir
+
+    out = tmp_path / "run"
+    rd = RunDir(out, {"seed": 9})
+    rd.write_json("stale.json", {"x": 1})           # an interrupted run's leftovers
+    rd.abort()
+    assert not out.exists() and (tmp_path / ".run.partial" / "stale.json").exists()
+    assert main(["compress", *COMPRESS_ARGS, "--seed", "1", "--out", str(out)]) == 0
+    assert _assert_old_or_new(out, None) == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]   # no staging/lock/backup
+
+
+def test_second_concurrent_run_is_refused(tmp_path, capsys):
+    from experiments.cli import main
+    from experiments.harness import RunDir
+
+    out = tmp_path / "run"
+    holder = RunDir(out, {"holder": True})           # another run in progress
+    code = main(["compress", *COMPRESS_ARGS, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "another run is writing into" in err
+    assert len(err.strip().splitlines()) == 1
+    holder.commit()
+    assert json.loads((out / "config.json").read_text())["holder"] is True
+
+
+def test_backup_of_a_killed_commit_is_restored(tmp_path):
+    """SIGKILL between the two renames leaves only ``.<name>.old``: the next run restores
+    it before it starts (the old run is never lost)."""
+    from experiments.harness import RunDir
+
+    out = tmp_path / "run"
+    with RunDir(out, {"v": 1}):
+        pass
+    os.rename(out, tmp_path / ".run.old")             # the state after the first rename
+    rd = RunDir(out, {"v": 2})
+    assert json.loads((out / "config.json").read_text())["v"] == 1
+    rd.abort()

@@ -20,7 +20,7 @@ How a run is written:
 3. every file goes into a staging directory beside ``out`` (``.<name>.partial``);
 4. :meth:`RunDir.commit` moves the staging directory into place: the previous ``out`` is
    renamed to ``.<name>.old``, the staging directory renamed to ``out``, the backup
-   removed. SIGINT and SIGTERM are blocked during the two renames, and a backup left by
+   removed. SIGINT and SIGTERM are deferred until the commit is complete, and a backup left by
    a killed process is restored by the next run, so ``out`` always holds either the old
    complete run or the new complete run.
 
@@ -38,6 +38,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -208,20 +209,14 @@ class RunDir:
         backup = _beside(self.final, "old")
         if backup.exists():
             shutil.rmtree(backup)
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
-            had_old = self.final.exists()
-            if had_old:
+        with _deferred_signals():
+            if self.final.exists():
                 os.rename(self.final, backup)
             os.rename(self.staging, self.final)
             _fsync_dir(self.final.parent)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        if had_old:
             shutil.rmtree(backup, ignore_errors=True)
-        self.path, self.committed = self.final, True
-        self._release_lock()
+            self.path, self.committed = self.final, True
+            self._release_lock()
         return self.final
 
     def abort(self) -> None:
@@ -319,6 +314,25 @@ def check_no_nan(obj: Any, where: str) -> None:
         a = np.asarray(obj)
         if a.dtype.kind in "fc" and np.isnan(a).any():
             raise ValueError(f"{where} contains NaN; nothing was written")
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """SIGINT / SIGTERM received inside the block are re-sent when it ends (the commit is
+    never cut between its renames). Only in the main thread, where handlers can be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for s in dict.fromkeys(received):
+            os.kill(os.getpid(), s)
 
 
 def _fsync_dir(path: Path) -> None:
