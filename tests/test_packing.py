@@ -231,6 +231,9 @@ HEADER_FAULTS = [
     ("nnz_range", ("layers", 0, "nnz"), 21, r"layers\[0\].nnz"),
     ("nnz_mismatch", ("layers", 0, "nnz"), 6, "mask_0"),
     ("weight_law", ("layers", 0, "weight_law"), [], r"layers\[0\].weight_law"),
+    ("weight_law_eps", ("layers", 1, "weight_law", "eps"), 1.5, r"layers\[1\].weight_law"),
+    ("weight_law_name", ("layers", 0, "weight_law", "name"), "cauchy",
+     r"layers\[0\].weight_law"),
 ]
 
 

@@ -43,11 +43,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp.activations import get
 from ntkcomp.compress import _pack_checks as checks
 from ntkcomp.compress import _pack_codecs as codecs
+from ntkcomp.compress import _pack_seed as seeding
 from ntkcomp.io import atomic_write_npz
-from ntkcomp.networks import MLP, weight_law
 
 __all__ = ["EXPLICIT_FORMATS", "FORMATS", "PackedNetwork", "dense_bits", "load",
            "memory_report", "pack", "packed_apply", "save", "unpack"]
@@ -90,42 +89,6 @@ def _activation_record(act) -> dict:
                                          for k, v in act.params.items()}}
 
 
-def _key_data(key) -> tuple[np.ndarray, str]:
-    """``(uint32 key data, PRNG implementation name)`` of a typed or raw ``jax.random`` key."""
-    key = jnp.asarray(key) if not hasattr(key, "dtype") else key
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return np.asarray(jax.random.key_data(key), np.uint32).ravel(), \
-            str(jax.random.key_impl(key))
-    if key.dtype != jnp.uint32:
-        raise ValueError(f"key must be a jax.random key, got dtype {key.dtype}")
-    return np.asarray(key, np.uint32).ravel(), str(jax.config.jax_default_prng_impl)
-
-
-def _regenerated_codes(net, p: int, key_data: np.ndarray, seed: dict) -> list:
-    """Ternary codes of ``net.init(key, p)["W"]`` drawn as recorded in ``seed`` (PRNG
-    implementation, dtype, and the float64 switch, which changes the Bernoulli draws)."""
-    key = jax.random.wrap_key_data(jnp.asarray(key_data), impl=seed["prng_impl"])
-    with jax.enable_x64(bool(seed["x64"])):
-        W = net.init(key, p, jnp.dtype(seed["dtype"]))["W"]
-    return [codecs.ternary_codes(Wl, f"regenerated W[{l}]")[0] for l, Wl in enumerate(W)]
-
-
-def _seeded_arrays(params, net, key, codes: list, verify: bool) -> tuple[dict, dict]:
-    if key is None:
-        raise ValueError("format='seeded' needs the key the weights were drawn from "
-                         "(pack(params, net, format='seeded', key=key))")
-    data, impl = _key_data(key)
-    seed = {"prng_impl": impl, "jax_version": jax.__version__,
-            "dtype": str(np.asarray(params["W"][0]).dtype), "x64": bool(jax.config.jax_enable_x64)}
-    p = int(np.shape(params["W"][0])[0])
-    for l, (c, r) in enumerate(zip(codes, _regenerated_codes(net, p, data, seed) if verify
-                                   else codes)):
-        if not np.array_equal(c, r):
-            raise ValueError(f"params['W'][{l}] is not the draw net.init(key, p) of this key: "
-                             "the seeded format stores untrained weights only")
-    return {"key": data}, seed
-
-
 def _pack_format(params, net, fmt: str, key, layers_codes, verify: bool = True
                  ) -> PackedNetwork:
     arrays, layers = {}, []
@@ -149,7 +112,7 @@ def _pack_format(params, net, fmt: str, key, layers_codes, verify: bool = True
     header = {"ntkcomp_packed": checks.VERSION, "format": fmt, "widths": list(net.widths),
               "p": int(np.shape(params["W"][0])[0]), "tau0": float(net.tau0), "layers": layers}
     if fmt == "seeded":
-        seed_arrays, header["seed"] = _seeded_arrays(params, net, key,
+        seed_arrays, header["seed"] = seeding.seeded_arrays(params, net, key,
                                                      [c for c, _ in layers_codes], verify)
         arrays.update(seed_arrays)
     header["checksums"] = {name: checks.array_checksum(a) for name, a in sorted(arrays.items())}
@@ -195,14 +158,11 @@ def pack(params: dict, net, *, format: str = "auto", key=None) -> PackedNetwork:
     return min(candidates, key=lambda pk: pk.bits)
 
 
-def _network(h: dict, arrays: dict):
-    acts, laws = [], []
-    for l, rec in enumerate(h["layers"]):
-        acts.append(get("k_level", thresholds=arrays[f"thresholds_{l}"].astype(np.float64),
-                        levels=arrays[f"levels_{l}"].astype(np.float64)))
-        wl = dict(rec["weight_law"])
-        laws.append(weight_law(wl.pop("name"), **wl))
-    return MLP(h["widths"], acts, weights=laws, tau0=h["tau0"])
+def _network(packed: PackedNetwork, origin: str):
+    try:
+        return seeding.network_from_header(packed.header, packed.arrays)
+    except checks.PackError as e:
+        raise ValueError(f"{origin}: {e}") from None
 
 
 def _layer_codes(packed: PackedNetwork, origin: str) -> list:
@@ -210,7 +170,7 @@ def _layer_codes(packed: PackedNetwork, origin: str) -> list:
     h, a = packed.header, packed.arrays
     if h["format"] == "seeded":
         s = h["seed"]
-        codes = _regenerated_codes(_network(h, a), h["p"], a["key"], s)
+        codes = seeding.regenerated_codes(_network(packed, origin), h["p"], a["key"], s)
         for l, c in enumerate(codes):
             if checks.array_checksum(c) != h["layers"][l]["codes_sha256"]:
                 raise ValueError(
@@ -251,7 +211,7 @@ def unpack(packed: PackedNetwork):
         ValueError: the packed network fails validation.
     """
     _checked(packed)
-    net = _network(packed.header, packed.arrays)
+    net = _network(packed, "packed network")
     dtype = jnp.result_type(float)
     params = {"W": [jnp.asarray(W, dtype) for W in _weights(packed)],
               "w": jnp.asarray(packed.arrays["w"].astype(np.float64), dtype)}
@@ -315,6 +275,7 @@ def load(path: str | os.PathLike) -> PackedNetwork:
                          f"({e!r})") from None
     packed = PackedNetwork(header=header, arrays=arrays)
     _checked(packed, origin)
+    _network(packed, origin)
     if header["format"] == "seeded":
         _layer_codes(packed, origin)
     return packed
