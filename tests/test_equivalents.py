@@ -352,3 +352,32 @@ def test_gmmstats_with_X_and_errors():
         ck_equivalent(net, s, diagonal="nope")
     with pytest.raises(ValueError, match="samples"):
         ck_equivalent(net, s.stats, X=jnp.ones((10, s.X.shape[1])))
+
+
+def test_reference_variant_identity_coefficients():
+    # the reference code's identity coefficients written out from its recursion (moments
+    # at the layer's output scale, kappa_0^2 = tau0, (kappa_L^2)^2) with the public moments
+    from ntkcomp.equivalents import Variant
+
+    s = _sample("mixed", n=64)
+    tau0 = float(s.stats.tau0)
+    net = _net(["sin", "sin", "sin"], s)
+    c = coefficients(net, tau0)
+    k2, taus = tau0, [tau0]
+    for act in net.activations:
+        taus.append(float(jnp.sqrt(moments(act, taus[-1]).var)))
+        m = moments(act, taus[-1])
+        k2 = float(m.var) + float(m.s) * k2
+    for kind, std, want in [
+        ("ck", ck_equivalent(net, s), float(c.tau[3]) ** 2 - float(c.alpha[3, 0]) * tau0 ** 2
+         - float(c.alpha[3, 2]) * tau0 ** 4),
+        ("ntk", ntk_equivalent(net, s), k2 ** 2 - float(c.beta[3, 0]) * tau0 ** 2
+         - float(c.beta[3, 2]) * tau0 ** 4)]:
+        fn = ck_equivalent if kind == "ck" else ntk_equivalent
+        ref = fn(net, s, variant="reference")
+        assert fn(net, s, variant=Variant.REFERENCE).c_id == ref.c_id
+        np.testing.assert_allclose(float(ref.c_id), want, rtol=1e-12)
+        diff = np.asarray(ref) - np.asarray(std)
+        np.testing.assert_allclose(diff, (want - float(std.c_id)) * np.eye(64), atol=1e-12)
+    with pytest.raises(ValueError, match="variant"):
+        ck_equivalent(net, s, variant="paper")

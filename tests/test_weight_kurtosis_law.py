@@ -19,7 +19,7 @@ ntkcomp.enable_x64()
 
 from ntkcomp.activations import get  # noqa: E402 (after enable_x64)
 from ntkcomp.networks import MLP  # noqa: E402
-from ntkcomp.networks.weights import weight_law  # noqa: E402
+from ntkcomp.networks import weight_law  # noqa: E402
 from ntkcomp.spectral import (  # noqa: E402
     compounded_random_features_spectrum,
     expected_layer_maps,

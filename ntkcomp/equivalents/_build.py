@@ -21,9 +21,10 @@ import numpy as np
 
 from ntkcomp.activations import moments
 from ntkcomp.equivalents._kernel import EquivalentKernel, small_matrix
-from ntkcomp.equivalents._options import Kurtosis, as_kurtosis, check_diagonal
+from ntkcomp.equivalents._options import Kurtosis, Variant, as_kurtosis, as_variant, \
+    check_diagonal
 from ntkcomp.equivalents._realised import realised_parts
-from ntkcomp.equivalents._recursion import Coefficients, coefficients
+from ntkcomp.equivalents._recursion import Coefficients, coefficients, reference_kappa2
 
 
 def unpack_sample(sample, X=None):
@@ -98,7 +99,7 @@ def _check_layer(layer, L: int) -> int:
 
 
 def _kernel(net, X, st, c: Coefficients, kind: str, layer: int, kurtosis: Kurtosis,
-            diagonal: str, b) -> EquivalentKernel:
+            diagonal: str, b, variant: Variant) -> EquivalentKernel:
     """The structured kernel of ``kind`` (``"ck"`` at ``layer`` or ``"ntk"``)."""
     n, p = X.shape
     tau0 = jnp.asarray(st.tau0)
@@ -111,6 +112,8 @@ def _kernel(net, X, st, c: Coefficients, kind: str, layer: int, kurtosis: Kurtos
         lin, c2, c3, c_diag = c.beta[layer][0], c.beta[layer][1], c.beta[layer][2], \
             c.beta_diag[layer]
         c_id = c.kappa2[layer] - lin * tau0 ** 2
+    if variant is Variant.REFERENCE:
+        c_id = _reference_identity(net, c, kind, layer, tau0)
     M = small_matrix(c2, c3, st, c_diag if kurtosis is Kurtosis.THEORY else None)
     dvec = jnp.zeros((n,), dtype=X.dtype)
     if kurtosis is Kurtosis.REALISED:
@@ -124,6 +127,18 @@ def _kernel(net, X, st, c: Coefficients, kind: str, layer: int, kurtosis: Kurtos
     return k
 
 
+def _reference_identity(net, c: Coefficients, kind: str, layer: int, tau0):
+    """The identity coefficient of the reference code (``Variant.REFERENCE``):
+    ``tau_l^2 - alpha_{l,1} tau0^2 - alpha_{l,3} tau0^4`` (CK) and ``(kappa_L^2)^2 -
+    beta_{L,1} tau0^2 - beta_{L,3} tau0^4`` (NTK) with the reference's ``kappa_L^2``
+    (:func:`reference_kappa2`; the reference squares it once more)."""
+    if kind == "ck":
+        a = c.alpha[layer]
+        return c.tau[layer] ** 2 - a[0] * tau0 ** 2 - a[2] * tau0 ** 4
+    bt = c.beta[layer]
+    return reference_kappa2(net, c) ** 2 - bt[0] * tau0 ** 2 - bt[2] * tau0 ** 4
+
+
 def _prepare(net, sample, X, coeffs, step_derivative: str = "autodiff"):
     X, st = unpack_sample(sample, X)
     tau0 = jnp.asarray(st.tau0)
@@ -134,7 +149,8 @@ def _prepare(net, sample, X, coeffs, step_derivative: str = "autodiff"):
 
 
 def ck_equivalent(net, sample, layer=None, *, kurtosis=Kurtosis.NONE, finite_width=False,
-                  diagonal="theory", coeffs=None, X=None) -> EquivalentKernel:
+                  diagonal="theory", coeffs=None, X=None,
+                  variant=Variant.STANDARD) -> EquivalentKernel:
     """The equivalent ``K~_l`` of the expected conjugate kernel ``E_W[CK_l]``.
 
     See the theory page ``docs/theory/equivalents.md`` (section CK equivalent).
@@ -152,24 +168,28 @@ def ck_equivalent(net, sample, layer=None, *, kurtosis=Kurtosis.NONE, finite_wid
         per-sample diagonal of ``E_W[CK_l]``, an ``O(n)`` refinement).
       coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
       X: the data ``(n, p)`` when ``sample`` is bare statistics.
+      variant: a :class:`Variant` member or its string value: ``"standard"`` or
+        ``"reference"`` (the identity coefficient of the paper's public reference code,
+        ``tau_l^2 - alpha_{l,1} tau0^2 - alpha_{l,3} tau0^4``).
 
     Returns:
       :class:`EquivalentKernel` (``np.asarray`` of it is the ``(n, n)`` matrix).
 
     Raises:
-      ValueError: bad ``layer``, ``kurtosis`` or ``diagonal``, or a
+      ValueError: bad ``layer``, ``kurtosis``, ``diagonal`` or ``variant``, or a
         sample/``X`` mismatch.
     """
-    kurtosis = as_kurtosis(kurtosis)
+    kurtosis, variant = as_kurtosis(kurtosis), as_variant(variant)
     check_diagonal(diagonal)
     X, st, c = _prepare(net, sample, X, coeffs)
     l = _check_layer(layer, c.depth)
     b = c.b[l] if finite_width else 0.0
-    return _kernel(net, X, st, c, "ck", l, kurtosis, diagonal, b)
+    return _kernel(net, X, st, c, "ck", l, kurtosis, diagonal, b, variant)
 
 
 def ntk_equivalent(net, sample, *, kurtosis=Kurtosis.NONE, diagonal="theory", coeffs=None,
-                   X=None, step_derivative="autodiff") -> EquivalentKernel:
+                   X=None, step_derivative="autodiff",
+                   variant=Variant.STANDARD) -> EquivalentKernel:
     """The equivalent ``Theta~`` of the expected NTK ``E_W[NTK]``.
 
     See the theory page ``docs/theory/equivalents.md`` (section NTK equivalent). For
@@ -178,6 +198,9 @@ def ntk_equivalent(net, sample, *, kurtosis=Kurtosis.NONE, diagonal="theory", co
 
     Args:
       net, sample, kurtosis, diagonal, coeffs, X: as for :func:`ck_equivalent`.
+      variant: ``"standard"`` or ``"reference"``: the reference code's identity
+        coefficient ``(kappa_L^2)^2 - beta_{L,1} tau0^2 - beta_{L,3} tau0^4`` with its own
+        ``kappa`` recursion (``kappa_0^2 = tau0``; each step at the layer's output scale).
       step_derivative: ``"autodiff"`` or ``"raise"`` (used when ``coeffs`` is None).
 
     Returns:
@@ -187,7 +210,7 @@ def ntk_equivalent(net, sample, *, kurtosis=Kurtosis.NONE, diagonal="theory", co
       ValueError: bad options, a sample/``X`` mismatch, or a step layer with
         ``step_derivative="raise"``.
     """
-    kurtosis = as_kurtosis(kurtosis)
+    kurtosis, variant = as_kurtosis(kurtosis), as_variant(variant)
     check_diagonal(diagonal)
     X, st, c = _prepare(net, sample, X, coeffs, step_derivative)
-    return _kernel(net, X, st, c, "ntk", c.depth, kurtosis, diagonal, 0.0)
+    return _kernel(net, X, st, c, "ntk", c.depth, kurtosis, diagonal, 0.0, variant)

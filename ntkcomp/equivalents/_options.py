@@ -44,8 +44,13 @@ class Variant(enum.Enum):
     Members:
       STANDARD (``"standard"``): the equivalents of the theory page
         ``docs/theory/equivalents.md``.
-      REFERENCE (``"reference"``): the form used by the paper's public reference code
-        (see the theory page ``docs/theory/equivalents.md``, section Reference variant).
+      REFERENCE (``"reference"``): the identity coefficient of the paper's public
+        reference code: ``tau_l^2 - alpha_{l,1} tau0^2 - alpha_{l,3} tau0^4`` for the CK and
+        ``(kappa_L^2)^2 - beta_{L,1} tau0^2 - beta_{L,3} tau0^4`` for the NTK, whose
+        ``kappa`` recursion starts at ``kappa_0^2 = tau0`` and evaluates each step at the
+        layer's output scale (``kappa_l^2 = Var[sigma_l(tau_l xi)] + E[sigma_l'(tau_l
+        xi)^2] kappa_{l-1}^2``). Everything else (``X X^T`` and low-rank parts) is the same.
+        See the theory page ``docs/theory/equivalents.md`` (section Reference variant).
     """
 
     STANDARD = "standard"

@@ -234,9 +234,15 @@ def _net_tau0(net, tau0):
     return jnp.asarray(tau0, dtype=jnp.result_type(float))
 
 
+def _kind(act) -> str:
+    """The activation's kind as a plain string (``"smooth"`` when it has none)."""
+    kind = getattr(act, "kind", "smooth")
+    return str(getattr(kind, "value", kind))
+
+
 def _check_step(act, index: int, step_derivative: str) -> bool:
     """True when layer ``index`` (0-based) is differentiable for the NTK recursion."""
-    if getattr(act, "kind", "smooth") != "piecewise_constant":
+    if _kind(act) != "piecewise_constant":
         return True
     if step_derivative == "raise":
         raise ValueError(
@@ -302,6 +308,22 @@ def coefficients(net, tau0=None, *, step_derivative: str = "autodiff") -> Coeffi
         **{k: st(v) for k, v in cols.items()},
         widths=jnp.asarray([np.nan, *[float(w) for w in widths]], dtype=tau0.dtype),
         names=tuple(str(getattr(a, "name", a)) for a in acts),
-        kinds=tuple(str(getattr(a, "kind", "smooth")) for a in acts),
+        kinds=tuple(_kind(a) for a in acts),
         step_convention=step_derivative,
     )
+
+
+def reference_kappa2(net, c: Coefficients):
+    """``kappa_L^2`` as the paper's public reference code computes it (``Variant.REFERENCE``).
+
+    The reference starts from ``kappa_0^2 = tau_0`` (not ``tau_0^2``) and evaluates both
+    terms of the step at the layer's output scale ``tau_l`` instead of its input scale:
+    ``kappa_l^2 = Var[sigma_l(tau_l xi)] + E[sigma_l'(tau_l xi)^2] kappa_{l-1}^2``. Step
+    layers use ``sigma' = 0`` (the autodiff convention). Returns a scalar.
+    """
+    k2 = c.tau[0]
+    for l in range(1, c.depth + 1):
+        m = moments(net.activations[l - 1], c.tau[l])
+        s = m.s if c.kinds[l - 1] != "piecewise_constant" else jnp.zeros_like(m.s)
+        k2 = m.var + s * k2
+    return k2

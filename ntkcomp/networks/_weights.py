@@ -1,4 +1,6 @@
-"""Weight laws: i.i.d. entries of mean 0 and variance 1 (THEORY.md section 2, 7).
+"""Weight laws: i.i.d. entries of mean 0 and variance 1.
+
+See the theory pages ``docs/theory/network.md`` and ``docs/theory/universality.md``.
 
 Every law is standardised (E[w] = 0, E[w^2] = 1); what distinguishes them in the
 high-dimensional equivalents is the fourth cumulant ``kappa4 = E[w^4] - 3`` (``kappa6``, the
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 import jax
@@ -29,16 +32,14 @@ import jax.numpy as jnp
 
 from ntkcomp._validate import check_choice, check_in_range
 
-__all__ = ["WeightLaw", "available_weight_laws", "weight_law"]
-
 _LAWS = ("gaussian", "rademacher", "sparse_ternary", "sparse_gaussian", "student_t")
-_PARAMS = {
+_PARAMS = MappingProxyType({
     "gaussian": (),
     "rademacher": (),
     "sparse_ternary": ("eps",),
     "sparse_gaussian": ("eps",),
     "student_t": ("nu",),
-}
+})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,7 @@ class WeightLaw:
     params: tuple = ()
 
     def param(self, key: str) -> float:
+        """The value of parameter ``key`` (``"eps"`` or ``"nu"``)."""
         return dict(self.params)[key]
 
     @property

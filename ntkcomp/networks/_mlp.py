@@ -1,4 +1,6 @@
-"""The centred, 1/sqrt(d)-scaled MLP of THEORY.md section 2 (batch first).
+"""The centred, 1/sqrt(d)-scaled MLP (batch first).
+
+See the theory page ``docs/theory/network.md`` (section Centred network)::
 
     h_0 = x                                     x: (p,)
     g_l = h_{l-1} @ W_l                         W_l: (d_{l-1}, d_l), entries mean 0 var 1
@@ -22,24 +24,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkcomp._validate import check_finite_array, check_positive, check_positive_int, check_shape
-from ntkcomp.networks.weights import WeightLaw, weight_law
+from ntkcomp.activations import Activation, get, moments
+from ntkcomp.config import default_float
+from ntkcomp.networks._flax import flax_module
+from ntkcomp.networks._weights import WeightLaw, weight_law
 
 _GAUSSIAN = weight_law("gaussian")
 
-__all__ = ["MLP"]
-
-
-def _activations_module():
-    from ntkcomp import activations  # lazy: keeps import order loose
-
-    return activations
-
 
 def _as_activation(a: Any):
-    acts = _activations_module()
     if isinstance(a, str):
-        return acts.get(a)
-    if isinstance(a, acts.Activation):
+        return get(a)
+    if isinstance(a, Activation):
         return a
     raise ValueError(f"activations must be names or Activation objects, got {a!r}")
 
@@ -105,8 +101,7 @@ class MLP:
             raise ValueError("widths must be a non-empty list of integers >= 1, got []")
         widths = tuple(check_positive_int(f"widths[{i}]", d) for i, d in enumerate(widths))
         depth = len(widths)
-        acts_mod = _activations_module()
-        acts = _per_layer("activations", activations, depth, (str, acts_mod.Activation))
+        acts = _per_layer("activations", activations, depth, (str, Activation))
         acts = tuple(_as_activation(a) for a in acts)
         laws = _per_layer("weights", weights, depth, (str, WeightLaw))
         laws = tuple(weight_law(w) for w in laws)
@@ -117,7 +112,7 @@ class MLP:
         taus = [tau0]
         centers = []
         for act in acts:
-            mom = acts_mod.moments(act, jnp.asarray(taus[-1]))
+            mom = moments(act, jnp.asarray(taus[-1]))
             var = float(mom.var)
             if not (math.isfinite(var) and var > 0):
                 raise ValueError(f"activation {act.name!r} has output variance {var} at "
@@ -170,8 +165,6 @@ class MLP:
         """
         p = check_positive_int("p", p)
         if dtype is None:
-            from ntkcomp.config import default_float
-
             dtype = default_float()
         keys = jax.random.split(key, self.depth + 1)
         dims = (p, *self.widths)
@@ -229,11 +222,12 @@ class MLP:
         return hs[-1] @ params["w"]
 
     # --- flax --------------------------------------------------------------------------
-    def as_flax(self):
-        """A ``flax.linen`` module with the same forward pass (see ``flax_module``).
+    def as_flax(self, dtype: Any = None):
+        """A ``flax.linen`` module with the same forward pass, ``X (n, p) -> (n,)``.
 
         Use ``ntkcomp.networks.to_flax_variables(params)`` to load ``init``'s pytree.
-        """
-        from ntkcomp.networks.flax_module import FlaxMLP
 
-        return FlaxMLP(net=self)
+        Raises:
+          ImportError: flax is not installed (it is an optional dependency).
+        """
+        return flax_module(self, dtype)
