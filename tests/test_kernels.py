@@ -88,7 +88,7 @@ def test_eager_and_traced_engines_agree():
     same tiling; all are checked against autodiff (1e-10, see the module docstring),
     including ragged last tiles and the CK path. Block sizes: 13 (one tile), 5 (3 x 3
     blocks: unrolled), 1 (13 x 13 blocks, 91 symmetric / 78 cross tiles: the fori_loop)."""
-    from ntkcomp.kernels.empirical import STATIC_TILE_LIMIT
+    from ntkcomp.kernels._signals import STATIC_TILE_LIMIT
 
     assert 3 * 3 <= STATIC_TILE_LIMIT < 13 * 6  # both traced paths are exercised below
     net = MLP([16, 12, 8], ["relu", "tanh", "erf"])
@@ -179,7 +179,7 @@ def test_kernel_input_errors():
 def test_default_block_size_rules():
     """The default tiling: one tile below 1536 rows (symmetric), otherwise >= 4 row blocks of
     a multiple of 128 rows, never above DEFAULT_BLOCK_SIZE, and covering n."""
-    from ntkcomp.kernels.empirical import DEFAULT_BLOCK_SIZE, default_block_size
+    from ntkcomp.kernels._signals import DEFAULT_BLOCK_SIZE, default_block_size
     for n in (1, 7, 1000, 1535):
         assert default_block_size(n) == n
     for n in (1536, 2048, 3000, 4096, 16384, 40000):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntkcomp.kernels.sharding import cyclic_offsets
+from ntkcomp.kernels._sharding import cyclic_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,8 @@ SCRIPT = textwrap.dedent("""
     import ntkcomp
     ntkcomp.enable_x64()
     from ntkcomp.kernels import (empirical_ntk, conjugate_kernels, sharded_empirical_ntk,
-                                 sharded_conjugate_kernels, device_mesh)
+                                 sharded_conjugate_kernels)
+    from ntkcomp.kernels._sharding import device_mesh
     from ntkcomp.networks import MLP
 
     def rel(a, b):

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ntkcomp.kernels._empirical import Arch
+from ntkcomp.kernels._signals import Arch
 
 __all__ = ["jacobian", "ntk_autodiff"]
 

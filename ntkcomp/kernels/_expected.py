@@ -1,6 +1,6 @@
 """Exact weight-averaged (infinite-width) kernels on given data, via the bivariate map.
 
-For the MLP of THEORY.md section 2 (W_l entries of variance 1, no 1/sqrt(d) in W,
+For the MLP (see the theory page ``docs/theory/network.md``, section Kernels) (W_l entries of variance 1, no 1/sqrt(d) in W,
 ``h_l = (sigma_l(g_l) - m_l)/sqrt(d_l)``) in the limit d_1, ..., d_L -> infinity:
 
     Sigma_0 = X X2^T,  v_0 = ||x_i||^2,  v2_0 = ||x2_j||^2
@@ -17,7 +17,7 @@ NTK: with ``P_l = lim Delta_l Delta2_l^T``, ``Delta_L = w o sigma_L'/sqrt(d_L)``
 
     Theta_0 = X X2^T,   Theta_l = CK_l + Theta_{l-1} o dd_l,   NTK = Theta_L.
 
-On the diagonal this is kappa_l^2 = tau_l^2 + s_l kappa_{l-1}^2 (THEORY.md section 5).
+On the diagonal this is ``kappa_l^2 = tau_l^2 + s_l kappa_{l-1}^2`` (``docs/theory/equivalents.md``).
 For piecewise-constant activations ``dd = 0`` (autodiff convention) and NTK = CK_L.
 """
 from __future__ import annotations
@@ -26,7 +26,11 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from ntkcomp._guards import check_finite
 from ntkcomp._validate import check_finite_array
+from ntkcomp.activations import bivariate, moments
+from ntkcomp.config import default_float
+from ntkcomp.kernels._memory import check_fits
 
 __all__ = ["expected_kernels"]
 
@@ -37,20 +41,19 @@ def _check_X(net, X, name):
     check_finite_array(name, X)
 
 
-def expected_kernels(net, X: Any, X2: Any = None) -> dict:
+def expected_kernels(net, X: Any, X2: Any = None, *, max_bytes: int | None = None) -> dict:
     """Exact ``E_W`` kernels in the infinite-width limit.
 
     Args:
       net: an ``ntkcomp.networks.MLP`` (its activations, centers ``m_l``).
       X: ``(n1, p)``; X2: ``(n2, p)`` or None (``X2 = X``).
+      max_bytes: memory limit of the estimate (default: the device's available memory).
     Returns:
       ``{"ck": [CK_1, ..., CK_L], "ntk": NTK}``, each ``(n1, n2)``, in JAX's default float.
     Raises:
-      ValueError: X not 2-D, NaN/Inf entries, or X2 with a different feature dimension.
+      ValueError: X not 2-D, NaN/Inf entries, X2 with a different feature dimension, or
+        kernels larger than the available memory (estimate and limit in the message).
     """
-    from ntkcomp.activations import bivariate
-    from ntkcomp.config import default_float
-
     dtype = default_float()
     _check_X(net, X, "X")
     X = jnp.asarray(X, dtype)
@@ -62,6 +65,9 @@ def expected_kernels(net, X: Any, X2: Any = None) -> dict:
         if X2.shape[1] != X.shape[1]:
             raise ValueError(f"X2 must have shape (n2, {X.shape[1]}) like X, got {X2.shape}")
     symmetric = X2 is X
+    # the L CKs, the NTK, and about six (n1, n2) temporaries of the bivariate map
+    check_fits("expected kernels", (net.depth + 7) * X.shape[0] * X2.shape[0]
+               * jnp.dtype(dtype).itemsize, max_bytes)
     C = jnp.matmul(X, X2.T, precision="highest")
     v1 = jnp.sum(X * X, axis=1)
     v2 = v1 if symmetric else jnp.sum(X2 * X2, axis=1)
@@ -79,7 +85,6 @@ def expected_kernels(net, X: Any, X2: Any = None) -> dict:
         theta = ck + theta * dd
         C = ck
         cks.append(ck)
-    from ntkcomp.guards import check_finite  # numerical guard (no-op on traced values)
     for l, ck in enumerate(cks):
         check_finite(f"CK_{l + 1}", ck, where="expected_kernels")
     check_finite("NTK", theta, where="expected_kernels")
@@ -95,7 +100,6 @@ def _one_point(act, v, m):
     """Diagonal values at Var u = v: ``E[(sigma(u) - m)^2] = var + (mean - m)^2`` and
     ``E[sigma'(u)^2] = s`` (0 for piecewise-constant sigma, the autodiff convention),
     from the 1-D Gaussian moments (exact quadrature; avoids rho = 1 in the 2-D map)."""
-    from ntkcomp.activations import moments
 
     mom = moments(act, jnp.sqrt(v))
     ck = mom.var + (mom.mean - m) ** 2

@@ -4,7 +4,7 @@
 ``net.init(fold_in(key, t), p)``, computes ``[CK_1..CK_L]`` and the exact empirical NTK
 of each, and returns their means and standard errors ``std / sqrt(draws)`` (Welford's
 update, stable in float32 too). The means converge to ``expected_kernels`` at rate
-``1/sqrt(draws)`` up to the finite-width bias of THEORY.md section 6 (zero at L = 1 with
+``1/sqrt(draws)`` up to the finite-width bias (``docs/theory/finite_width.md``; zero at L = 1 with
 Gaussian weights).
 """
 from __future__ import annotations
@@ -17,7 +17,10 @@ import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels._empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.config import default_float
+from ntkcomp.kernels._memory import check_fits
+from ntkcomp.kernels._signals import Arch, prepare
+from ntkcomp.kernels._tiles import ck_jit, ntk_jit
 
 __all__ = ["monte_carlo_kernels"]
 
@@ -28,8 +31,8 @@ def _step(state, key, t, net, p, X, X2, b1, b2, symmetric, signal_dtype):
     """One draw: kernels of ``net.init(fold_in(key, t))`` folded into (mean, M2)."""
     mean, M2 = state
     params = net.init(jax.random.fold_in(key, t), p, dtype=X.dtype)
-    ks = list(_ck_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
-    ks.append(_ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
+    ks = list(ck_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
+    ks.append(ntk_jit(Arch(net), params, X, X2, b1, b2, symmetric, signal_dtype))
     k = (t + 1).astype(X.dtype)
     new_mean, new_M2 = [], []
     for x, mu, m2 in zip(ks, mean, M2):
@@ -42,7 +45,8 @@ def _step(state, key, t, net, p, X, X2, b1, b2, symmetric, signal_dtype):
 
 def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = None,
                         progress: bool = True, block_size: int | None = None,
-                        dtype: Any = None, signal_dtype: Any = None) -> dict:
+                        dtype: Any = None, signal_dtype: Any = None,
+                        max_bytes: int | None = None) -> dict:
     """Average ``CK_1..CK_L`` and the empirical NTK over independent weight draws.
 
     Args:
@@ -54,6 +58,8 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
       dtype: computation dtype (default JAX's default float).
       signal_dtype: None or ``"float64"`` with ``dtype=float32``: float64 forward/backward
         signals, float32 Gram products (see :func:`ntkcomp.kernels.empirical_ntk`).
+      max_bytes: memory limit of the mean/variance buffers (default: the device's available
+        memory); pass a larger value to override the check.
     Returns:
       ``{"ck": [mean CK_l], "ntk": mean NTK, "ck_se": [...], "ntk_se": ...,
       "draws": draws}``; standard errors are ``sample std / sqrt(draws)`` per entry
@@ -61,17 +67,17 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
     """
     draws = check_positive_int("draws", draws)
     if dtype is None:
-        from ntkcomp.config import default_float
-
         dtype = default_float()
     if jnp.ndim(X) != 2:
         raise ValueError(f"X must have shape (n, p), got {tuple(jnp.shape(X))}")
     p = int(jnp.shape(X)[1])
     dummy = net.init(jax.random.PRNGKey(0), p, dtype=dtype)  # for validation only
-    X, X2, b1, b2, symmetric, signal_dtype = _prepare(net, dummy, X, X2, block_size,
+    X, X2, b1, b2, symmetric, signal_dtype = prepare(net, dummy, X, X2, block_size,
                                                       traced=True, signal_dtype=signal_dtype)
     n1 = X.shape[0]
     n2 = n1 if symmetric else X2.shape[0]
+    check_fits("Monte Carlo kernel buffers", 3 * (net.depth + 1) * n1 * n2
+               * jnp.dtype(dtype).itemsize, max_bytes)
     zeros = [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)]
     state = (zeros, [jnp.zeros((n1, n2), dtype) for _ in range(net.depth + 1)])
     for t in tqdm(range(draws), disable=not progress, desc="monte_carlo_kernels",

@@ -32,7 +32,7 @@ from jax import lax
 from jax.tree_util import register_pytree_node_class
 
 from ntkcomp._validate import check_choice, check_positive_int
-from ntkcomp.kernels._empirical import Arch, forward_backward
+from ntkcomp.kernels._signals import Arch, forward_backward
 
 __all__ = ["DEFAULT_TILE", "MATERIALIZE_MAX_BYTES", "FactorKernel", "ck_operator",
            "ntk_operator"]

@@ -1,34 +1,26 @@
-"""Kernel rows sharded over a 1-D device mesh (``jax.sharding``; no hand-written comms).
+"""Kernel rows sharded over all devices of all processes (``jax.sharding``, ``shard_map``).
 
-The output rows (equivalently the rows of ``X``) are split evenly over the ``D`` devices
-of a 1-D ``Mesh`` (default: all of ``jax.devices()``, axis name ``"rows"``); the result is
-a global ``jax.Array`` with ``NamedSharding(mesh, P("rows", None))``.
+The output rows (the rows of ``X``) are split evenly over the ``D`` devices of a 1-D mesh
+(default: every device of every process, ``jax.devices()``, axis ``"rows"``); the result is a
+global ``jax.Array`` with ``NamedSharding(mesh, P("rows", None))``. With several processes
+(``jax.distributed.initialize``) every process calls the function with the same ``X`` and
+parameters and gets the same global array, of which it holds its devices' rows; nothing
+but JAX's own runtime moves data.
 
 * Cross kernels (``X2`` given): ``X2`` and the parameters are replicated; each device runs
-  the single-device tiled kernel on its row block against all of ``X2``
-  (``jax.shard_map``): work per device ``n1 * n2 / D``.
-* Symmetric kernels (``X2 = None``): device ``k`` computes its row block against the
-  column blocks ``k, k + 1, ..., k + floor(D/2)`` (cyclically) only, into a row-sharded
-  ``Z`` with ``K = Z + Z^T``: the own diagonal block enters ``Z`` halved and, for even
-  ``D``, so does the block at offset ``D/2`` (which both of its devices compute). The
-  transpose is left to XLA (``jit`` with sharding annotations inserts the all-to-all; no
-  hand-written communication). Work per device ``(floor(D/2) + 1) / D`` of a full row
-  block -- about half for large ``D`` (5/8 for ``D = 8``), the same saving as the
-  single-device symmetric tiles -- and each device runs the forward/backward pass on
-  only those ``floor(D/2) + 1`` blocks instead of all of ``X``. Memory: up to three
-  ``(n/D, n)`` output-sized arrays per device at the end (``Z``, its transposed
-  exchange, ``K``) instead of one -- pass ``X2=X`` for the full-row scheme when the
-  output itself is what limits memory. Rounding differs from
-  the one-device kernel only by the halving and re-adding (exact in binary floating
-  point) and the tile order.
-
-On one host with several CPU "devices" (``XLA_FLAGS=--xla_force_host_platform_device_count=8``
-set before importing jax) this is how the tests check it; on a GPU/TPU pod the same code
-spreads the kernel over all accelerators.
+  the single-device tiled kernel on its row block against all of ``X2``: work ``n1 n2 / D``.
+* Symmetric kernels (``X2 = None``): device ``k`` computes its row block against the column
+  blocks ``k, k + 1, ..., k + floor(D/2)`` (cyclically) only, into a row-sharded ``Z`` with
+  ``K = Z + Z^T``: the own diagonal block enters ``Z`` halved and, for even ``D``, so does the
+  block at offset ``D/2`` (computed by both of its devices); XLA inserts the exchange of the
+  transpose. Work per device ``(floor(D/2) + 1) / D`` of a full row block; memory up to three
+  ``(n/D, n)`` arrays per device (pass ``X2=X`` for the full-row scheme when the output is
+  what limits memory). Rounding differs from the one-device kernel only by the halving and
+  re-adding (exact in binary floating point) and the tile order.
 """
 from __future__ import annotations
 
-import functools
+from functools import partial
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +31,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ntkcomp._validate import check_positive_int
-from ntkcomp.kernels._empirical import Arch, _ck_jit, _ntk_jit, _prepare
+from ntkcomp.kernels._memory import check_fits
+from ntkcomp.kernels._signals import Arch, prepare
+from ntkcomp.kernels._tiles import ck_jit, ntk_jit
 
 __all__ = ["cyclic_offsets", "device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
@@ -47,7 +41,8 @@ AXIS = "rows"
 
 
 def device_mesh(devices: Sequence | None = None, axis_name: str = AXIS) -> Mesh:
-    """A 1-D mesh over ``devices`` (default ``jax.devices()``) with one named axis."""
+    """A 1-D mesh over ``devices`` (default ``jax.devices()``: every device of every
+    process) with one named axis."""
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must be a non-empty list of jax devices")
@@ -55,15 +50,7 @@ def device_mesh(devices: Sequence | None = None, axis_name: str = AXIS) -> Mesh:
 
 
 def _shard_map(f, mesh, in_specs, out_specs):
-    if hasattr(jax, "shard_map"):
-        try:
-            return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                                 check_vma=False)
-        except TypeError:  # older signature
-            return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
-    from jax.experimental.shard_map import shard_map  # jax < 0.6
-
-    return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
+    return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
 
 
 def _local_kernels(kind: str, arch: Arch, prm, xa, xb, b1: int, b2: int,
@@ -72,29 +59,33 @@ def _local_kernels(kind: str, arch: Arch, prm, xa, xb, b1: int, b2: int,
     ``symmetric``: ``xb`` is ignored (``xa`` against itself)."""
     xb = None if symmetric else xb
     if kind == "ntk":
-        return (_ntk_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype),)
-    return tuple(_ck_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype))
+        return (ntk_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype),)
+    return tuple(ck_jit(arch, prm, xa, xb, b1, b2, symmetric, signal_dtype))
 
 
 def _n_out(kind: str, arch: Arch) -> int:
     return 1 if kind == "ntk" else arch.net.depth
 
 
-@functools.lru_cache(maxsize=64)
-def _sharded_fn(kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh,
-                signal_dtype: str | None):
-    """The jitted shard_map'ed cross kernels (a tuple), built once per (kind, architecture,
-    tiles, mesh): every device computes its row block against all of ``X2``."""
+@partial(jax.jit, static_argnames=("kind", "arch", "b1", "b2", "mesh", "signal_dtype",
+                                   "n1", "n2"))
+def _cross(prm, xp, x2, *, kind: str, arch: Arch, b1: int, b2: int, mesh: Mesh,
+           signal_dtype: str | None, n1: int, n2: int):
+    """Cross kernels (a tuple): every device computes its row block against all of ``X2``;
+    padded rows are dropped."""
     axis = mesh.axis_names[0]
-    row_sharded = NamedSharding(mesh, P(axis, None))
     n_out = _n_out(kind, arch)
 
     def local(prm, xl, x2):
         return _local_kernels(kind, arch, prm, xl, x2, b1, b2, False, signal_dtype)
 
-    return jax.jit(_shard_map(local, mesh, (P(), P(axis, None), P()),
-                              tuple(P(axis, None) for _ in range(n_out))),
-                   out_shardings=tuple(row_sharded for _ in range(n_out)))
+    Ks = _shard_map(local, mesh, (P(), P(axis, None), P()),
+                    tuple(P(axis, None) for _ in range(n_out)))(prm, xp, x2)
+    return tuple(_rows(K[:n1, :n2], mesh) for K in Ks)
+
+
+def _rows(K, mesh):
+    return jax.lax.with_sharding_constraint(K, NamedSharding(mesh, P(mesh.axis_names[0], None)))
 
 
 def cyclic_offsets(n_devices: int) -> list[tuple[int, float]]:
@@ -108,13 +99,13 @@ def cyclic_offsets(n_devices: int) -> list[tuple[int, float]]:
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh, signal_dtype: str | None):
-    """jitted ``X (padded, row-sharded) -> K`` by the cyclic half-row scheme (module doc)."""
+@partial(jax.jit, static_argnames=("kind", "arch", "b", "mesh", "signal_dtype", "n1"))
+def _symmetric(prm, xp, *, kind: str, arch: Arch, b: int, mesh: Mesh,
+               signal_dtype: str | None, n1: int):
+    """``X (padded, row-sharded) -> K`` by the cyclic half-row scheme (module docstring)."""
     axis = mesh.axis_names[0]
     D = mesh.size
     offsets = cyclic_offsets(D)
-    row_sharded = NamedSharding(mesh, P(axis, None))
     n_out = _n_out(kind, arch)
 
     def local(prm, xl, xfull):
@@ -129,12 +120,15 @@ def _symmetric_fn(kind: str, arch: Arch, b: int, mesh: Mesh, signal_dtype: str |
                  for z, t in zip(Z, blocks)]
         return tuple(Z)
 
-    def full(prm, xp):
-        Zs = _shard_map(local, mesh, (P(), P(axis, None), P()),
-                        tuple(P(axis, None) for _ in range(n_out)))(prm, xp, xp)
-        return tuple(jax.lax.with_sharding_constraint(Z + Z.T, row_sharded) for Z in Zs)
+    Zs = _shard_map(local, mesh, (P(), P(axis, None), P()),
+                    tuple(P(axis, None) for _ in range(n_out)))(prm, xp, xp)
+    return tuple(_rows((Z + Z.T)[:n1, :n1], mesh) for Z in Zs)
 
-    return jax.jit(full, out_shardings=tuple(row_sharded for _ in range(n_out)))
+
+def _global(x, sharding):
+    """The host array ``x`` (the same on every process) as a global array with ``sharding``."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
 
 def _sharded(kind: str, net, params, X, X2, block_size, mesh, signal_dtype):
@@ -142,36 +136,64 @@ def _sharded(kind: str, net, params, X, X2, block_size, mesh, signal_dtype):
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     axis = mesh.axis_names[0]
-    X, X2, b1, b2, symmetric, signal_dtype = _prepare(net, params, X, X2, block_size,
-                                                      traced=True, signal_dtype=signal_dtype)
+    X, X2, b1, b2, symmetric, signal_dtype = prepare(net, params, X, X2, block_size,
+                                                     traced=True, signal_dtype=signal_dtype)
     n1 = X.shape[0]
+    n2 = n1 if symmetric else X2.shape[0]
     ndev = mesh.size
     pad = (-n1) % ndev
-    Xp = jnp.pad(X, ((0, pad), (0, 0))) if pad else X
-    rows = Xp.shape[0] // ndev
-    b1 = min(b1, rows)
+    rows = (n1 + pad) // ndev
+    check_fits(f"sharded {kind} kernel (rows per device)",
+               (3 if symmetric else 1) * _n_out(kind, Arch(net)) * rows * (n2 + pad)
+               * X.dtype.itemsize)
+    Xp = np.pad(np.asarray(X), ((0, pad), (0, 0))) if pad else np.asarray(X)
     replicated = NamedSharding(mesh, P())
-    row_sharded = NamedSharding(mesh, P(axis, None))
-    Xp = jax.device_put(Xp, row_sharded)
-    params = jax.device_put(params, replicated)
+    Xp = _global(Xp, NamedSharding(mesh, P(axis, None)))
+    params = jax.tree_util.tree_map(lambda a: _global(a, replicated), params)
+    b1 = min(b1, rows)
     if symmetric:
-        out = _symmetric_fn(kind, Arch(net), b1, mesh, signal_dtype)(params, Xp)
+        out = _symmetric(params, Xp, kind=kind, arch=Arch(net), b=b1, mesh=mesh,
+                         signal_dtype=signal_dtype, n1=n1)
     else:
-        X2 = jax.device_put(X2, replicated)
-        out = _sharded_fn(kind, Arch(net), b1, b2, mesh, signal_dtype)(params, Xp, X2)
-    if pad:  # padded rows (and, symmetric, columns) are dropped
-        n2 = n1 if symmetric else X2.shape[0]
-        out = tuple(K[:n1, :n2] for K in out)
+        out = _cross(params, Xp, _global(X2, replicated), kind=kind, arch=Arch(net), b1=b1,
+                     b2=b2, mesh=mesh, signal_dtype=signal_dtype, n1=n1, n2=n2)
     return out[0] if kind == "ntk" else list(out)
 
 
 def sharded_empirical_ntk(net, params: dict, X: Any, X2: Any = None, *,
                           block_size: int | None = None, mesh: Mesh | None = None,
                           signal_dtype: Any = None) -> jax.Array:
-    """:func:`empirical_ntk` with output rows sharded over ``mesh`` (default all devices).
+    """:func:`ntkcomp.kernels.empirical_ntk` with its rows over all devices of all processes.
 
-    Returns an ``(n1, n2)`` global array sharded as ``P("rows", None)`` (when ``n1`` is
-    a multiple of the device count; otherwise rows are padded, computed and dropped).
+    Args:
+      net, params, X, X2, block_size, signal_dtype: as for ``empirical_ntk``; every process
+        passes the same values.
+      mesh: a 1-D ``jax.sharding.Mesh`` (default: every device of every process, axis
+        ``"rows"``).
+    Returns:
+      The ``(n1, n2)`` NTK as a global ``jax.Array`` sharded as ``P("rows", None)`` (rows are
+      padded to a multiple of the device count internally and dropped). Each process holds
+      its devices' rows (``K.addressable_shards``); ``np.asarray(K)`` works in a single
+      process, and ``jax.experimental.multihost_utils.process_allgather(K, tiled=True)``
+      gives every process the whole matrix.
+    Raises:
+      ValueError: as ``empirical_ntk``; a mesh with several axes; rows per device larger
+        than the available memory.
+
+    Several processes (one per host, or several per host), with JAX's own runtime: start the
+    same script on every host, each calling ``jax.distributed.initialize`` first::
+
+        # on host i of N (i = 0 .. N-1); host 0's address is the coordinator
+        python my_script.py   # which begins with:
+        #   import jax
+        #   jax.distributed.initialize(coordinator_address="HOST0:1234",
+        #                              num_processes=N, process_id=i)
+        #   K = ntkcomp.kernels.sharded_empirical_ntk(net, params, X)
+
+    On clusters that JAX detects (SLURM, Open MPI, TPU pods) ``jax.distributed.initialize()``
+    needs no arguments (e.g. ``srun --ntasks=N python my_script.py``). On CPU-only hosts
+    enable the collectives first:
+    ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``.
     """
     return _sharded("ntk", net, params, X, X2, block_size, mesh, signal_dtype)
 
@@ -179,5 +201,11 @@ def sharded_empirical_ntk(net, params: dict, X: Any, X2: Any = None, *,
 def sharded_conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
                               block_size: int | None = None, mesh: Mesh | None = None,
                               signal_dtype: Any = None) -> list:
-    """:func:`conjugate_kernels` with output rows sharded over ``mesh``; list of L arrays."""
+    """:func:`ntkcomp.kernels.conjugate_kernels` with rows over all devices of all processes.
+
+    Same arguments, launch and results as :func:`sharded_empirical_ntk`.
+
+    Returns:
+      A list of ``L`` global ``(n1, n2)`` arrays sharded as ``P("rows", None)``.
+    """
     return _sharded("ck", net, params, X, X2, block_size, mesh, signal_dtype)
