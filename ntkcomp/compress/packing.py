@@ -158,7 +158,10 @@ def pack(params: dict, net, *, format: str = "auto", key=None) -> PackedNetwork:
     return min(candidates, key=lambda pk: pk.bits)
 
 
-def _network(packed: PackedNetwork, origin: str):
+_INVALID = "not a valid packed network"
+
+
+def _network(packed: PackedNetwork, origin: str = _INVALID):
     try:
         return seeding.network_from_header(packed.header, packed.arrays)
     except checks.PackError as e:
@@ -188,14 +191,14 @@ def _layer_codes(packed: PackedNetwork, origin: str) -> list:
     return out
 
 
-def _checked(packed: PackedNetwork, origin: str = "packed network") -> None:
+def _checked(packed: PackedNetwork, origin: str = _INVALID) -> None:
     try:
         checks.check_packed(packed.header, packed.arrays)
     except ValueError as e:
         raise ValueError(f"{origin}: {e}") from None
 
 
-def _weights(packed: PackedNetwork, origin: str = "packed network") -> list:
+def _weights(packed: PackedNetwork, origin: str = _INVALID) -> list:
     """float64 ``W_l = codes * scale_l`` (the stored float32 scale), shaped per header."""
     codes = _layer_codes(packed, origin)
     return [c.reshape(rec["shape"]) * np.float64(packed.arrays[f"scale_{l}"][0])
@@ -211,7 +214,7 @@ def unpack(packed: PackedNetwork):
         ValueError: the packed network fails validation.
     """
     _checked(packed)
-    net = _network(packed, "packed network")
+    net = _network(packed)
     dtype = jnp.result_type(float)
     params = {"W": [jnp.asarray(W, dtype) for W in _weights(packed)],
               "w": jnp.asarray(packed.arrays["w"].astype(np.float64), dtype)}
@@ -262,7 +265,7 @@ def load(path: str | os.PathLike) -> PackedNetwork:
         ValueError: the file is not a valid packed network; the message names the file and
             the offending field.
     """
-    origin = os.fspath(path)
+    origin = f"{os.fspath(path)}: {_INVALID}"
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.array(z[k]) for k in z.files}
@@ -271,8 +274,8 @@ def load(path: str | os.PathLike) -> PackedNetwork:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError,
             UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{origin}: field __header__: not a valid ntkcomp packed network "
-                         f"({e!r})") from None
+        raise ValueError(f"{origin}: field __header__: the file cannot be read as an .npz "
+                         f"with a JSON header ({e!r})") from None
     packed = PackedNetwork(header=header, arrays=arrays)
     _checked(packed, origin)
     _network(packed, origin)
