@@ -3,7 +3,8 @@
 The arrays in ``tests/data/golden_outputs.npz`` were computed through the public API by
 :func:`compute_golden`. A refactor that does not change a computation must reproduce them
 to rounding (relative 1e-12 of each array's largest entry: float64 reassociation of the same
-sums, far below any modelling error the library reports). A deliberate change of a
+sums, far below any modelling error the library reports), or to 1e-15 absolute for entries
+that vanish by symmetry. A deliberate change of a
 computation regenerates the file with::
 
     NTKCOMP_REGENERATE_GOLDEN=1 python -m pytest tests/test_golden.py
@@ -23,6 +24,9 @@ from ntkcomp import activations, data, equivalents, kernels, networks
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden_outputs.npz"
 RTOL = 1e-12
+# Entries that are zero by symmetry (e.g. E[tanh''] = 0) come out at the rounding level of the
+# O(1) quantities around them; a difference below ATOL is float64 rounding, not a change.
+ATOL = 1e-15
 
 
 def _nets(tau0: float):
@@ -102,9 +106,11 @@ def _compare(new: dict, old) -> list[str]:
         if a.shape != b.shape:
             bad.append(f"{k}: shape {a.shape} != {b.shape}")
             continue
-        scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-300)
-        err = float(np.max(np.abs(a - b))) / scale if b.size else 0.0
-        if not err <= RTOL:
+        if not b.size:
+            continue
+        diff = float(np.max(np.abs(a - b)))
+        err = diff / max(float(np.max(np.abs(b))), 1e-300)
+        if not (err <= RTOL or diff <= ATOL):
             bad.append(f"{k}: relative difference {err:.3g}")
     return bad
 
