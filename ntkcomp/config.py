@@ -8,6 +8,7 @@ environment variable ``JAX_ENABLE_X64=1``. ``tests/conftest.py`` and the
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 
 def enable_x64(enabled: bool = True) -> None:
@@ -22,6 +23,4 @@ def x64_enabled() -> bool:
 
 def default_float():
     """The default floating dtype under the current setting (float64 or float32)."""
-    import jax.numpy as jnp
-
     return jnp.float64 if x64_enabled() else jnp.float32

@@ -205,6 +205,11 @@ def test_pruning_ties_and_bad_eps():
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="eps"):
             magnitude_prune(params, bad)
+    nan = {"W": [jnp.ones((4, 5)), jnp.ones((5, 2)).at[1, 1].set(jnp.nan)], "w": jnp.ones(2)}
+    with pytest.raises(ValueError, match=r"params\['W'\]\[1\] must be finite"):
+        magnitude_prune(nan, 0.5)
+    with pytest.raises(ValueError, match=r"params\['W'\]\[1\] must be finite"):
+        random_sparsify(jax.random.PRNGKey(0), nan, 0.5)
 
 
 def test_bit_counts():

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ntkcomp._validate import check_positive, check_positive_int
+from ntkcomp._validate import check_finite_array, check_positive, check_positive_int
 
 __all__ = ["LazyResult", "linearize", "mse_loss", "train_full"]
 
@@ -114,6 +114,8 @@ def train_full(f: Callable, params, X, y, *, lr: float = 0.5, steps: int = 200,
     check_positive("lr", lr)
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be one of ['sgd', 'adam'], got {optimizer!r}")
+    check_finite_array("X", X)
+    check_finite_array("y", y)
     X = jnp.asarray(X)
     y = jnp.asarray(y, X.dtype)
     if y.shape != (X.shape[0],):

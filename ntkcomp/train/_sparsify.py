@@ -1,7 +1,7 @@
 """Sparsification baselines at the same sparsity eps as NTK-LC, and their memory in bits.
 
 - :func:`magnitude_prune`: per hidden layer, keep the ``k = round((1 - eps) * size)`` entries
-  of largest ``|W|`` (ties broken by position, so exactly k survive) and zero the rest.
+  of largest magnitude (ties broken by position, so exactly k survive) and zero the rest.
 - :func:`random_sparsify`: per hidden layer, keep exactly k entries chosen uniformly at random.
 
 Both act on the hidden weights ``W_1..W_L`` only (the output vector ``w`` is trained /
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp._validate import check_in_range
+from ntkcomp._validate import check_finite_array, check_in_range
 
 __all__ = [
     "dense_bits",
@@ -40,6 +40,15 @@ def keep_count(size: int, eps: float) -> int:
     """Number of entries kept at sparsity eps: ``round((1 - eps) * size)`` (at least 1)."""
     check_in_range("eps", eps, 0.0, 1.0)
     return max(1, int(round((1.0 - float(eps)) * size)))
+
+
+def _hidden_weights(params: dict) -> list:
+    """``params["W"]`` after checking that every matrix is real and finite."""
+    if not isinstance(params, dict) or "W" not in params:
+        raise ValueError("params must be a dict {'W': [W_1..W_L], 'w': w}")
+    for l, W in enumerate(params["W"]):
+        check_finite_array(f"params['W'][{l}]", W)
+    return list(params["W"])
 
 
 def _eps_list(eps, L):
@@ -67,7 +76,7 @@ def _mask_from_order(order, size, k, shape, dtype):
 
 
 def magnitude_prune(params: dict, eps, *, rescale: bool = True) -> tuple[dict, dict]:
-    """Keep the largest-|W| fraction ``1 - eps`` of each hidden layer.
+    """Keep the largest-magnitude fraction ``1 - eps`` of each hidden layer.
 
     Args:
       params: ``{"W": [W_1..W_L], "w": w}``.
@@ -77,8 +86,11 @@ def magnitude_prune(params: dict, eps, *, rescale: bool = True) -> tuple[dict, d
     Returns:
       ``(pruned_params, masks)``; masks has the same structure with 0/1 entries
       (``w``'s mask is all ones).
+
+    Raises:
+      ValueError: NaN/Inf in a hidden weight matrix (named), or eps outside [0, 1).
     """
-    Ws = params["W"]
+    Ws = _hidden_weights(params)
     eps = _eps_list(eps, len(Ws))
     newW, masks = [], []
     for W, e in zip(Ws, eps):
@@ -99,7 +111,7 @@ def random_sparsify(key: jax.Array, params: dict, eps, *, rescale: bool = True
 
     Same arguments and returns as :func:`magnitude_prune`, plus a PRNG ``key``.
     """
-    Ws = params["W"]
+    Ws = _hidden_weights(params)
     eps = _eps_list(eps, len(Ws))
     keys = jax.random.split(key, len(Ws))
     newW, masks = [], []
