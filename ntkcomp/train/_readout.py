@@ -107,7 +107,7 @@ def train_readout(H: jax.Array, labels: jax.Array, *, num_classes: int | None = 
         seed: seed of the validation split (the head itself starts at zero).
 
     Returns:
-        :class:`ReadoutResult`.
+        ``ReadoutResult(W, b, losses, val_losses, best_step, val_index)`` (see the class).
 
     Raises:
         ValueError: bad shapes, non-finite ``H``, labels outside ``[0, K)``, or a parameter
