@@ -191,14 +191,15 @@ def shard_rows(op, mesh: Mesh | None = None, axis_name: str = "rows", *, n: int 
         raise ValueError(f"n = {n} must be divisible by the number of devices {mesh.size}")
 
     def place(x):
-        x = jnp.asarray(x)
+        x = np.asarray(x)  # the same on every process of a jax.distributed run
         if x.ndim >= 1 and x.shape[0] == n:
             spec = P(axis, *([None] * (x.ndim - 1)))
         elif x.ndim == 2 and x.shape[1] == n:
             spec = P(None, axis)
         else:
             spec = P()
-        return jax.device_put(x, NamedSharding(mesh, spec))
+        return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
+                                            lambda idx: x[idx])
 
     leaves, treedef = jax.tree_util.tree_flatten(op)
     return jax.tree_util.tree_unflatten(treedef, [place(x) for x in leaves])
