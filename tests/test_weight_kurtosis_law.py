@@ -351,22 +351,3 @@ def test_theory_check_rejects_bad_arguments(argv):
 
     with pytest.raises(SystemExit):
         weight_kurtosis_depth.main([*argv, "--no-report"])
-
-
-def test_kurtosis_equivalent_terms_diagnostic_runs(capsys):
-    # smoke test of theory_checks/diagnostics/kurtosis_equivalent_terms (the full run, n =
-    # 512, is in its report): a tiny configuration prints both eps rows with finite numbers;
-    # out-of-range arguments exit with an argparse error naming the option
-    from theory_checks.diagnostics import kurtosis_equivalent_terms as ket
-
-    assert ket.main(["--n", "64", "--mc", "8000"]) == 0
-    out = capsys.readouterr().out
-    rows = [ln for ln in out.splitlines() if ln.startswith("| 0.9 |") or ln.startswith("| 0.95 |")]
-    assert len(rows) == 6, out          # two rows in each of its three tables
-    nums = [float(x) for ln in rows[:2] + rows[4:] for x in ln.strip("| ").split(" | ")[1:]]
-    assert len(nums) == 2 * 12 + 2 * 8, rows
-    assert all(np.isfinite(nums)) and all(x >= 0 for x in nums), rows
-    for bad, name in ((["--n", "32"], "--n"), (["--mc", "10"], "--mc")):
-        with pytest.raises(SystemExit):
-            ket.main(bad)
-        assert name in capsys.readouterr().err
