@@ -1,5 +1,8 @@
-"""Activation registry: names, evaluation, derivatives, metadata, pytree behaviour, validation."""
+"""Activation families: names, evaluation, derivatives, metadata, pytree behaviour,
+validation, and user-defined families (one subclass each)."""
+import copy
 import math
+import pickle
 
 import jax
 import jax.numpy as jnp
@@ -7,8 +10,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from ntkcomp.activations import Activation, available, get, moments, register
-from ntkcomp.activations import registry as _registry
+from ntkcomp.activations import Activation, Kind, available, bivariate, get, moments
 
 NAMES = {"relu", "leaky_relu", "abs", "tanh", "erf", "sigmoid", "sin", "cos", "gelu", "swish",
          "softplus", "polynomial", "quadratic", "binary", "ternary", "k_level"}
@@ -138,26 +140,47 @@ def test_bad_parameters(call, match):
 
 
 # --------------------------------------------------------------------------------------
-# User registration
+# User-defined families: one subclass each, no registry
 # --------------------------------------------------------------------------------------
-@pytest.fixture
-def scratch_names():
-    added = []
-    yield added
-    for n in added:                       # keep the registry as other tests expect it
-        _registry._REGISTRY.pop(n, None)
+class ScaledReLU(Activation):
+    """c relu(t): piecewise smooth, no closed forms (quadrature and Mehler series)."""
+
+    name = "scaled_relu_test"
+    kind = Kind.PIECEWISE_SMOOTH
+    c: float = 2.0
+
+    def sigma(self, t):
+        return self.c * jnp.maximum(t, 0.0)
+
+    def breakpoints(self):
+        return jnp.zeros((1,))
 
 
-def test_register_piecewise_smooth_user_activation(scratch_names):
-    """A user 'scaled relu' c*relu(t): quadrature moments equal the relu closed forms scaled."""
-    scratch_names.append("scaled_relu_test")
-    register("scaled_relu_test", lambda c: (lambda t: c * jnp.maximum(t, 0.0)),
-             kind="piecewise_smooth", breakpoints=lambda c: jnp.zeros(1), defaults={"c": 2.0})
-    assert "scaled_relu_test" in available()
-    act = get("scaled_relu_test", c=1.7)
-    assert isinstance(act, Activation)
+class Sign(Activation):
+    """sign(t): a user step function without closed forms (quadrature)."""
+
+    name = "sign_test"
+    kind = Kind.PIECEWISE_CONSTANT
+
+    def sigma(self, t):
+        return jnp.where(t > 0, 1.0, -1.0) + 0.0 * t
+
+    def dsigma(self, t):
+        return jnp.zeros_like(t)
+
+    def breakpoints(self):
+        return jnp.zeros((1,))
+
+
+def test_user_piecewise_smooth_family():
+    """A user 'scaled relu' c relu(t): quadrature moments equal the relu closed forms
+    scaled, its Mehler bivariate map the arc-cosine kernel scaled, and grad w.r.t. c works."""
+    act = get(ScaledReLU, c=1.7)
+    assert isinstance(act, Activation) and act == ScaledReLU(c=1.7)
+    assert "scaled_relu_test" not in available()           # built-ins only, no global state
+    assert not act.has_closed_form("moments")
     taus = np.array([0.3, 1.0, 4.0])
-    m = moments(act, taus)                               # quadrature (no closed form)
+    m = moments(act, taus)
     phi0 = 1 / math.sqrt(2 * math.pi)
     c = 1.7
     np.testing.assert_allclose(m.mean, c * taus * phi0, rtol=1e-12)
@@ -168,42 +191,53 @@ def test_register_piecewise_smooth_user_activation(scratch_names):
     np.testing.assert_allclose(m.s, c * c / 2, rtol=1e-12)
     g = jax.grad(lambda a: moments(a, 1.0).var)(act)
     np.testing.assert_allclose(g.params["c"], 2 * c * (0.5 - 1 / (2 * math.pi)), rtol=1e-10)
+    # The Mehler series (K = 96 terms) at correlation 0.3 / sqrt(0.8) ~ 0.34: truncation
+    # below 0.34^97 ~ 1e-45 times O(1), so the quadrature of the coefficients (~1e-13) rules.
+    ck, dd = bivariate(act, 1.0, 0.8, 0.3)
+    rck, rdd = bivariate(get("relu"), 1.0, 0.8, 0.3)
+    np.testing.assert_allclose([ck, dd], [c * c * rck, c * c * rdd], rtol=1e-10)
 
 
-def test_register_piecewise_constant_user_activation(scratch_names):
-    """A user sign function gets the closed-form step moments (same as ternary(0, 0, 1, 1))."""
-    scratch_names.append("sign_test")
-    register("sign_test", kind="piecewise_constant",
-             thresholds_levels=lambda: (jnp.zeros(1), jnp.array([-1.0, 1.0])))
-    act = get("sign_test")
+def test_user_piecewise_constant_family():
+    """A user sign function: quadrature moments equal the closed-form step moments of
+    ternary(0, 0, 1, 1) and k_level([0], [-1, 1])."""
+    act = Sign()
     np.testing.assert_allclose(act(np.array([-2.0, 3.0])), [-1.0, 1.0])
     m1 = moments(act, 0.8)
-    m2 = moments(get("ternary", s1=0.0, s2=0.0, b_neg=1.0, b_pos=1.0), 0.8)
-    for f in ("mean", "var", "a1", "a2", "q"):
-        np.testing.assert_allclose(getattr(m1, f), getattr(m2, f), rtol=1e-14, atol=1e-15)
+    for ref in (get("ternary", s1=0.0, s2=0.0, b_neg=1.0, b_pos=1.0),
+                get("k_level", thresholds=[0.0], levels=[-1.0, 1.0])):
+        m2 = moments(ref, 0.8)
+        for f in ("mean", "var", "a1", "a2", "q"):
+            np.testing.assert_allclose(getattr(m1, f), getattr(m2, f), rtol=1e-12, atol=1e-14)
     assert np.isposinf(m1.s)
-    # sign: var = 1, a1 = 2 phi(0)/tau
     np.testing.assert_allclose(m1.var, 1.0, rtol=1e-14)
-    np.testing.assert_allclose(m1.a1, 2 / math.sqrt(2 * math.pi) / 0.8, rtol=1e-14)
+    np.testing.assert_allclose(m1.a1, 2 / math.sqrt(2 * math.pi) / 0.8, rtol=1e-12)
 
 
-def test_register_errors(scratch_names):
+def test_get_accepts_instances_and_classes():
+    act = get("leaky_relu", slope=0.2)
+    assert get(act) is act
+    assert get(act, slope=0.3) == get("leaky_relu", slope=0.3)
+    assert get(type(act)) == get("leaky_relu")
+    assert type(act).from_params(slope=0.2) == act
     with pytest.raises(ValueError, match="name"):
-        register("relu", lambda: jnp.tanh)                       # already registered
-    with pytest.raises(ValueError, match="kind"):
-        register("x_test", lambda: jnp.tanh, kind="wiggly")
-    with pytest.raises(ValueError, match="breakpoints"):
-        register("x_test", lambda: jnp.abs, kind="piecewise_smooth")
-    with pytest.raises(ValueError, match="thresholds_levels"):
-        register("x_test", None, kind="piecewise_constant")
-    assert "x_test" not in available()
+        get(3.0)
+    with pytest.raises(ValueError, match="slope"):
+        get(act, slope=float("inf"))
+
+
+def test_instances_are_immutable_and_kinds_are_strings():
+    act = get("relu")
+    with pytest.raises(AttributeError):
+        act.slope = 1.0
+    assert act.kind == "piecewise_smooth" and act.kind is Kind.PIECEWISE_SMOOTH
+    assert str(get("binary").kind) == "piecewise_constant"
+    assert {get(n).kind for n in ("tanh", "relu", "binary")} == set(Kind)
 
 
 def test_pickle_and_deepcopy_roundtrip():
-    import copy
-    import pickle
-
-    act = get("k_level", thresholds=[-1.0, 0.5], levels=[-1.0, 0.0, 2.0])
-    for back in (pickle.loads(pickle.dumps(act)), copy.deepcopy(act)):
-        assert back == act
-        np.testing.assert_array_equal(back(T), act(T))
+    for act in (get("k_level", thresholds=[-1.0, 0.5], levels=[-1.0, 0.0, 2.0]),
+                get("polynomial", coeffs=[0.1, 1.0, 0.5]), ScaledReLU(c=0.5)):
+        for back in (pickle.loads(pickle.dumps(act)), copy.deepcopy(act)):
+            assert back == act
+            np.testing.assert_array_equal(back(T), act(T))
