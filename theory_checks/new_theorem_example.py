@@ -1,6 +1,6 @@
-"""How to prototype a claim: register a new activation family, get its full check.
+"""How to prototype a claim: define a new activation family, get its full check.
 
-Claim tested: the CK and NTK equivalents (THEORY sections 4-5) hold for a user-registered
+Claim tested: the CK and NTK equivalents (THEORY sections 4-5) hold for a user-defined
 activation sigma_beta(t) = tanh(beta t)/beta + 0.1 t^2 (moments by quadrature, nothing else
 to write). Ladder n <= 1024 by default (registered activations use 2-D quadrature for the
 exact E_W kernels). Exact-kernel cache is keyed by name: clear it after editing a family.
@@ -11,12 +11,22 @@ import time
 
 import jax.numpy as jnp
 
-from ntkcomp.activations import register
+from ntkcomp.activations import Activation, Kind
 from theory_checks import _common as C
 
-register("soft_clip", lambda beta: (lambda t: jnp.tanh(beta * t) / beta + 0.1 * t * t),
-         defaults={"beta": 2.0}, overwrite=True)
-CONFIGS = [("soft_clip", 1, "mixed"), ("soft_clip", 2, "means")]
+
+class SoftClip(Activation):
+    """sigma_beta(t) = tanh(beta t) / beta + 0.1 t^2: a new family is one subclass."""
+
+    name = "soft_clip"
+    kind = Kind.SMOOTH
+    beta: float = 2.0
+
+    def sigma(self, t):
+        return jnp.tanh(self.beta * t) / self.beta + 0.1 * t * t
+
+
+CONFIGS = [(SoftClip(), 1, "mixed"), (SoftClip(), 2, "means")]
 
 
 def main(argv=None) -> int:
