@@ -1,4 +1,6 @@
-"""K-class Gaussian mixture data model of THEORY.md §1.
+"""K-class Gaussian mixture data model.
+
+See the theory page ``docs/theory/data.md`` (section Data model).
 
 A sample of class a is ``x_i = (mu_a + z_i)/sqrt(p)`` with ``z_i ~ N(0, C_a)``; data are
 batch first, ``X: (n, p)``. :class:`GMM` validates its parameters and samples with a JAX
@@ -32,8 +34,14 @@ PSD_TOL = 1e-10
 
 
 class GMMSample(NamedTuple):
-    """One draw of ``n`` samples: ``X (n, p)``, ``labels (n,)`` int (sorted by class),
-    ``stats`` (:class:`GMMStats`), ``Z (n, p)`` the noise (``x_i = (mu_a + z_i)/sqrt(p)``)."""
+    """One draw of ``n`` samples (a JAX pytree, as every NamedTuple).
+
+    Attributes:
+      X: ``(n, p)`` the samples ``x_i = (mu_a + z_i)/sqrt(p)``, one per row.
+      labels: ``(n,)`` int class labels in ``0..K-1`` (sorted by class for GMM draws).
+      stats: :class:`GMMStats` of the draw.
+      Z: ``(n, p)`` the noise ``z_i`` (estimated for real data).
+    """
 
     X: Any
     labels: Any
@@ -76,16 +84,21 @@ def _as_float_array(name: str, value, ndim_ok) -> np.ndarray:
     return arr
 
 
+@jax.tree_util.register_pytree_node_class
 class GMM:
     """K-class Gaussian mixture ``x = (mu_a + z)/sqrt(p)``, ``z ~ N(0, C_a)`` w.p. ``c_a``.
 
+    A JAX pytree: ``means``, ``covs``, ``proportions`` (and the sampling factors of full
+    covariances) are leaves, the covariance form is static.
+
     Args:
-      means: ``(K, p)`` class means ``mu_a`` (``||mu_a|| = O(1)`` in THEORY's regime).
+      means: ``(K, p)`` class means ``mu_a`` (of order one in the theory's regime).
       covs: ``(K,)`` scalars, ``(K, p)`` diagonals or ``(K, p, p)`` symmetric PSD matrices.
       proportions: ``(K,)`` positive, summing to 1 (within 1e-8); default uniform.
+
     Raises:
-      ValueError naming ``means``, ``covs`` or ``proportions`` (shape, NaN/Inf, K >= 1,
-      p >= 1, symmetry, PSD: eigenvalues >= -1e-10 * max(1, ||C_a||)).
+      ValueError: naming ``means``, ``covs`` or ``proportions`` (shape, NaN/Inf, K >= 1,
+        p >= 1, symmetry, PSD: eigenvalues >= -1e-10 * max(1, ||C_a||)).
     """
 
     def __init__(self, means, covs, proportions=None):
@@ -138,13 +151,29 @@ class GMM:
         self._factors = np.stack(factors) if kind == "full" else None
         self._trace_stats = None
 
+    # -- pytree -----------------------------------------------------------------------
+    def tree_flatten(self):
+        """Leaves ``(means, covs, proportions, factors)``; static: the covariance form."""
+        return (self.means, self.covs, self.proportions, self._factors), self.cov_kind
+
+    @classmethod
+    def tree_unflatten(cls, cov_kind, leaves):
+        """Rebuild without validation (leaves may be tracers)."""
+        obj = object.__new__(cls)
+        obj.means, obj.covs, obj.proportions, obj._factors = leaves
+        obj.cov_kind = cov_kind
+        obj._trace_stats = None
+        return obj
+
     # -- shapes -----------------------------------------------------------------------
     @property
     def K(self) -> int:
+        """Number of classes."""
         return int(self.means.shape[0])
 
     @property
     def p(self) -> int:
+        """Dimension of the samples."""
         return int(self.means.shape[1])
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """Named Gaussian-mixture settings, for any number of classes K.
 
-See the theory page ``docs/theory/data.md`` (section Data model).
+See the theory page ``docs/theory/data.md`` (section Presets).
 
 Classes are indexed ``a = 0..K-1`` (the array index of the class, as in the reference
 code of Gu et al. 2022, ``code/utils/data_prepare.py``); ``e_j`` is the basis vector of

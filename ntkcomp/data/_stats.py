@@ -61,11 +61,20 @@ def _as_tau0_convention(value) -> Tau0Convention:
 
 @dataclasses.dataclass(frozen=True)
 class GMMStats:
-    """Mixture statistics of THEORY.md §1 for one sample of size ``n`` (see module docstring).
+    """Mixture statistics for one sample of size ``n`` (definitions in the module docstring).
 
-    Fields (arrays are pytree leaves; ``p`` is static aux data):
-      tau0 ``()``, J ``(n, K)``, t ``(K,)``, T ``(K, K)``, T_diag ``(K, K)``, phi ``(n,)``,
-      V ``(n, K+1)``, proportions ``(K,)`` (the c_a used for ``C°``), p ``int``.
+    A JAX pytree: the arrays are leaves, ``p`` is static.
+
+    Attributes:
+      tau0: ``()`` the data scale.
+      J: ``(n, K)`` one-hot class matrix.
+      t: ``(K,)`` ``(tr(C_a)/p - tau0^2) sqrt(p)``.
+      T: ``(K, K)`` ``tr(C_a C_b)/p``.
+      T_diag: ``(K, K)`` ``sum_k (C_a)_kk (C_b)_kk / p``.
+      phi: ``(n,)`` ``||z_i||^2/p - tr(C_a)/p``.
+      V: ``(n, K + 1)`` ``[J / sqrt(p), phi]``.
+      proportions: ``(K,)`` the ``c_a`` of ``C° = sum_a c_a C_a``.
+      p: the dimension in the ``sqrt(p)`` scaling (static).
     """
 
     tau0: Any
@@ -90,7 +99,7 @@ class GMMStats:
 
     @property
     def tau0_sq(self):
-        """``tau0 ** 2 = tr(C°)/p``."""
+        """``tau0 ** 2`` (``tr(C°)/p`` for mixture draws)."""
         return self.tau0 ** 2
 
     def class_traces(self):
