@@ -20,7 +20,7 @@ arrays and a small dict of header fields; decoding returns ``c`` again.
     ``k`` minimises the exact stream length. For i.i.d. entries with ``P(0) = eps`` the
     gaps are geometric and the Rice code is within a few percent of the entropy
     ``H(eps) + (1 - eps)`` bits per weight for eps in [0.5, 0.99]; see the theory page
-    ``docs/theory/memory.md`` (section Entropy-coded format).
+    ``docs/theory/memory.md`` (section Formats).
 """
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ header holds the SHA-256 of every array; :func:`load` validates the content comp
 (see ``_pack_checks``) and raises ValueError naming the file and the field.
 
 Memory is counted in real bits: ``8 * sum(nbytes)`` of the arrays (the JSON header is
-reported separately). See the theory page ``docs/theory/memory.md`` (section Packed
-formats) for both accountings: the real bits and the paper's ``(1 - eps)`` bits per weight
+reported separately). See the theory page ``docs/theory/memory.md`` (section Formats)
+for both accountings: the real bits and the paper's ``(1 - eps)`` bits per weight
 with positions free, which no format can reach.
 """
 from __future__ import annotations
