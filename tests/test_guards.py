@@ -157,8 +157,8 @@ def test_entry_points_call_the_float32_guard(monkeypatch):
     monkeypatch.setattr(ntkcomp.config, "x64_enabled", lambda: False)
     net = MLP([8, 8], ["relu", "relu"])
     with pytest.warns(PrecisionWarning, match="compress"), pytest.raises(ValueError,
-                                                                         match="n_starts"):
-        compress(net, 1.0, tol=1e-10, n_starts=0)
+                                                                         match="eps"):
+        compress(net, 1.0, tol=1e-10, eps=1.5)
     with pytest.warns(PrecisionWarning, match="top_eigenpairs"), pytest.raises(ValueError):
         top_eigenpairs(lambda v: v, 4, 1, jax.random.PRNGKey(0), tol=1e-9, method="lobpcg",
                        which="smallest")
