@@ -381,12 +381,13 @@ def describe(save) -> None:
                  "device_kind": getattr(d0, "device_kind", None), "memory": mem,
                  "process_count": jax.process_count()},
          versions={m: _version(m) for m in ("jax", "jaxlib", "jax-cuda12-plugin",
-                                            "jax-cuda12-pjrt", "flax", "optax", "numpy",
+                                            "jax-cuda12-pjrt", "jax-cuda13-plugin",
+                                            "jax-cuda13-pjrt", "flax", "optax", "numpy",
                                             "scipy", "matplotlib", "pytest", "tqdm")})
     try:
         with jax.enable_x64(True):
             x = jnp.arange(4, dtype=jnp.float64) * 1.5
-            ok = bool(x.dtype == jnp.float64 and float(jnp.sum(x @ x)) == 21.0)
+            ok = bool(x.dtype == jnp.float64 and float(x @ x) == 31.5)
         save(float64={"supported": ok})
     except Exception as err:
         save(float64={"supported": False, "error": f"{type(err).__name__}: {err}"})
