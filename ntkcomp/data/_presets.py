@@ -7,15 +7,15 @@ code of Gu et al. 2022, ``code/utils/data_prepare.py``); ``e_j`` is the basis ve
 ``R^p`` with array index ``j``. All presets use scalar covariances ``C_a = s_a I`` (stored
 as ``(K,)``, no ``p x p`` matrix), so they scale to large p.
 
-=========================  ===================================  ============================
-name                       means ``mu_a``                       covariances ``C_a``
-=========================  ===================================  ============================
-``means``                  ``mean_norm * e_a``                  ``I``
-``covs``                   ``0``                                ``(1 + cov_scale (a+1) / sqrt(p)) I``
-``mixed``                  ``mean_norm * e_a``                  ``(1 + cov_scale (a+1) / sqrt(p)) I``
-``official_mixed``         ``8 e_{8a}``                         ``(1 + 8 a / sqrt(p)) I``
-``official_means_binary``  ``4 e_a - (4/K) sum_b e_b``          ``I``
-=========================  ===================================  ============================
+=========================  ==============================  ==================================
+name                       means ``mu_a``                  covariances ``C_a``
+=========================  ==============================  ==================================
+``means``                  ``mean_norm * e_a``             ``I``
+``covs``                   ``0``                           ``(1 + cov_scale (a+1)/sqrt(p)) I``
+``mixed``                  ``mean_norm * e_a``             ``(1 + cov_scale (a+1)/sqrt(p)) I``
+``official_mixed``         ``8 e_{8a}``                    ``(1 + 8 a / sqrt(p)) I``
+``official_means_binary``  ``4 e_a - (4/K) sum_b e_b``     ``I``
+=========================  ==============================  ==================================
 
 ``means``, ``covs`` and ``mixed`` are ntkcomp's own settings: ``mean_norm = 3`` by default
 (``||mu_a - mu_b|| = 3 sqrt(2)``, a clearly separable signal of order one) and

@@ -155,7 +155,8 @@ def _check_classes(classes, available) -> tuple:
     if any(not float(c) == float(c0) for c, c0 in zip(cl, classes)):
         raise ValueError(f"classes must be integer labels, got {classes!r}")
     if len(cl) < 1 or len(set(cl)) != len(cl):
-        raise ValueError(f"classes must be a non-empty sequence of distinct labels, got {classes!r}")
+        raise ValueError(
+            f"classes must be a non-empty sequence of distinct labels, got {classes!r}")
     avail = sorted(int(a) for a in np.unique(available))
     bad = [c for c in cl if c not in avail]
     if bad:
