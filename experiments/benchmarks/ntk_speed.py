@@ -154,7 +154,7 @@ def child_ntk(args) -> dict:
     X = (jax.random.normal(jax.random.PRNGKey(1), (args.n, P), dtype) / math.sqrt(P))
     jax.block_until_ready((params, X))
     rss_before = _maxrss_gb()
-    from ntkcomp.kernels.empirical import default_block_size
+    from ntkcomp.kernels._signals import default_block_size  # the engine's own choice
 
     b = min(args.block_size, args.n) if args.block_size else default_block_size(args.n)
     def call():
@@ -213,14 +213,17 @@ def _time_parts(net, params, X, b: int, repeats: int) -> dict:
     GEMM rate measured in another process minutes earlier can be off by that much."""
     import jax
 
-    from ntkcomp.kernels import empirical as E
+    from functools import partial
 
-    arch = E.Arch(net)
-    tile = E._tile_program("ntk", net.depth)
+    # engine internals on purpose: this splits one call of the engine into its programs
+    from ntkcomp.kernels import _signals, _tiles
+
+    arch = _signals.Arch(net)
+    tile = partial(_tiles._tile_program, kind="ntk", L=net.depth)
     gemms = _gemm_programs()
 
     def features():  # waited for by _timed (and, in the warm-up, by the tile calls)
-        return E._features("ntk", arch, params, X, b)
+        return _tiles.features("ntk", arch, params, X, b)
 
     F = features()
     jax.block_until_ready(tile(F[0], F[-1]))  # compile the ragged shape too
@@ -410,7 +413,7 @@ def main(argv=None) -> int:
     ap.add_argument("--f64-sizes", type=int, nargs="*", default=None,
                     help=f"sizes also run in float64 (default {F64_SIZES} within the sizes)")
     ap.add_argument("--block-size", type=int, default=None,
-                    help="tile size (default: ntkcomp.kernels.empirical.default_block_size(n))")
+                    help="tile size (default: the engine's default_block_size(n))")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
     ap.add_argument("--nt-max-n", type=int, default=2048)

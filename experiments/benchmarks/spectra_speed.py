@@ -107,6 +107,39 @@ def auto_probes(n: int) -> int:
     return max(8, 2 ** 19 // n)
 
 
+def matfree_slq(op, n: int, key, probes: int, steps: int, reorth: bool) -> dict:
+    """The same SLQ measure through the ``matfree`` library (``matfree.decomp.tridiag_sym``):
+    Lanczos from the same Rademacher probes as ``ntkcomp.spectral.spectrum``, Gauss nodes and
+    weights from the tridiagonal; returns its time and (under ``_nodes``/``_weights``) the
+    measure."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from matfree import decomp
+
+    dtype = jnp.zeros(()).dtype
+    V = jax.random.rademacher(key, (probes, n), dtype=dtype)  # the probes spectrum() draws
+    alg = decomp.tridiag_sym(steps, reortho="full" if reorth else "none")
+    arr = jnp.asarray(op) if hasattr(op, "shape") and not hasattr(op, "matvec") else None
+    mv = (lambda v, K: K @ v.astype(K.dtype)) if arr is not None else (lambda v: op.matvec(v))
+    extra = (arr,) if arr is not None else ()
+
+    @jax.jit
+    def rule(V, *extra):
+        def one(v):
+            T = alg(mv, v, *extra).J_small
+            theta, U = jnp.linalg.eigh(T)
+            return theta, U[0, :] ** 2
+        return jax.vmap(one)(V)
+
+    t0 = time.perf_counter()
+    nodes, weights = rule(V, *extra)
+    nodes.block_until_ready()
+    secs = time.perf_counter() - t0
+    return {"matfree_slq_s": secs, "_nodes": np.ravel(np.asarray(nodes)),
+            "_weights": np.ravel(np.asarray(weights)) / probes}
+
+
 def run_stage(n: int, kernel: str, cfg: dict) -> dict:
     """Benchmark one (n, kernel) in this process; returns the kernel's result dict."""
     import jax
@@ -116,12 +149,9 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
 
     import ntkcomp
     from ntkcomp.data import gmm_preset
-    from ntkcomp.kernels import empirical_ntk
+    from ntkcomp.kernels import ck_operator, empirical_ntk
     from ntkcomp.networks import MLP
-    from ntkcomp.spectral.kpm import kpm_density, kpm_wasserstein1
-    from ntkcomp.spectral.lanczos import top_eigenpairs
-    from ntkcomp.spectral.matfree import ck_matvec, materialized_kernel_matvec, row_mesh, shard_rows
-    from ntkcomp.spectral.slq import slq_density, wasserstein1_weighted
+    from ntkcomp.spectral import spectrum, top_eigenpairs, wasserstein1
 
     ntkcomp.enable_x64()
     f32 = jnp.float32
@@ -144,13 +174,21 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
         res[f"{name}_cpu_s"] = _cpu_s() - c0
         return out
 
+    mesh = jax.make_mesh((jax.device_count(),), ("rows",),
+                         axis_types=(jax.sharding.AxisType.Auto,)) if cfg["shard"] else None
+
     def estimators(op):
         """SLQ, KPM (same probes), top-4 on ``op``."""
-        slq = timed("slq", lambda: slq_density(op, n, ks, num_probes=probes,
-                                                num_steps=cfg["steps"], reorth=cfg["reorth"]))
+        slq = timed("slq", lambda: spectrum(op, method="slq", key=ks, num_probes=probes,
+                                            num_steps=cfg["steps"], reorth=cfg["reorth"],
+                                            mesh=mesh, materialize=False))
         res["rss_slq_GB"] = _rss_gb()
-        kpm = timed("kpm", lambda: kpm_density(op, n, ks, num_moments=cfg["moments"],
-                                                num_probes=probes))
+        if cfg.get("matfree"):
+            res.update(matfree_slq(op, n, ks, probes, cfg["steps"], cfg["reorth"]))
+            res["matfree_nodes"] = (res.pop("_nodes"), res.pop("_weights"))
+        kpm = timed("kpm", lambda: spectrum(op, method="kpm", key=ks,
+                                            num_moments=cfg["moments"], num_probes=probes,
+                                            mesh=mesh, materialize=False))
         res["kpm_bounds"] = list(kpm.info["bounds"])
         res["rss_kpm_GB"] = _rss_gb()
         top = timed("top", lambda: top_eigenpairs(op, n, 4, kt, num_steps=80))
@@ -158,8 +196,7 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
         res["top4_residuals"] = np.asarray(top.residuals).tolist()
         res["slq_top"] = float(np.max(slq.nodes))
         res["trace_mean_slq"] = float(np.sum(np.asarray(slq.nodes) * np.asarray(slq.weights)))
-        res["W1_slq_kpm"] = (wasserstein1_weighted(slq.nodes, slq.weights, kpm.nodes,
-                                                   kpm.weights) / res["trace_mean_slq"])
+        res["W1_slq_kpm"] = wasserstein1(slq, kpm) / res["trace_mean_slq"]
         return slq, kpm, top
 
     def accuracy(slq, kpm, top, exact):
@@ -168,9 +205,11 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
         rng = float(ev[-1] - ev[0])
         res["scale"] = scale
         res["range"] = rng
-        res["W1_slq_abs"] = wasserstein1_weighted(slq.nodes, slq.weights, ev)
-        res["W1_kpm_abs"] = kpm_wasserstein1(kpm.info["moments"], kpm.info["bounds"], ev,
-                                             num_points=100_001)
+        res["W1_slq_abs"] = wasserstein1(slq, ev)
+        res["W1_kpm_abs"] = wasserstein1(kpm, ev)
+        if "matfree_nodes" in res:
+            nodes, weights = res.pop("matfree_nodes")
+            res["W1_matfree"] = wasserstein1(nodes, ev, weights_a=weights) / scale
         for m in ("slq", "kpm"):
             res[f"W1_{m}"] = res[f"W1_{m}_abs"] / scale
             res[f"W1_{m}_range"] = res[f"W1_{m}_abs"] / rng
@@ -180,10 +219,8 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
                                         / np.abs(ev[::-1][:4])))
 
     if kernel == "ck":  # ------------------------------------------- CK_L (matrix-free)
-        op = timed("build", lambda: ck_matvec(net, params, X))
-        if cfg["shard"]:
-            op = shard_rows(op)
-        H = op.grams[0]
+        op = timed("build", lambda: ck_operator(net, params, X))
+        H = op.gram_factors()[0]
         d = H.shape[1]
         res["K_GB"] = 0.0
         res["factors_GB"] = H.size * 4 / 1024 ** 3
@@ -203,7 +240,7 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
             Kc = np.asarray(H @ H.T)  # float32 (n, n)
             ev = timed("dense", lambda: scipy.linalg.eigvalsh(Kc, overwrite_a=True,
                                                               check_finite=False))
-            res["dense_vs_gram_W1"] = wasserstein1_weighted(ev, np.ones(n), exact) / res["scale"]
+            res["dense_vs_gram_W1"] = wasserstein1(ev, exact) / res["scale"]
             del Kc, ev
     elif cfg.get("dense_only"):
         raise ValueError("--dense-only is implemented for the CK only")
@@ -213,11 +250,10 @@ def run_stage(n: int, kernel: str, cfg: dict) -> dict:
         res["K_GB"] = n * n * 4 / 1024 ** 3
         res["rss_build_GB"] = _rss_gb()
         del X
-        op = materialized_kernel_matvec(K, mesh=row_mesh() if cfg["shard"] else None)
-        slq, kpm, top = estimators(op)
+        slq, kpm, top = estimators(K)
         if n <= cfg["dense_max"]:
             Kn = np.asarray(K)
-            del op, K
+            del K
             ev = timed("dense", lambda: scipy.linalg.eigvalsh(Kn, overwrite_a=True,
                                                               check_finite=False))
             del Kn
@@ -322,6 +358,8 @@ def main(argv=None) -> int:
                     help="full reorthogonalisation in SLQ (default off: ~3x slower, same W1)")
     ap.add_argument("--shard", action="store_true",
                     help="shard kernel rows over jax.devices() (n must be divisible)")
+    ap.add_argument("--matfree", action="store_true",
+                    help="also time the matfree library's SLQ on the same probes (W1_matfree)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--moments", type=int, default=800)
     ap.add_argument("--block", type=int, default=2048, help="NTK materialisation tile")
@@ -354,7 +392,7 @@ def main(argv=None) -> int:
         cfg = {"p": a.p, "widths": a.widths, "dense_max": a.dense_max, "probes": a.probes,
                    "steps": a.steps, "moments": a.moments, "block": a.block}
     cfg.update(activation=a.activation, preset=a.preset, seed=a.seed, reorth=a.reorth,
-               shard=a.shard, dense_only=a.dense_only)
+               shard=a.shard, dense_only=a.dense_only, matfree=a.matfree)
     for n in sizes:
         if n < 16:
             raise ValueError(f"sizes must be >= 16, got {n}")
