@@ -24,9 +24,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if __name__ == "__main__":  # generating BAD_INPUTS.md from a checkout
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if __name__ == "__main__":  # generating BAD_INPUTS.md (with the package installed)
     import ntkcomp
 
     ntkcomp.enable_x64()
@@ -180,7 +178,7 @@ def _api_cases() -> list[Case]:
         Case("gmm_preset: unknown name", lambda t: D.gmm_preset("gauss", 10), "name",
              area="data"),
         Case("gmm_preset: official_mixed with p < 8K",
-             lambda t: D.gmm_preset("official_mixed", 10, K=2), "p", area="data"),
+             lambda t: D.gmm_preset("official_mixed", 8, K=2), "p", area="data"),
         Case("estimate_stats: a class with one sample",
              lambda t: D.estimate_stats(np.ones((3, 2)), np.array([0, 0, 1])), "labels",
              area="data"),
@@ -325,66 +323,135 @@ def test_api_bad_input_names_parameter(case, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# The CLI table: (id, argv, option named in the message)
+# The CLI table: (id, argv, option named in the message). Placeholders: @FILE an existing
+# file, @LONG a 300-character folder name, @LOCKED a directory another run is writing.
 CLI_CASES = [
     ("compress: --eps 1.5 (outside [0, 1))", ["compress", "--eps", "1.5"], "eps"),
     ("compress: --eps with 2 values for 3 layers", ["compress", "--eps", "0.5,0.5"], "eps"),
+    ("compress: --eps nan", ["compress", "--eps", "nan"], "eps"),
     ("compress: --n 0", ["compress", "--n", "0"], "n"),
+    ("compress: --n 2 (too few samples for the report)", ["compress", "--n", "2"], "n"),
     ("compress: --n abc (not an integer)", ["compress", "--n", "abc"], "--n"),
+    ("compress: --n 200000 (memory estimate above the available memory)",
+     ["compress", "--n", "200000"], "n"),
     ("compress: --K 0", ["compress", "--K", "0"], "K"),
-    ("compress: n < K", ["compress", "--n", "3", "--K", "4", "--p", "16"], "n"),
+    ("compress: n < K", ["compress", "--n", "16", "--K", "20", "--p", "32"], "n"),
+    ("compress: --p 0", ["compress", "--p", "0"], "p"),
     ("compress: --widths 0,8", ["compress", "--widths", "0,8"], "widths"),
+    ("compress: --widths 64,,64 (empty field)", ["compress", "--widths", "64,,64"],
+     "--widths"),
+    ("compress: --widths , (no value)", ["compress", "--widths", ","], "--widths"),
+    ("compress: --widths 100000000,64 (memory estimate, before XLA allocates)",
+     ["compress", "--widths", "100000000,64"], "widths"),
+    ("compress: --depth 0", ["compress", "--depth", "0"], "depth"),
     ("compress: unknown --activations", ["compress", "--activations", "reluu"], "activations"),
+    ("compress: --activations relu,,tanh (empty field)",
+     ["compress", "--activations", "relu,,tanh"], "--activations"),
     ("compress: unknown --data", ["compress", "--data", "cifar10"], "data"),
     ("compress: --data official_mixed with p < 8K",
      ["compress", "--data", "official_mixed", "--p", "8", "--K", "2"], "p"),
     ("compress: --family k_level without valid --levels",
      ["compress", "--family", "k_level", "--levels", "1"], "levels"),
+    ("compress: --family k_level --levels 200 (unbounded solver work)",
+     ["compress", "--family", "k_level", "--levels", "200"], "levels"),
+    ("compress: --levels with a family other than k_level",
+     ["compress", "--family", "ternary", "--levels", "4"], "levels"),
+    ("compress: --kurtosis-tol 1e-12 (the eps_1 search cannot resolve it)",
+     ["compress", "--kurtosis-tol", "1e-12"], "kurtosis-tol"),
+    ("compress: --kurtosis-tol nan", ["compress", "--kurtosis-tol", "nan"], "kurtosis-tol"),
+    ("compress: --hidden-tau -1", ["compress", "--hidden-tau", "-1"], "hidden-tau"),
+    ("compress: --seed -1", ["compress", "--seed", "-1"], "seed"),
+    ("compress: --seed 2147483647 (derived seeds seed + 1, seed + 2 overflow)",
+     ["compress", "--seed", "2147483647"], "seed"),
+    ("compress: --seed 99999999999", ["compress", "--seed", "99999999999"], "seed"),
+    ("compress: --max-memory-gb 0", ["compress", "--max-memory-gb", "0"], "max-memory-gb"),
+    ("compress: --platform quantum", ["compress", "--platform", "quantum"], "--platform"),
     ("compress: --out is an existing file", ["compress", "--out", "@FILE"], "out"),
     ("compress: --out under a file (cannot be created)", ["compress", "--out", "@FILE/sub"],
      "out"),
+    ("compress: --out \"\" (empty path)", ["compress", "--out", ""], "out"),
+    ("compress: --out with a 300-character folder name", ["compress", "--out", "@LONG"],
+     "out"),
+    ("compress: --out . (the current directory would be replaced)",
+     ["compress", "--out", "."], "out"),
+    ("compress: --out / (a file-system root)", ["compress", "--out", "/"], "out"),
+    ("compress: --out where another run is writing", ["compress", "--out", "@LOCKED"], "out"),
     ("spectrum: --p -3", ["spectrum", "--p", "-3"], "p"),
     ("spectrum: --kinds bogus", ["spectrum", "--kinds", "bogus"], "kinds"),
+    ("spectrum: --kinds ck,,ntk (empty field)", ["spectrum", "--kinds", "ck,,ntk"], "kinds"),
     ("spectrum: unknown --method", ["spectrum", "--method", "exact"], "--method"),
+    ("spectrum: --n 1", ["spectrum", "--n", "1"], "n"),
+    ("spectrum: --seed -5", ["spectrum", "--seed", "-5"], "seed"),
+    ("spectrum: --out \"\" (empty path)", ["spectrum", "--out", ""], "out"),
     ("figure: unknown figure name", ["figure", "fig99"], "name"),
+    ("figure: fig1 --widths 64,,64 (empty field)", ["figure", "fig1", "--widths", "64,,64"],
+     "widths"),
+    ("figure: fig1 --n 1", ["figure", "fig1", "--n", "1"], "n"),
+    ("figure: fig1 --out \"\" (empty path)", ["figure", "fig1", "--out", ""], "out"),
+    ("figure: fig1 --platform quantum", ["figure", "fig1", "--platform", "quantum"],
+     "--platform"),
+    ("check: unknown check name", ["check", "no_such_check"], "name"),
+    ("check: ck_equivalence --max-n 100", ["check", "ck_equivalence", "--max-n", "100"],
+     "--max-n"),
+    ("check: ck_equivalence --seed -1", ["check", "ck_equivalence", "--seed", "-1"],
+     "--seed"),
+    ("check: ck_equivalence --out with a 300-character folder name",
+     ["check", "ck_equivalence", "--out", "@LONG"], "out"),
+    ("bench: unknown benchmark name", ["bench", "no_such_bench"], "name"),
+    ("bench: time_to_first_result --repeats 0",
+     ["bench", "time_to_first_result", "--repeats", "0"], "repeats"),
     ("unknown command", ["frobnicate"], "COMMAND"),
+    ("--platform quantum before the command", ["--platform", "quantum", "compress"],
+     "--platform"),
 ]
 
 
-def _expand(argv, tmp: Path) -> tuple[list[str], Path]:
+def _expand(argv, tmp: Path) -> tuple[list[str], Path, list]:
+    """Fill the placeholders; returns (argv, the run directory, objects to keep alive)."""
+    from experiments.harness import RunDir
+
     f = tmp / "a_file"
     out = tmp / "out"
-    argv = [a.replace("@FILE", str(f)) for a in argv]
-    if any("@FILE" in a for a in argv) or any(str(f) in a for a in argv):
+    keep = []
+    if any("@FILE" in a for a in argv):
         f.write_text("x")
+    if "@LOCKED" in argv:
+        keep.append(RunDir(tmp / "locked", {"holder": True}))   # another run in progress
+    argv = [a.replace("@FILE", str(f)).replace("@LONG", str(tmp / ("a" * 300)))
+            .replace("@LOCKED", str(tmp / "locked")) for a in argv]
     if argv[0] in ("compress", "spectrum"):
         if "--out" not in argv:
             argv = [*argv, "--out", str(out)]
         argv = [*argv, "--no-progress"]
-    return argv, out
+    return argv, out, keep
 
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_input_one_line_no_traceback_nothing_written(case, tmp_path, capsys):
+def test_cli_bad_input_one_line_no_traceback_nothing_written(case, tmp_path, capsys,
+                                                             monkeypatch):
     from experiments.cli import main
 
     _, argv, param = case
-    argv, out = _expand(argv, tmp_path)
+    monkeypatch.chdir(tmp_path)            # default run directories would go here
+    argv, out, keep = _expand(argv, tmp_path)
     code = main(argv)
     cap = capsys.readouterr()
-    assert code != 0
+    assert code == 2
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1, cap.err
-    assert lines[0].startswith("ntkcomp: error:"), lines[0]
+    assert lines[0].startswith("ntkcomp"), lines[0]
+    assert ": error:" in lines[0], lines[0]
     assert "Traceback" not in cap.err
     assert re.search(rf"(?<![\w-]){re.escape(param)}(?![\w])", lines[0]), lines[0]
-    # nothing half-written: the output directory was not created (or is empty)
-    assert not out.exists() or not any(out.iterdir()), sorted(p.name for p in out.iterdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["a_file"])
+    # nothing half-written: no output directory, staging directory or lock was left
+    left = sorted(p.name for p in tmp_path.iterdir() if "locked" not in p.name)
+    assert left in ([], ["a_file"]), left
+    for holder in keep:
+        holder.abort()
 
 
 def _cli_process(argv):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "experiments.cli", *argv], env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -403,7 +470,8 @@ def test_cli_process_exit_code_and_debug_traceback(tmp_path):
 
 # ---------------------------------------------------------------------------------------
 def test_table_is_large_and_closing_note_lists_every_case():
-    assert len(API_CASES) + len(CLI_CASES) >= 25
+    assert len(API_CASES) + len(CLI_CASES) >= 60
+    assert len(CLI_CASES) >= 50
     assert len({c.id for c in API_CASES}) == len(API_CASES)
     note = (Path(__file__).parent / "BAD_INPUTS.md").read_text()
     for c in API_CASES:
@@ -442,14 +510,26 @@ def _markdown() -> str:
              "Every case exits with status 2, prints this one line on stderr (no traceback "
              "unless `--debug`) and writes nothing.", "",
              "| bad input | arguments | stderr |", "|---|---|---|"]
+    cwd = os.getcwd()
     for cid, argv, _ in CLI_CASES:
         with tempfile.TemporaryDirectory() as d:
-            full, _ = _expand(argv, Path(d))
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                code = main(full)
-        shown = " ".join(a.replace("@FILE", "<existing file>") for a in argv)
+            os.chdir(d)
+            try:
+                full, _, keep = _expand(argv, Path(d))
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err), \
+                        contextlib.redirect_stdout(io.StringIO()):
+                    code = main(full)
+                for holder in keep:
+                    holder.abort()
+            finally:
+                os.chdir(cwd)
+        shown = " ".join(a.replace("@FILE", "<existing file>").replace("@LONG", "<300 x a>")
+                         .replace("@LOCKED", "<dir being written>") or '""' for a in argv)
         line = err.getvalue().strip().replace(d, "<tmp>").replace("|", "\\|")
+        # the available memory is the host's: shown as a placeholder
+        line = re.sub(r"more than the [0-9.e+]+ GB available", "more than the <available> GB "
+                      "available", line)
         rows.append(f"| {cid} | `ntkcomp {shown}` | {line} (exit {code}) |")
     return "\n".join(rows) + "\n"
 

@@ -42,7 +42,7 @@ def base_parser(description: str, *, quick_help: str = "ladder n <= 512 (fast su
                 ) -> Parser:
     """A check's parser: ``--quick``, ``--no-report`` and the run options (``--out``,
     ``--platform``, ``--no-progress``, ``--debug``)."""
-    ap = Parser(description=description)
+    ap = Parser(prog="ntkcomp check", description=description)
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--no-report", action="store_true", help="print only, write no files")
     add_run_options(ap, None, out_help="Default: ntkcomp_runs/check/NAME (NAME_quick with "

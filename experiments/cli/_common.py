@@ -88,7 +88,7 @@ def check_run_limits(args, widths: list[int]) -> None:
         limit = int(args.max_memory_gb * 1e9)
     p = 784 if args.data == "mnist" else args.p
     est = dense_run_bytes(args.n, p, widths, float64=not args.float32)
-    check_memory(est, f"--n {args.n} --p {p} --widths {','.join(map(str, widths))}",
+    check_memory(est, f"n = {args.n}, p = {p}, widths = {','.join(map(str, widths))}",
                  limit=limit)
 
 
