@@ -1,10 +1,15 @@
-"""Gaussian moments (THEORY.md section 3), checked against independent computations.
+"""Gaussian moments (docs/theory/moments.md), checked against independent computations.
 
 * closed forms vs piecewise Gauss-Legendre quadrature (two independent implementations);
+* scipy adaptive quadrature on the t-scale, written here, for the quadrature-only families
+  from small to very large tau;
+* finiteness over the whole supported input scale of every built-in family;
 * Monte Carlo with 1e7 draws (one shared, fixed-seed draw, chunked) for every activation;
 * hypothesis property tests: Stein identities, scaling (homogeneity) relations;
 * jax.grad w.r.t. tau and activation parameters vs central finite differences.
 """
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,8 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntkcomp.activations import available, get, moments
-from ntkcomp.activations.quadrature import gauss_nodes
+from scipy import integrate, special
+
+from ntkcomp.activations import available, bivariate, get, moments
+from ntkcomp.activations._quadrature import gauss_nodes
 
 TAUS = np.geomspace(0.1, 10.0, 41)
 
@@ -279,3 +286,105 @@ def test_threshold_gradients_quadrature_vs_closed_form(tau, s1, gap):
         # both are exact derivatives of ~1e-15-accurate approximations; a2, q carry 1/tau^2
         np.testing.assert_allclose(gq.params[k], gc.params[k], rtol=1e-9, atol=1e-11,
                                    err_msg=k)
+
+
+# --------------------------------------------------------------------------------------
+# Guarded numerics: finite over the supported input scale, accurate at large tau
+# --------------------------------------------------------------------------------------
+def _tau_grid(act):
+    lo, hi = act.tau_range()
+    return np.concatenate([[lo], np.geomspace(1e-3, hi, 45)])
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_moments_finite_over_the_supported_scale(name):
+    """Every field finite (s = +inf exactly for steps) on tau_min and a log-grid from 1e-3
+    to tau_max, and var >= 0."""
+    act = get(name, **EXAMPLES[name])
+    m = moments(act, _tau_grid(act))
+    for field in m._fields:
+        v = np.asarray(getattr(m, field))
+        if field == "s" and act.kind == "piecewise_constant":
+            assert np.all(np.isposinf(v))
+        else:
+            assert np.all(np.isfinite(v)), (field, v)
+    assert np.all(np.asarray(m.var) >= 0)
+
+
+_SIG = special.expit
+# (sigma, sigma', sigma'') in NumPy, written independently of the package
+_NP_SMOOTH = {
+    "tanh": (np.tanh, lambda t: 1 / np.cosh(t) ** 2,
+             lambda t: -2 * np.tanh(t) / np.cosh(t) ** 2),
+    "sigmoid": (_SIG, lambda t: _SIG(t) * _SIG(-t),
+                lambda t: _SIG(t) * _SIG(-t) * (1 - 2 * _SIG(t))),
+    "gelu": (lambda t: t * special.ndtr(t),
+             lambda t: special.ndtr(t) + t * np.exp(-t * t / 2) / np.sqrt(2 * np.pi),
+             lambda t: (2 - t * t) * np.exp(-t * t / 2) / np.sqrt(2 * np.pi)),
+    "swish": (lambda t: t * _SIG(t), lambda t: _SIG(t) * (1 + t * _SIG(-t)),
+              lambda t: _SIG(t) * _SIG(-t) * (2 + t * (1 - 2 * _SIG(t)))),
+    "softplus": (lambda t: np.logaddexp(0, t), _SIG, lambda t: _SIG(t) * _SIG(-t)),
+}
+
+
+def _scipy_expectation(g, tau):
+    """E[g(tau xi)] = int g(t) phi(t / tau) / tau dt by scipy's adaptive quad, split at
+    the activation's scale (|t| = 1, 4, 16, 64) and the Gaussian's (|t| = tau * k)."""
+    pts = sorted({0.0, *(s * x for x in (1, 4, 16, 64) for s in (-1, 1)),
+                  *(s * tau * x for x in (1, 3, 6, 10, 14) for s in (-1, 1))})
+    f = lambda t: g(t) * np.exp(-0.5 * (t / tau) ** 2) / (np.sqrt(2 * np.pi) * tau)
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        return sum(integrate.quad(f, a, b, epsabs=0, epsrel=1e-13, limit=400)[0]
+                   for a, b in zip(pts[:-1], pts[1:]))
+
+
+@pytest.mark.parametrize("name", sorted(_NP_SMOOTH))
+def test_quadrature_families_vs_scipy_from_small_to_large_tau(name):
+    """The quadrature-only families against an independent adaptive quadrature, from
+    tau = 0.05 to 1e6 (where the transition of sigma is 1e-6 wide on the xi-scale).
+    Tolerance rtol 1e-10 (both sides reach ~1e-15) with atol 1e-14 for the fields that are
+    exactly zero by symmetry (tanh's mean and a2, sigmoid's a2 - 0 after centring)."""
+    f, d1, d2 = _NP_SMOOTH[name]
+    act = get(name)
+    for tau in (0.05, 0.8, 3.0, 30.0, 1e3, 1e6):
+        m = moments(act, tau)
+        mean = _scipy_expectation(f, tau)
+        s = _scipy_expectation(lambda t: d1(t) ** 2, tau)
+        ref = {"mean": mean, "var": _scipy_expectation(lambda t: (f(t) - mean) ** 2, tau),
+               "a1": _scipy_expectation(d1, tau), "a2": _scipy_expectation(d2, tau), "s": s,
+               "q": 2 * s + 2 * _scipy_expectation(lambda t: (f(t) - mean) * d2(t), tau)}
+        for field, r in ref.items():
+            np.testing.assert_allclose(getattr(m, field), r, rtol=1e-10, atol=1e-14,
+                                       err_msg=f"{name}.{field} at tau={tau}")
+
+
+def test_gradients_finite_and_right_at_large_tau():
+    """d/dtau of every moment of tanh at tau = 50 and 1e4 (where tanh'' once overflowed to
+    inf / inf) is finite and matches central differences (h = 1e-4 tau: truncation error
+    ~1e-8 relative)."""
+    act = get("tanh")
+    taus = jnp.asarray([50.0, 1e4])
+    fn = jax.jit(lambda t: _stack(moments(act, t)))          # (5,) + taus.shape
+    jac = np.asarray(jax.vmap(jax.jacrev(lambda t: _stack(moments(act, t))))(taus))
+    assert np.all(np.isfinite(jac))
+    h = 1e-4 * taus
+    fd = (np.asarray(fn(taus + h)) - np.asarray(fn(taus - h))) / (2 * np.asarray(h))
+    # atol: the mean and a2 are 0 by symmetry; their difference quotients are quadrature
+    # rounding (~1e-16) divided by h >= 5e-3
+    np.testing.assert_allclose(jac.T, fd, rtol=1e-6, atol=1e-13)
+
+
+def test_tau_outside_the_supported_range():
+    act = get("tanh")
+    lo, hi = act.tau_range()
+    for bad in (10 * hi, lo / 10, [1.0, 2 * hi], float("inf"), -0.0):
+        with pytest.raises(ValueError, match="tau"):
+            moments(act, bad)
+    # a degree-20 polynomial: tau^40 must stay representable, so the range shrinks
+    poly = get("polynomial", coeffs=[0.0] * 20 + [1.0])
+    assert poly.tau_range()[1] < hi
+    with pytest.raises(ValueError, match="tau"):
+        moments(poly, 2 * poly.tau_range()[1])
+    with pytest.raises(ValueError, match="var1"):
+        bivariate(act, 4 * hi * hi, 1.0, 0.0)
