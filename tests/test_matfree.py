@@ -207,6 +207,7 @@ _SHARD_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # the fast check of sharded spectra is tests/test_multiprocess.py
 def test_sharded_density_equals_single_device_8_virtual_devices():
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
