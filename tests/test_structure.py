@@ -32,7 +32,10 @@ MAX_FUNCTION_LINES = 80
 MAX_PUBLIC = 100
 
 # (relative path, rule) -> reason
-EXCEPTIONS: dict[tuple[str, str], str] = {}
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("experiments/benchmarks/ntk_speed.py", "private_import"):
+        "times the empirical-NTK engine stage by stage (signals, tiles), which are internals",
+}
 
 
 def _modules(roots):
@@ -103,6 +106,8 @@ def test_no_function_local_imports_of_ntkcomp():
 def test_no_private_import_across_packages():
     bad = []
     for path in _modules([CORE] + LAB):
+        if _allowed(_rel(path), "private_import"):
+            continue
         here = _package_of(path)
         for node in ast.walk(_parse(path)):
             mods, names = _imported_modules(node)
