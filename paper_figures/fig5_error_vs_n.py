@@ -1,14 +1,23 @@
 """Figure 5: relative error of the equivalents against n (log-log), with fitted slopes.
 
-    python -m paper_figures.fig5_error_vs_n           # n = 256 ... 2048, p = n/2, L = 2
-    python -m paper_figures.fig5_error_vs_n --full    # n = 256 ... 8192, L = 3
+    python -m paper_figures.fig5_error_vs_n                    # n = 256 ... 2048, L = 2
+    python -m paper_figures.fig5_error_vs_n --full             # n = 256 ... 8192, L = 3
+    python -m paper_figures.fig5_error_vs_n --full --dry-run   # time estimate only
 
 Error = ||E_W[K] - K~|| / ||E_W[K]|| (operator norm), with E_W[K] the exact weight-averaged
-kernel (``ntkcomp.kernels.expected_kernels``, no sampling) and K~ the equivalent
-(THEORY.md sections 4-5), for CK_L and NTK and several activations (the binary step with
-thresholds (-1.5, 0.3) x each layer's input scale tau_{l-1}, so that deep step networks do
-not collapse). THEORY.md reports
-slopes -0.5 to -0.67 (CK) for these activations.
+kernel (``ntkcomp.kernels.expected_kernels``, closed form, no sampling) and K~ the
+equivalent (theory page ``docs/theory/equivalents.md``), for CK_L and NTK and several
+activations (the binary step with thresholds (-1.5, 0.3) x each layer's input scale
+tau_{l-1}, so that deep step networks do not collapse). The theory predicts errors of
+order n^{-1/2} (slopes about -0.5).
+
+Sizes. ``--full``: n = 256 ... 8192 (up to the paper's n = 8000, rounded to a power of
+two), p = n/2 (the paper's p/n = 1/2: n = 8000, p = 4000, Gu et al., NeurIPS 2022,
+section 4), depth 3 (the paper's networks), width 1024 in every layer, 3 data draws per n;
+the ladder itself is this figure's, not a figure of the paper. Every (activation, n,
+seed) is a resumable point; the error is computed in float64 (it compares two kernels that
+differ by a few percent, so float32 would also do, but the closed forms are cheap next to
+the Gram product) with ARPACK for the operator norms (no dense eigendecomposition).
 """
 from __future__ import annotations
 
@@ -17,8 +26,17 @@ from paper_figures import _common
 NAME = "fig5_error_vs_n"
 ACTIVATIONS = ["relu", "tanh", "erf", "binary"]
 DEFAULT_COST = "about 2.5 CPU minutes (32 points)"
-FULL_COST = ("many CPU hours on 2 cores (72 points up to n = 8192, exact E"
-             "_W, L = 3; extrapolated, never run)")
+
+
+def full_cost(cfgs: list) -> str:
+    """Time estimate of the ladder from its FLOP counts: per point one Gram product for
+    E_W and one per equivalent, the entrywise maps and two ARPACK norms."""
+    from paper_figures import _full_size
+
+    parts = {"Gram products": sum(3 * 2 * c["n"] ** 2 * c["p"] for c in cfgs),
+             "E_W entrywise maps": sum(200 * c["depth"] * c["n"] ** 2 for c in cfgs),
+             "ARPACK norms": sum(2 * 300 * 2 * c["n"] ** 2 for c in cfgs)}
+    return _full_size.cost_model(parts, f"{len(cfgs)} points")
 
 
 def point(cfg: dict) -> dict:
@@ -75,7 +93,7 @@ def main(argv=None) -> int:
                                            "seeds": seeds,
                                            "activations": acts, "data": "mixed",
                                            "p_over_n": 0.5}, {"base": args.seed},
-                              FULL_COST if args.full else DEFAULT_COST)
+                              full_cost(cfgs) if args.full else DEFAULT_COST)
     res = _common.points(point, cfgs, run, NAME, args)
     import numpy as np
 
