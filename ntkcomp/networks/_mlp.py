@@ -76,9 +76,18 @@ class MLP:
       center: subtract ``m_l`` (default True); if False, ``m_l = 0``.
 
     Attributes:
-      depth (L), widths, activations (tuple of Activation), weight_laws (tuple of
-      WeightLaw), tau0, center, taus ``(tau_0, ..., tau_L)``, centers ``(m_1, ..., m_L)``
-      (Python floats).
+      depth: the number of layers ``L``.
+      widths: ``(d_1, ..., d_L)``.
+      activations: tuple of ``L`` ``Activation`` objects.
+      weight_laws: tuple of ``L`` :class:`WeightLaw` objects.
+      tau0, center: as given.
+      taus: ``(tau_0, ..., tau_L)``, ``tau_l^2 = Var[sigma_l(tau_{l-1} xi)]`` (floats).
+      centers: ``(m_1, ..., m_L)``, ``m_l = E[sigma_l(tau_{l-1} xi)]`` (0 without centring).
+
+    Raises:
+      ValueError: a width that is not an integer >= 1, a per-layer list of the wrong
+        length, an unknown activation or weight law, ``tau0 <= 0``, or a layer whose output
+        variance at its input scale is not positive and finite.
     """
 
     __slots__ = (
@@ -148,6 +157,7 @@ class MLP:
 
     @property
     def depth(self) -> int:
+        """The number of layers ``L``."""
         return len(self.widths)
 
     @property
