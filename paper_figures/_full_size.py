@@ -101,15 +101,16 @@ def mc_ck(net, X, key, draws: int, *, chunk: int = 4):
     def add(acc, keys):
         def one(acc, k):
             params = net.init(k, p, dtype=jnp.float32)
-            H = net.preactivations_and_features(params, X)[1][-1]
+            H = net.preactivations_and_features(params, X)[1][-1].astype(jnp.float32)
             return acc + jnp.matmul(H, H.T, precision=jax.lax.Precision.HIGHEST), None
 
         return jax.lax.scan(one, acc, keys)[0]
 
-    acc = jnp.zeros((n, n), jnp.float32)
     keys = jax.random.split(key, draws)
-    for s in range(0, draws, chunk):
-        acc = add(acc, keys[s:s + chunk])
+    with jax.enable_x64(False):          # every constant of the forward pass in float32
+        acc = jnp.zeros((n, n), jnp.float32)
+        for s in range(0, draws, chunk):
+            acc = add(acc, keys[s:s + chunk])
     return acc / draws
 
 

@@ -66,7 +66,8 @@ TARGETS = {"gram_vs_gemm_min": 0.60, "gram_vs_gemm_from_n": 16384, "n65536_max_s
            "figure_max_s": 180.0}
 FIGURES = {"fig1_full": "paper_figures.fig1_spectra",
            "fig3_full": "paper_figures.fig3_compressed_spectra"}
-SMOKE_FIGURE_ARGS = ["--n", "64", "--p", "32", "--widths", "32,32,16"]
+#: --smoke: the figures' paper-size code path at a tiny size
+SMOKE_FIGURE_ARGS = ["--full", "--n", "128", "--p", "64", "--widths", "32,32,16"]
 
 
 # ------------------------------------------------------------------------------ parent
@@ -195,7 +196,8 @@ def stage_command(name: str, out: Path, args, deadline: float) -> list:
                      *(["-k", "device_is_used"] if args.smoke else [])]
     if name in FIGURES:
         size = SMOKE_FIGURE_ARGS if args.smoke else ["--full"]
-        return py + ["-m", FIGURES[name], *size, "--out", str(out / name), "--no-progress"]
+        return py + ["-m", FIGURES[name], *size, "--out", str(out / name), "--no-progress",
+                     "--png", str(out / f"{name}.png")]
     cmd = py + ["-m", "experiments.benchmarks.device_check", "--stage", name,
                 "--result", str(out / f"{name}.partial.json"), "--deadline", str(deadline)]
     return cmd + (["--smoke"] if args.smoke else [])
