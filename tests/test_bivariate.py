@@ -1,12 +1,14 @@
-"""The bivariate map (ck, dd) = (E[(s(u)-c)(s(v)-c)], E[s'(u) s'(v)]) vs independent computations.
+"""The bivariate map (ck, dd) = (E[(s(u)-c)(s(v)-c)], E[s'(u) s'(v)]) vs independent computations
+(docs/theory/moments.md, section Bivariate maps).
 
 Independent references:
 * a 1-D integral written from scratch here: with u = s1 x, v = s2 (rho x + sqrt(1-rho^2) y),
   E[f(u) g(v)] = int phi(x) f(s1 x) G(s2 rho x, s2 sqrt(1-rho^2)) dx, G(a, b) = E[g(a + b y)]
   in closed form (relu, erf, sin, cos, steps) or by a composite Gauss-Legendre rule in NumPy
   (smooth activations), and the outer integral by composite Gauss-Legendre in NumPy;
-* Monte Carlo with 1e7 pairs (fixed seed, chunked);
-* bvn_upper against scipy quadrature of the same probability.
+* Monte Carlo with 1e7 pairs (fixed seed, chunked; ``-m slow``);
+* bvn_upper against scipy quadrature of the same probability;
+* finiteness over the whole supported input scale of every built-in family.
 """
 import math
 import warnings
@@ -17,8 +19,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from ntkcomp.activations import bivariate, get, moments
-from ntkcomp.activations.bivariate import bvn_upper, mehler_error_bound
+from ntkcomp.activations import available, bivariate, get, moments
+from ntkcomp.activations._bvn import bvn_upper
 
 SQ2 = math.sqrt(2.0)
 
@@ -118,7 +120,8 @@ def test_closed_forms_vs_1d_integral(name, params):
         np.testing.assert_allclose(dd, rdd, rtol=1e-10, atol=1e-13, err_msg=f"dd {var1, var2, cov}")
 
 
-@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "swish", "softplus"])
+@pytest.mark.parametrize("name", ["tanh"] + [pytest.param(n, marks=pytest.mark.slow) for n in
+                                             ("sigmoid", "gelu", "swish", "softplus")])
 def test_mehler_vs_1d_integral_and_bound(name):
     """Mehler series (K = 96) vs the nested 1-D reference; the error must respect the
     Cauchy-Schwarz bound |rho|^{K+1} sqrt(R(s1) R(s2)) (plus 1e-12 of quadrature rounding)
@@ -127,7 +130,7 @@ def test_mehler_vs_1d_integral_and_bound(name):
     for var1, var2, cov, c in CASES[:5]:
         ck, dd = bivariate(act, var1, var2, cov, center=c)
         rck, rdd = reference(name, {}, var1, var2, cov, c)
-        bck, bdd = mehler_error_bound(act, var1, var2, cov)
+        bck, bdd = act.mehler_error_bound(var1, var2, cov)
         assert abs(float(ck) - rck) <= float(bck) + 1e-12
         assert abs(float(dd) - rdd) <= float(bdd) + 1e-12
         assert abs(float(ck) - rck) <= 1e-9 and abs(float(dd) - rdd) <= 1e-9
@@ -157,11 +160,14 @@ def _bvn_ref(h, k, r):
                    for a, b in zip(pts[:-1], pts[1:]))
 
 
-def test_bvn_upper_vs_quadrature():
+@pytest.mark.parametrize("n_random", [2, pytest.param(10, marks=pytest.mark.slow)])
+def test_bvn_upper_vs_quadrature(n_random):
+    """Random points (n_random anywhere, n_random / 2 with r near 1 and near -1) plus the
+    branch edges; the scipy reference is the slow part, so the fast suite takes few points."""
     rng = np.random.default_rng(7)
-    rs = np.concatenate([rng.uniform(-1, 1, 10), rng.uniform(0.9, 1, 5),
-                         -rng.uniform(0.9, 1, 5), [1.0, -1.0, 0.9999999, -0.9999999,
-                                                   0.0, 0.29, 0.74, 0.93, -0.926]])
+    rs = np.concatenate([rng.uniform(-1, 1, n_random), rng.uniform(0.9, 1, n_random // 2),
+                         -rng.uniform(0.9, 1, n_random // 2),
+                         [1.0, -1.0, 0.9999999, -0.9999999, 0.0, 0.29, 0.74, 0.93, -0.926]])
     hs = rng.normal(size=rs.size) * 2
     ks = rng.normal(size=rs.size) * 2
     ours = np.asarray(bvn_upper(hs, ks, rs))
@@ -174,9 +180,10 @@ def test_bvn_upper_vs_quadrature():
     assert float(bvn_upper(np.inf, 0.3, 0.5)) == 0.0
     assert float(bvn_upper(-np.inf, -np.inf, 0.2)) == 1.0
     # each branch (6/12/20 nodes, near-one) evaluated on its own, not only in a mixed array
+    m = max(1, n_random // 3)
     for r in (0.2, 0.6, 0.9, 0.97, -0.97):
-        np.testing.assert_allclose(bvn_upper(hs[:3], ks[:3], r),
-                                   [_bvn_ref(h, k, r) for h, k in zip(hs[:3], ks[:3])],
+        np.testing.assert_allclose(bvn_upper(hs[:m], ks[:m], r),
+                                   [_bvn_ref(h, k, r) for h, k in zip(hs[:m], ks[:m])],
                                    rtol=0, atol=2e-15)
 
 
@@ -199,8 +206,9 @@ def _steps_reference(act, var1, var2, cov, center):
     return w @ (sig * cond)
 
 
-STEPS = [("binary", {"s1": -0.3, "s2": 1.1, "b": 1.2}),
-         ("ternary", {"s1": -0.8, "s2": 0.4, "b_neg": 0.6, "b_pos": 1.4}),
+STEPS = [pytest.param("binary", {"s1": -0.3, "s2": 1.1, "b": 1.2}, marks=pytest.mark.slow),
+         pytest.param("ternary", {"s1": -0.8, "s2": 0.4, "b_neg": 0.6, "b_pos": 1.4},
+                      marks=pytest.mark.slow),
          ("k_level", {"thresholds": [-1.0, 0.1, 0.7], "levels": [-1.0, -0.2, 0.5, 2.0]})]
 
 
@@ -224,6 +232,7 @@ MC_ACTS = {"tanh": {}, "sigmoid": {}, "gelu": {}, "relu": {}, "erf": {},
            "ternary": {"s1": -0.8, "s2": 0.4, "b_neg": 0.6, "b_pos": 1.4}}
 
 
+@pytest.mark.slow   # a second independent check of the 1-D integral references above
 def test_bivariate_vs_monte_carlo():
     var1, var2, cov, c = MC_CASE
     s1, s2 = math.sqrt(var1), math.sqrt(var2)
@@ -258,7 +267,8 @@ def test_bivariate_vs_monte_carlo():
 # --------------------------------------------------------------------------------------
 # Kernel-matrix use, diagonal, broadcasting
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["relu", "tanh", "binary", "gelu", "erf", "quadratic"])
+@pytest.mark.parametrize("name", ["relu", "tanh", "binary", "erf", "quadratic",
+                                  pytest.param("gelu", marks=pytest.mark.slow)])
 def test_kernel_matrix_shape_symmetry_psd_and_diagonal(name):
     act = get(name)
     rng = np.random.default_rng(3)
@@ -281,7 +291,8 @@ def test_kernel_matrix_shape_symmetry_psd_and_diagonal(name):
 
 
 def test_elementwise_calls_agree_with_broadcast_call():
-    act = get("gelu")
+    """The broadcast call shares the per-sample Hermite coefficients (var2 repeats var1)."""
+    act = get("tanh")
     rng = np.random.default_rng(4)
     X = rng.standard_normal((6, 5)) / 2
     G = X @ X.T
@@ -313,12 +324,13 @@ def test_polynomial_is_exact_finite_series():
     np.testing.assert_allclose(dd, 4 * cv, rtol=1e-13)
 
 
+@pytest.mark.slow   # the Mehler path is checked against the 1-D integral above (tanh)
 def test_mehler_method_agrees_with_closed_form_for_erf():
     act = get("erf")
     for var1, var2, cov, c in CASES:
         a = bivariate(act, var1, var2, cov, center=c)
         b = bivariate(act, var1, var2, cov, center=c, method="mehler")
-        bound = mehler_error_bound(act, var1, var2, cov)
+        bound = act.mehler_error_bound(var1, var2, cov)
         assert abs(float(a[0]) - float(b[0])) <= float(bound[0]) + 1e-12
         assert abs(float(a[1]) - float(b[1])) <= float(bound[1]) + 1e-12
 
@@ -352,3 +364,32 @@ def test_bad_inputs():
         bivariate(get("binary"), 1.0, 1.0, 0.5, method="mehler")
     with pytest.raises(ValueError, match="closed_form"):
         bivariate(get("tanh"), 1.0, 1.0, 0.5, method="closed_form")
+
+
+# --------------------------------------------------------------------------------------
+# Guarded numerics: finite over the supported input scale
+# --------------------------------------------------------------------------------------
+EXAMPLES = {"leaky_relu": {"slope": 0.1}, "polynomial": {"coeffs": [0.2, 1.0, -0.5, 0.3]},
+            "k_level": {"thresholds": [-1.0, 0.2, 0.9], "levels": [-1.5, -0.3, 0.4, 1.2]}}
+# the same code paths as tanh (Mehler series) and k_level (orthant probabilities)
+SLOW_TWINS = ("sigmoid", "gelu", "swish", "softplus", "binary", "ternary")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TWINS
+                                  else n for n in available()])
+def test_bivariate_finite_over_the_supported_scale(name):
+    """Scales s1, s2 from 0 (a zero variance) and 1e-3 to tau_max, correlations from -1 to
+    1 (both diagonals exact), every entry finite; ck on the diagonal is the variance from
+    the moments (an identity that also holds at the extremes)."""
+    act = get(name, **EXAMPLES.get(name, {}))
+    hi = act.tau_range()[1]
+    s = np.concatenate([[0.0], np.geomspace(1e-3, hi, 12)])
+    rho = np.array([-1.0, -0.999, -0.5, 0.0, 0.7, 0.999, 1.0])
+    s1, s2, r = s[:, None, None], s[None, :, None], rho[None, None, :]
+    ck, dd = bivariate(act, s1 ** 2, s2 ** 2, r * s1 * s2, center=0.1)
+    assert ck.shape == dd.shape == (s.size, s.size, rho.size)
+    assert np.all(np.isfinite(ck)) and np.all(np.isfinite(dd))
+    m = moments(act, s[1:])
+    diag = np.asarray(ck)[np.arange(1, s.size), np.arange(1, s.size), -1]
+    np.testing.assert_allclose(diag, m.var + (m.mean - 0.1) ** 2, rtol=1e-9,
+                               atol=1e-12 * max(1.0, float(np.max(np.abs(diag)))))
