@@ -2,12 +2,15 @@
 
 Closed forms (``xi ~ N(0, 1)``, input ``tau xi``):
 
-* erf: ``var = (2/pi) arcsin(2 tau^2 / (1 + 2 tau^2))``, ``a1 = 2 / sqrt(pi (1 + 2 tau^2))``,
+* erf: ``var = (2/pi) arcsin(2 tau^2 / (1 + 2 tau^2)) = (2/pi) arctan2(2 tau^2,
+  sqrt(1 + 4 tau^2))`` (the second form has no cancellation near 1), ``a1 = 2 / sqrt(pi (1 + 2 tau^2))``,
   ``s = 4 / (pi sqrt(1 + 4 tau^2))``, ``q = 8 / (pi (1 + 2 tau^2) sqrt(1 + 4 tau^2))``,
   ``mean = a2 = 0``; bivariate (Williams' arcsine kernel)
   ``E[erf(u) erf(v)] = (2/pi) arcsin(2 cov / sqrt((1 + 2 var1)(1 + 2 var2)))`` and
-  ``E[erf'(u) erf'(v)] = (4/pi) / sqrt((1 + 2 var1)(1 + 2 var2) - 4 cov^2)``, the last root
-  written as ``1 + 2 (var1 + var2) + 4 var1 var2 (1 - rho^2)`` (no cancellation).
+  ``E[erf'(u) erf'(v)] = (4/pi) / sqrt(D)`` with
+  ``D = (1 + 2 var1)(1 + 2 var2) - 4 cov^2 = 1 + 2 (var1 + var2) + 4 var1 var2 (1 - rho^2)``
+  (the last form has no cancellation); the arcsine is evaluated as
+  ``arctan2(2 cov, sqrt(D))``, exact also at large variances near ``rho = 1``.
 * sin: ``var = (1 - e^(-2 tau^2)) / 2``, ``a1 = e^(-tau^2 / 2)``, ``s = (1 + e^(-2 tau^2)) / 2``,
   ``q = 2 e^(-2 tau^2)``; cos: ``mean = e^(-tau^2 / 2)``, ``var = (1 - e^(-tau^2))^2 / 2``,
   ``a2 = -e^(-tau^2 / 2)``, ``s = (1 - e^(-2 tau^2)) / 2``, ``q = 2 e^(-tau^2) - 2 e^(-2 tau^2)``;
@@ -115,18 +118,16 @@ class Erf(_Smooth):
     def exact_moments(self, tau) -> Moments:
         t2 = tau * tau
         zero = 0.0 * tau
-        var = (2.0 / math.pi) * jnp.arcsin(2.0 * t2 / (1.0 + 2.0 * t2))
+        var = (2.0 / math.pi) * jnp.arctan2(2.0 * t2, jnp.sqrt(1.0 + 4.0 * t2))
         a1 = 2.0 / jnp.sqrt(math.pi * (1.0 + 2.0 * t2))
         s = 4.0 / (math.pi * jnp.sqrt(1.0 + 4.0 * t2))
         q = 8.0 / (math.pi * (1.0 + 2.0 * t2) * jnp.sqrt(1.0 + 4.0 * t2))
         return Moments(mean=zero, var=var, a1=a1, a2=zero, q=q, s=s)
 
     def exact_bivariate(self, pair: GaussianPair, center):
-        d1, d2 = 1.0 + 2.0 * pair.var1, 1.0 + 2.0 * pair.var2
-        ratio = 2.0 * pair.cov / (jnp.sqrt(d1) * jnp.sqrt(d2))
-        ss = (2.0 / math.pi) * jnp.arcsin(jnp.clip(ratio, -1.0, 1.0))
         one_minus = jnp.maximum((1.0 - pair.rho) * (1.0 + pair.rho), 0.0)
         det = 1.0 + 2.0 * (pair.var1 + pair.var2) + 4.0 * pair.var1 * pair.var2 * one_minus
+        ss = (2.0 / math.pi) * jnp.arctan2(2.0 * pair.cov, jnp.sqrt(det))
         dd = (4.0 / math.pi) / jnp.sqrt(det)
         return self.centred(ss, pair, center), dd
 
