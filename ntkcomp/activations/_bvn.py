@@ -24,7 +24,8 @@ def _gl(n: int):
 
 
 def _arcsine_part(hf, kf, r, n):
-    """(1/2pi) int_0^{asin r} exp(-(h^2 + k^2 - 2hk sin t)/(2 cos^2 t)) dt, n-point GL."""
+    """``(1/2pi) int_0^{asin r} exp(-(h^2 + k^2 - 2hk sin t)/(2 cos^2 t)) dt``, ``n``-point
+    Gauss-Legendre."""
     x, w = _gl(n)
     A = jnp.arcsin(r)
     hs = (hf * hf + kf * kf) / 2.0
@@ -37,7 +38,8 @@ def _arcsine_part(hf, kf, r, n):
 
 
 def _near_one_part(hf, k2, r):
-    """Genz's |r| >= 0.925 integral (after reflecting k for r < 0); 0 where |r| = 1."""
+    """Genz's integral for ``|r| >= 0.925`` (after reflecting ``k`` for ``r < 0``); 0 where
+    ``|r| = 1``."""
     hk2 = hf * k2
     inner = jnp.abs(r) < 1.0
     rl = jnp.where((jnp.abs(r) < 0.925) | ~inner, 0.95, jnp.abs(r))   # safe where unused
@@ -70,17 +72,23 @@ def _near_one_part(hf, k2, r):
 
 @jax.jit
 def bvn_upper(h, k, r):
-    """P(X > h, Y > k) for standard bivariate normal (X, Y) with correlation r (broadcast).
+    """``P(X > h, Y > k)`` for a standard bivariate normal ``(X, Y)`` with correlation ``r``.
 
     Genz, A. (2004), "Numerical computation of rectangular bivariate and trivariate normal
-    and t probabilities", Statistics and Computing 14: for |r| < 0.925 the arcsine integral
-    Phi(-h) Phi(-k) + (1/2pi) int_0^{asin r} exp(-(h^2 + k^2 - 2hk sin t) / (2 cos^2 t)) dt
-    (Gauss-Legendre with 6 / 12 / 20 nodes when max |r| < 0.3 / 0.75 / 0.925, chosen once
-    for the whole array); for 0.925 <= |r| < 1 an expansion in sqrt(1 - r^2) plus a
-    corrected integral (computed only when some entry needs it); |r| = 1 exact.
-    Infinite h, k allowed.
-    h and k may have different (broadcastable) shapes, e.g. (n, 1) and (1, n): the
-    one-dimensional terms are evaluated on those shapes only.
+    and t probabilities", Statistics and Computing 14. For ``|r| < 0.925`` the arcsine
+    integral ``Phi(-h) Phi(-k) + (1/2pi) int_0^{asin r} exp(-(h^2 + k^2 - 2hk sin t) /
+    (2 cos^2 t)) dt`` (Gauss-Legendre with 6 / 12 / 20 nodes when ``max |r|`` is below
+    0.3 / 0.75 / 0.925, chosen once for the whole array); for ``0.925 <= |r| < 1`` an
+    expansion in ``sqrt(1 - r^2)`` plus a corrected integral (computed only when some entry
+    needs it); ``|r| = 1`` exactly.
+
+    Args:
+      h, k: thresholds, broadcastable (e.g. ``(n, 1)`` and ``(1, n)``: the one-dimensional
+        terms are evaluated on those shapes only); infinite values allowed.
+      r: correlations in ``[-1, 1]`` (clipped), broadcastable with ``h`` and ``k``.
+
+    Returns:
+      The probabilities, of the broadcast shape, clipped to ``[0, 1]``.
     """
     h, k, r = (jnp.asarray(x) for x in (h, k, r))
     dtype = jnp.result_type(h, k, r, float)
