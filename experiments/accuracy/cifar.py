@@ -38,7 +38,8 @@ from ntkcomp.data import estimate_stats, load_cifar10
 from ntkcomp.io import atomic_write_json, versions
 from ntkcomp.networks import MLP
 
-__all__ = ["Trunk", "main", "normalise_features", "train_trunk", "trunk_features"]
+__all__ = ["Trunk", "main", "normalise_features", "train_trunk", "trunk_features",
+           "write_synthetic_cifar10"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -181,6 +182,37 @@ def normalise_features(F_train, F_test):
     return (Xtr / s).astype(np.float32), (Xte / s).astype(np.float32)
 
 
+def write_synthetic_cifar10(path: Path, n_per_batch: int = 200, n_test: int = 400,
+                            seed: int = 0) -> Path:
+    """Write six files in the CIFAR-10 binary format with synthetic, learnable images.
+
+    Class ``c`` has a bright horizontal band at rows ``3c .. 3c + 2`` in channel ``c mod 3``
+    on uniform noise, so a trunk can learn it. For testing the pipeline only: accuracies on
+    these files say nothing about CIFAR-10.
+
+    Args:
+        path: directory to create (or reuse).
+        n_per_batch: records per training batch file (five files).
+        n_test: records in ``test_batch.bin``.
+        seed: NumPy seed.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    for name, n in zip(names, [n_per_batch] * 5 + [n_test]):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        img = rng.integers(0, 120, (n, 3, 32, 32)).astype(np.uint8)
+        for i, c in enumerate(labels):
+            img[i, c % 3, 3 * c:3 * c + 3, :] += 120
+        rec = np.concatenate([labels[:, None], img.reshape(n, -1)], axis=1)
+        rec.astype(np.uint8).tofile(path / name)
+    return path
+
+
 def _subset(n_total, n, rng):
     return np.sort(rng.permutation(n_total)[:min(n, n_total)])
 
@@ -188,8 +220,11 @@ def _subset(n_total, n, rng):
 def _parse(argv):
     ap = argparse.ArgumentParser(prog="python -m experiments.accuracy cifar",
                                  description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True,
-                    help="directory of the six CIFAR-10 binary files")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="directory of the six CIFAR-10 binary files")
+    src.add_argument("--synthetic", type=Path, metavar="DIR",
+                     help="write small synthetic files in the CIFAR-10 binary format into DIR "
+                          "and run on them (a pipeline check, not CIFAR-10)")
     ap.add_argument("--full", action="store_true", help="widths [2000, 2000, 1100]")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--channels", default="32,64,128")
@@ -219,7 +254,9 @@ def main(argv=None) -> int:
     """
     args = _parse(argv)
     t0 = time.perf_counter()
-    x_tr, y_tr, x_te, y_te = load_cifar10(args.data)
+    if args.synthetic is not None:
+        write_synthetic_cifar10(args.synthetic)
+    x_tr, y_tr, x_te, y_te = load_cifar10(args.data or args.synthetic)
     channels = tuple(int(c) for c in args.channels.split(","))
     trained = train_trunk(x_tr, y_tr, channels=channels, features=args.features,
                           epochs=args.epochs, log=lambda m: print(m, flush=True))
@@ -238,7 +275,8 @@ def main(argv=None) -> int:
     for s in range(args.seeds):
         rows += sweep.one_seed(dense, res, (jnp.asarray(Xtr), ytr, jnp.asarray(Xte), yte, 10),
                                eps_list, s, steps=args.steps, log=lambda m: print(m, flush=True))
-    result = {"config": {"widths": widths, "eps": eps_list, "seeds": args.seeds,
+    result = {"config": {"data": "synthetic" if args.synthetic else str(args.data),
+                         "widths": widths, "eps": eps_list, "seeds": args.seeds,
                          "epochs": args.epochs, "channels": list(channels),
                          "features": args.features, "n_train": int(len(itr)),
                          "n_test": int(len(ite)), "steps": args.steps},
