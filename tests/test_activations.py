@@ -235,6 +235,13 @@ def test_instances_are_immutable_and_kinds_are_strings():
     assert {get(n).kind for n in ("tanh", "relu", "binary")} == set(Kind)
 
 
+def test_bad_family_definition():
+    with pytest.raises(ValueError, match="kind"):
+        type("Wiggly", (Activation,), {"name": "wiggly", "kind": "wiggly"})
+    with pytest.raises(NotImplementedError, match="sigma"):
+        type("NoSigma", (Activation,), {"name": "no_sigma"})()(1.0)
+
+
 def test_pickle_and_deepcopy_roundtrip():
     for act in (get("k_level", thresholds=[-1.0, 0.5], levels=[-1.0, 0.0, 2.0]),
                 get("polynomial", coeffs=[0.1, 1.0, 0.5]), ScaledReLU(c=0.5)):

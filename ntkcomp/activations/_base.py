@@ -3,7 +3,7 @@
 A family is a subclass that sets the class attributes ``name`` and ``kind``, declares its
 numeric parameters as annotated fields (with defaults, or without for required ones) and
 implements ``sigma``. Everything else has a generic default that a family may override with
-closed forms: ``derivative`` / ``second_derivative`` (forward-mode autodiff),
+closed forms: ``dsigma`` / ``d2sigma`` (forward-mode autodiff),
 ``breakpoints`` (none), ``exact_moments`` (none: the moments then come from piecewise
 Gauss-Legendre quadrature), ``exact_bivariate`` (none: the Mehler series) and
 ``tau_range`` (the supported input scales).
@@ -87,6 +87,11 @@ class Activation:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        try:
+            cls.kind = Kind(cls.kind)
+        except ValueError:
+            raise ValueError(f"kind must be one of {[k.value for k in Kind]}, got "
+                             f"{cls.kind!r} (activation {cls.name!r})") from None
         dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
         fields = dataclasses.fields(cls)
         cls._fields = tuple(sorted((_param_name(f.name), f.name) for f in fields))
