@@ -212,7 +212,7 @@ class MLP:
         gs, hs = [], [X]
         for l, (act, m) in enumerate(zip(self.activations, self.centers)):
             W = params["W"][l]
-            g = h @ W
+            g = jnp.matmul(h, W, precision=jax.lax.Precision.HIGHEST)  # no TF32 on GPUs
             h = (act(g) - jnp.asarray(m, g.dtype)) / jnp.sqrt(jnp.asarray(self.widths[l], g.dtype))
             gs.append(g)
             hs.append(h)
