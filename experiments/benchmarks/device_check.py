@@ -244,7 +244,7 @@ def collect(name: str, out: Path, partial: Path) -> dict:
         if res.exists():
             r = json.loads(res.read_text())
             return {"run_dir": str(out / name), "figure_wall_time_s": r.get("wall_time_s"),
-                    "png": str(out / name / f"{FIGURES[name].split('.')[-1]}.png")}
+                    "png": str(out / f"{name}.png"), "results": r}
         return {}
     return json.loads(partial.read_text()) if partial.exists() else {}
 
