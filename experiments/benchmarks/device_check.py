@@ -42,6 +42,7 @@ import datetime
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -386,6 +387,7 @@ def describe(save) -> None:
                                             "jax-cuda12-pjrt", "jax-cuda13-plugin",
                                             "jax-cuda13-pjrt", "flax", "optax", "numpy",
                                             "scipy", "matplotlib", "pytest", "tqdm")})
+    save(nvidia_smi=_nvidia_smi())
     try:
         with jax.enable_x64(True):
             x = jnp.arange(4, dtype=jnp.float64) * 1.5
@@ -393,6 +395,18 @@ def describe(save) -> None:
         save(float64={"supported": ok})
     except Exception as err:
         save(float64={"supported": False, "error": f"{type(err).__name__}: {err}"})
+
+
+def _nvidia_smi() -> str | None:
+    """``nvidia-smi``'s name, memory, driver and clocks of each GPU (None without it)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,memory.used,"
+                               "driver_version,clocks.max.sm,power.limit", "--format=csv"],
+                              capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _memory(device) -> dict:
