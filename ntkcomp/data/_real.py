@@ -55,10 +55,13 @@ _GET_FILES_HINT = (
 class DataSplit(NamedTuple):
     """Train and test samples of a real data set.
 
-    ``train``, ``test``: :class:`~ntkcomp.data.GMMSample` (``X (n, p)``, ``labels (n,)`` in
-    ``0..K-1``, ``stats`` estimated from that split, ``Z`` the estimated noise).
-    ``classes``: the original labels, in the order of the new labels ``0..K-1``.
-    ``center (p,)``, ``scale`` float: the transform ``x <- (x - center)/scale``.
+    Attributes:
+      train: :class:`~ntkcomp.data.GMMSample` (``X (n, p)``, ``labels (n,)`` in ``0..K-1``,
+        ``stats`` estimated from that split, ``Z`` the estimated noise).
+      test: the same for the test split (transformed with the training statistics).
+      classes: the original labels, in the order of the new labels ``0..K-1``.
+      center: ``(p,)`` the training mean subtracted (zeros without centring).
+      scale: the training scale divided by: ``x <- (x - center)/scale``.
     """
 
     train: GMMSample
@@ -79,7 +82,17 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Header: two zero bytes, a type byte (0x08 ubyte, 0x09 byte, 0x0B short, 0x0C int,
     0x0D float, 0x0E double), the number of dimensions, then each dimension as a big-endian
-    int32. Raises ValueError naming ``path`` for a malformed file.
+    int32.
+
+    Args:
+      path: the file.
+
+    Returns:
+      The array, with the header's shape and type (native byte order).
+
+    Raises:
+      FileNotFoundError: if ``path`` is not a file (the message says how to get MNIST).
+      ValueError: naming ``path`` for a malformed file.
     """
     path = Path(path)
     if not path.is_file():
@@ -244,10 +257,13 @@ def mnist_subset(classes=(0, 1), n_train: int | None = None, n_test: int | None 
 
     Args:
       classes: distinct digits (relabelled 0..K-1 in this order).
-      n_test: total test size (default ``round(test_fraction * usable)``); >= 2K.
       n_train: total training size (default: the rest of the usable images); >= 2K.
-      seed: split seed. test_fraction in (0, 1): used when ``n_test`` is None.
-      center, scale: see the module docstring (training statistics only).
+      n_test: total test size (default ``round(test_fraction * usable)``); >= 2K.
+      seed: split seed, an integer >= 0.
+      test_fraction: in (0, 1), used when ``n_test`` is None.
+      balanced: give every class the same count (else proportional to availability).
+      center: subtract the training mean (module docstring).
+      scale: divide by the training scale (module docstring).
       tau0: the :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
 
     Returns:
@@ -283,11 +299,28 @@ def load_mnist(path: str | os.PathLike, classes=(0, 1), n_train: int | None = No
                tau0=Tau0Convention.MEAN_SQUARED_NORM) -> DataSplit:
     """Standard MNIST from ``path`` (IDX directory or ``.npz``; see module docstring).
 
-    Keeps the official train/test split; ``n_train``/``n_test`` (default: all usable,
-    balanced across classes if ``balanced``) are drawn per class with
-    ``numpy.random.default_rng(seed)``. Never downloads: a missing path raises
-    FileNotFoundError saying how to get the files. ``tau0``: the
-    :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
+    Keeps the official train/test split; the rows are drawn per class with
+    ``numpy.random.default_rng(seed)``. Never downloads.
+
+    Args:
+      path: a directory with the four IDX files or an ``.npz`` file.
+      classes: distinct digits (relabelled 0..K-1 in this order).
+      n_train: total training size (default: all usable, balanced across classes if
+        ``balanced``); >= 2K.
+      n_test: total test size (default likewise); >= 2K.
+      seed: selection seed, an integer >= 0.
+      balanced: give every class the same count (else proportional to availability).
+      center: subtract the training mean (module docstring).
+      scale: divide by the training scale (module docstring).
+      tau0: the :class:`~ntkcomp.data.Tau0Convention` of the estimated statistics.
+
+    Returns:
+      :class:`DataSplit`.
+
+    Raises:
+      FileNotFoundError: if ``path`` is missing (the message says how to get the files).
+      ValueError: naming ``path``, ``classes``, ``n_train``, ``n_test``, ``seed`` or
+        ``tau0``.
     """
     seed = check_positive_int("seed", seed, minimum=0)
     if not isinstance(path, (str, os.PathLike)):
