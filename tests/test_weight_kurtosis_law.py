@@ -180,6 +180,8 @@ def test_second_order_relu_generic_inputs():
     assert e2 <= 0.6 * e1, (e1, e2)
 
 
+@pytest.mark.slow   # compiles 8th-order autodiff derivatives (minutes); the second-order
+# term's effect is also checked by test_second_order_removes_the_order_one_over_k2_error
 def test_second_order_term_matches_autodiff():
     # The second-order term takes derivatives of order 3 and 4 of the bivariate map by
     # Richardson-extrapolated finite differences; here against jax autodiff of ReLU's
@@ -324,6 +326,7 @@ def test_weight_kurtosis_flag_and_bad_inputs():
                                             X=np.full((10, 8), np.nan))
 
 
+@pytest.mark.slow   # Monte Carlo over 7 network draws at n = d = 512 (minutes)
 def test_compounded_law_with_correction_tracks_sparse_relu_top_eigenvalue():
     # One deep ReLU network (L = 2, n = d = 512, p = 256) with sparse ternary weights,
     # eps = 0.95 (kappa4 = 17): the top eigenvalue of CK_2 (the spike that the kappa4 part
@@ -349,5 +352,5 @@ def test_compounded_law_with_correction_tracks_sparse_relu_top_eigenvalue():
 def test_theory_check_rejects_bad_arguments(argv):
     from theory_checks import weight_kurtosis_depth
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match=argv[0]):    # the harness's UsageError
         weight_kurtosis_depth.main([*argv, "--no-report"])
