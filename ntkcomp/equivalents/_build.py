@@ -1,7 +1,7 @@
 """The CK and NTK equivalents as structured kernels.
 
-See the theory page ``docs/theory/equivalents.md`` (section CK and NTK equivalents). With
-samples as rows (the theory's ``X^T X`` is ``X @ X.T``)::
+See the theory page ``docs/theory/equivalents.md`` (sections CK equivalent, NTK
+equivalent). With samples as rows (the theory's ``X^T X`` is ``X @ X.T``)::
 
     K~_l   = alpha_{l,1} X X^T + V A_l V^T + (tau_l^2   - alpha_{l,1} tau_0^2) I_n
     Theta~ = beta_{L,1}  X X^T + V B   V^T + (kappa_L^2 - beta_{L,1}  tau_0^2) I_n
@@ -77,6 +77,7 @@ def exact_diagonal(net, X, coeffs: Coefficients, kind: str = "ck", layer=None) -
     From the scalar recursion ``v_l(i) = E[(sigma_l(sqrt(v_{l-1}(i)) xi) - m_l)^2]``,
     ``v_0 = ||x_i||^2``, ``kappa_l^2(i) = v_l(i) + s_l(v_{l-1}(i)) kappa_{l-1}^2(i)`` (``s = 0``
     for step layers, autodiff convention). ``O(n L)`` moment evaluations. X: ``(n, p)``.
+    See the theory page ``docs/theory/equivalents.md`` (section Exact diagonal).
     """
     v = jnp.sum(X * X, axis=1)
     k2 = v
@@ -163,7 +164,7 @@ def ck_equivalent(net, sample, layer=None, *, kurtosis=Kurtosis.NONE, finite_wid
       kurtosis: a :class:`Kurtosis` member or its string value (``False`` and ``True``
         are accepted for one release as ``"none"`` and ``"theory"``).
       finite_width: add ``b_l (1 1^T - I)``, the mean off-diagonal shift at finite widths
-        (theory page ``docs/theory/finite_width.md``).
+        (theory page ``docs/theory/finite_width.md``, section Mean finite-width shift).
       diagonal: ``"theory"`` (the formula's diagonal) or ``"exact"`` (the exact
         per-sample diagonal of ``E_W[CK_l]``, an ``O(n)`` refinement).
       coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).

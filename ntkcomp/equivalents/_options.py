@@ -50,7 +50,7 @@ class Variant(enum.Enum):
         ``kappa`` recursion starts at ``kappa_0^2 = tau0`` and evaluates each step at the
         layer's output scale (``kappa_l^2 = Var[sigma_l(tau_l xi)] + E[sigma_l'(tau_l
         xi)^2] kappa_{l-1}^2``). Everything else (``X X^T`` and low-rank parts) is the same.
-        See the theory page ``docs/theory/equivalents.md`` (section Reference variant).
+        See the theory page ``docs/theory/equivalents.md`` (section Variants).
     """
 
     STANDARD = "standard"

@@ -1,6 +1,6 @@
 """The realised weight-kurtosis terms of the equivalents (``Kurtosis.REALISED``).
 
-See the theory page ``docs/theory/universality.md`` (section Kurtosis corrections). With
+See the theory page ``docs/theory/universality.md`` (section Realised kurtosis term). With
 layer-1 weights of fourth cumulant ``kappa4`` the equivalent gains the first Edgeworth terms
 of the weight law evaluated with the data's realised fourth moments:
 

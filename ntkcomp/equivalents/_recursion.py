@@ -23,12 +23,13 @@ Piecewise-constant (step) activations have an infinite ``s = E[sigma'^2]``. The 
 convention takes ``sigma' = 0`` almost everywhere, so such a layer uses ``(a1, a2, s) = (0, 0,
 0)`` in the NTK (beta, kappa) part of the step only; the CK part keeps the true moments.
 
-Weight kurtosis (theory page ``docs/theory/universality.md``): the fourth cumulant
-``kappa4`` of the layer-1 weights adds ``alpha_diag_1 = a2^2 kappa4 / 4`` (the ``T_diag``
-coefficient), then ``alpha_diag_l = a1^2 alpha_diag_{l-1}`` and ``beta_diag_l =
-alpha_diag_l + a1^2 beta_diag_{l-1}``.
+Weight kurtosis (theory page ``docs/theory/universality.md``, section Kurtosis
+corrections): the fourth cumulant ``kappa4`` of the layer-1 weights adds ``alpha_diag_1 =
+a2^2 kappa4 / 4`` (the ``T_diag`` coefficient), then ``alpha_diag_l = a1^2
+alpha_diag_{l-1}`` and ``beta_diag_l = alpha_diag_l + a1^2 beta_diag_{l-1}``.
 
-Finite width (theory page ``docs/theory/finite_width.md``), ``b_1 = 0``, ``v_0 = 0``::
+Finite width (theory page ``docs/theory/finite_width.md``, section Mean finite-width
+shift), ``b_1 = 0``, ``v_0 = 0``::
 
     b_l = a1^2 b_{l-1} + (a2^2 / 2) v_{l-1} + (a2^2 / 4) kappa4(W_l) tau_{l-1}^4 / d_{l-1}
     v_l = a1^4 v_{l-1} + tau_l^4 / d_l

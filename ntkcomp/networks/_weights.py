@@ -1,6 +1,7 @@
 """Weight laws: i.i.d. entries of mean 0 and variance 1.
 
-See the theory pages ``docs/theory/network.md`` and ``docs/theory/universality.md``.
+See the theory pages ``docs/theory/network.md`` (section Weight laws) and
+``docs/theory/universality.md`` (section Weight universality).
 
 Every law is standardised (E[w] = 0, E[w^2] = 1); what distinguishes them in the
 high-dimensional equivalents is the fourth cumulant ``kappa4 = E[w^4] - 3`` (``kappa6``, the
