@@ -85,7 +85,8 @@ def pruning_eps_for_bits(bits_per_weight: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def design(dense: MLP, tau0: float, family: str = "ternary", hidden_tau=None):
+def design(dense: MLP, tau0: float, family: str = "ternary", hidden_tau=None,
+           levels: int | None = None):
     """The NTK-LC design of ``dense`` at data scale ``tau0`` (solved in float64, then the
     float mode is restored).
 
@@ -94,6 +95,7 @@ def design(dense: MLP, tau0: float, family: str = "ternary", hidden_tau=None):
         tau0: data scale.
         family: activation family of :func:`ntkcomp.compress.compress`.
         hidden_tau: its ``hidden_tau`` rule (None: compress's default).
+        levels: number of levels of ``family="k_level"``.
 
     Returns:
         The :class:`~ntkcomp.compress.CompressionResult` at ``eps = 0``.
@@ -104,7 +106,7 @@ def design(dense: MLP, tau0: float, family: str = "ternary", hidden_tau=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             kw = {} if hidden_tau is None else {"hidden_tau": hidden_tau}
-            return compress(dense, float(tau0), eps=0.0, family=family, **kw)
+            return compress(dense, float(tau0), eps=0.0, family=family, levels=levels, **kw)
     finally:
         enable_x64(was64)
 
