@@ -143,3 +143,4 @@ def test_cli_runs_repeat_bitwise_and_record_config_seeds_versions(tmp_path):
     for pkg in ("ntkcomp", "jax", "jaxlib", "numpy", "scipy", "python"):
         assert meta["versions"][pkg], pkg
     assert "git_revision" in meta
+    assert meta["versions"]["device_platform"] == "cpu"   # the device the run used

@@ -121,11 +121,12 @@ def test_rundir_writes_everything_atomically(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rd = RunDir(tmp_path / "run", {"n": 4, "activations": ["relu"]}, seeds={"data": 1})
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    rd.save_figure(fig, "fig")
-    rd.write_results({"err": 0.5}, {"eig": np.arange(3.0)})
+    with RunDir(tmp_path / "run", {"n": 4, "activations": ["relu"]}, seeds={"data": 1}) as rd:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        rd.save_figure(fig, "fig")
+        rd.write_results({"err": 0.5}, {"eig": np.arange(3.0)})
+        assert not (tmp_path / "run").exists()     # staged until the run is committed
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["config.json", "fig.pdf", "fig.png", "metadata.json", "results.json",
                      "results.npz"]
