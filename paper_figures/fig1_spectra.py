@@ -14,21 +14,22 @@ follow (at depth >= 2 the compounded law of
 ``ntkcomp.spectral.compounded_random_features_spectrum``; at depth 1 the eigenvalues of
 ``K~^{1/2} G G^T K~^{1/2} / d_L``, G Gaussian n x d_L).
 
-Sizes. ``--full`` uses the paper's setting: n = 8000 samples, p = 4000, a 3-layer ReLU
-network with widths [2000, 2000, 1000] (Gu et al., NeurIPS 2022, section 4 and its
-figure captions; the reference code github.com/Model-Compression/Lossless_Compression
-committed its spectra under ``code/hist_return/small/GMM-mixed_8000_4000_none_rrr_[2000,
-2000, 1000]``, i.e. T = n = 8000, p = 4000, widths [2000, 2000, 1000]). The default
-(n = 1024, p = 512, widths [1024, 1024, 512]) keeps p/n = 1/2.
+Sizes. ``--full`` uses the paper's data and network sizes: n = 8000 samples, p = 4000, three
+hidden layers of widths [2000, 2000, 1000] (Gu et al., NeurIPS 2022; the reference code
+github.com/Model-Compression/Lossless_Compression committed the spectra of that run under
+``code/hist_return/small/GMM-mixed_8000_4000_none_rrr_[2000, 2000, 1000]``, the file name
+giving n, p and the widths). The activation (ReLU in every layer) and the three presets are
+this figure's choice. The default (n = 1024, p = 512, widths [1024, 1024, 512]) keeps p/n =
+1/2.
 
 How the paper size is computed (``paper_figures._full_size``): E_W[K] in closed form
 (float64; no Monte Carlo), every density by stochastic Lanczos quadrature in float32 (20
 probes x 100 steps) on the dense E_W[K], on the structured equivalent and on the single
 draw's NTK operator; the single draw's CK_L exactly from its d_L x d_L Gram; relative
-operator errors in float64 by ARPACK. No dense eigendecomposition, no random-features
-curve (it needs one). Accuracy: see ``paper_figures/_full_size.py`` (float32 rounding about
-1e-6 of the top eigenvalue, SLQ sampling about 3e-3 of the spectral range in W1). Each
-preset is a resumable point.
+operator errors in float64 by ARPACK driving products on the device. No dense
+eigendecomposition, no random-features curve (it needs one). Accuracy: see
+``paper_figures/_full_size.py`` (float32 rounding about 1e-6 of the top eigenvalue, SLQ
+sampling about 3e-3 of the spectral range in W1). Each preset is a resumable point.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def full_point(cfg: dict) -> dict:
     from experiments.harness.pipeline import dense_network, load_data
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
     from ntkcomp.kernels import ck_operator, expected_kernels, ntk_operator
-    from ntkcomp.spectral import relative_operator_error, wasserstein1
+    from ntkcomp.spectral import wasserstein1
 
     tick = _full_size.Timer()
     data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
@@ -130,8 +131,7 @@ def full_point(cfg: dict) -> dict:
                                           "gram" if kind == "ck" else "slq")}
         tick(f"{kind}_spectra")
         r = {"method": "slq", "expected_source": "exact",
-             "relop_expected_equiv": relative_operator_error(np.asarray(equiv),
-                                                             np.asarray(K_exp)),
+             "relop_expected_equiv": _full_size.relative_error(jnp.asarray(equiv), K_exp),
              "w1_single_equiv": float(wasserstein1(m["single"], m["equiv"])),
              "w1_expected_equiv": float(wasserstein1(m["expected"], m["equiv"])),
              "top_expected": float(np.max(m["expected"].nodes)),

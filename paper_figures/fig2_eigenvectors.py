@@ -8,11 +8,12 @@ The top eigenvectors carry the class information (piecewise constant over the cl
 the limit): each panel overlays the j-th eigenvector of E_W[K], of K~ and of one network,
 samples sorted by class; the legend gives |<u_EW, u_equiv>| and the class alignment.
 
-Sizes. ``--full`` uses the paper's setting: n = 8000, p = 4000, 3-layer ReLU widths
-[2000, 2000, 1000] (Gu et al., NeurIPS 2022, section 4; the reference code
+Sizes. ``--full`` uses the paper's data and network sizes: n = 8000, p = 4000, widths [2000,
+2000, 1000] (Gu et al., NeurIPS 2022; the reference code
 github.com/Model-Compression/Lossless_Compression draws the leading eigenvectors of its
-kernel and of the equivalent in ``code/spectral_characteristics/plot_eigen.py`` for its
-``GMM-mixed_8000_4000_none_rrr_[2000, 2000, 1000]`` run).
+kernel and of the equivalent in ``code/spectral_characteristics/plot_eigen.py`` for its run
+``GMM-mixed_8000_4000_none_rrr_[2000, 2000, 1000]``, the name giving n, p and the widths);
+ReLU in every layer is this figure's choice.
 
 How the paper size is computed: E_W[K] in closed form (float64,
 ``ntkcomp.kernels.expected_kernels``), the top eigenvectors of E_W[K], of the structured

@@ -11,13 +11,15 @@ activations (the binary step with thresholds (-1.5, 0.3) x each layer's input sc
 tau_{l-1}, so that deep step networks do not collapse). The theory predicts errors of
 order n^{-1/2} (slopes about -0.5).
 
-Sizes. ``--full``: n = 256 ... 8192 (up to the paper's n = 8000, rounded to a power of
-two), p = n/2 (the paper's p/n = 1/2: n = 8000, p = 4000, Gu et al., NeurIPS 2022,
-section 4), depth 3 (the paper's networks), width 1024 in every layer, 3 data draws per n;
-the ladder itself is this figure's, not a figure of the paper. Every (activation, n,
-seed) is a resumable point; the error is computed in float64 (it compares two kernels that
-differ by a few percent, so float32 would also do, but the closed forms are cheap next to
-the Gram product) with ARPACK for the operator norms (no dense eigendecomposition).
+Sizes. ``--full``: n = 256 ... 8192 (up to the paper's n = 8000, rounded to a power of two),
+p = n/2 (the paper's p/n: n = 8000, p = 4000 in the reference code's run
+``GMM-mixed_8000_4000_none_rrr_[2000, 2000, 1000]``,
+github.com/Model-Compression/Lossless_Compression), depth 3 (as the paper's networks), width
+1024 in every layer, 3 data draws per n; the ladder itself is this figure's, not a figure of
+the paper. Every (activation, n, seed) is a resumable point; the error is computed in
+float64 (it compares two kernels that differ by a few percent, so float32 would also do, but
+the closed forms are cheap next to the Gram product) with ARPACK for the operator norms (no
+dense eigendecomposition).
 """
 from __future__ import annotations
 
