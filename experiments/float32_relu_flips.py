@@ -2,8 +2,8 @@
 does to the empirical NTK -- the reason why ``empirical_ntk`` in float32 can differ from
 neural-tangents (or from float64) by ~1e-4 at n = 2048 while agreeing to ~3e-6 otherwise.
 
-    python experiments/float32_relu_flips.py                       # 20 draws, n = 2048, ~2 min
-    python experiments/float32_relu_flips.py --draws 5 --n 512     # quick
+    python -m experiments.float32_relu_flips                       # 20 draws, n = 2048, ~2 min
+    python -m experiments.float32_relu_flips --draws 5 --n 512     # quick
 
 Setup of ``experiments/benchmarks/ntk_speed.py``: p = 784, widths 1000 x 3, ReLU, Gaussian
 weights, X = N(0, 1)/sqrt(p); draw ``s`` uses ``init(PRNGKey(s))`` and data
@@ -27,7 +27,10 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
+
+from experiments.harness import Parser, RunDir, check_out_path, run_main, setup_runtime
+from experiments.harness.args import add_run_options
+from ntkcomp.io import run_metadata
 
 P = 784
 WIDTHS = [1000, 1000, 1000]
@@ -113,27 +116,29 @@ def summary(rows: list, n: int) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python experiments/float32_relu_flips.py",
-                                 description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Run the experiment (``--help`` for the options); returns the exit status."""
+    return run_main("python -m experiments.float32_relu_flips", _main, argv)
+
+
+def _main(argv) -> int:
+    ap = Parser(prog="python -m experiments.float32_relu_flips", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=20, help="weight/data draws (>= 1)")
     ap.add_argument("--n", type=int, default=2048, help="samples (>= 2)")
-    ap.add_argument("--out", default="ntkcomp_runs/experiments/float32_relu_flips",
-                    metavar="DIR", help="output directory (default under the current "
-                    "directory; the committed run is experiments/results/float32_relu_flips)")
+    add_run_options(ap, "ntkcomp_runs/experiments/float32_relu_flips",
+                    out_help="The committed run is experiments/results/float32_relu_flips.")
     args = ap.parse_args(argv)
     if args.draws < 1:
         ap.error(f"--draws must be >= 1, got {args.draws}")
     if args.n < 2:
         ap.error(f"--n must be >= 2, got {args.n}")
+    check_out_path(args.out)
+    setup_runtime(args.platform, float64=True)
 
     import jax
 
-    import ntkcomp
     from ntkcomp import networks
-    from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
 
-    ntkcomp.enable_x64()
     net = networks.MLP(WIDTHS, "relu")
     forward32 = jax.jit(net.preactivations_and_features)  # compiled once for all draws
     t0, rows = time.perf_counter(), []
@@ -141,13 +146,13 @@ def main(argv=None) -> int:
         rows.append(one_draw(net, forward32, s, args.n))
         print(rows[-1], flush=True)
     text = summary(rows, args.n)
-    out = Path(args.out)
     config = {"n": args.n, "p": P, "widths": WIDTHS, "draws": args.draws,
               "seconds": round(time.perf_counter() - t0, 1)}
-    atomic_write_json(out / "results.json",
-                      {"meta": run_metadata(config, seeds={"params": "s", "X": "1000 + s"}),
-                       "rows": rows})
-    atomic_write_text(out / "summary.md", text)
+    seeds = {"params": "s", "X": "1000 + s"}
+    with RunDir(args.out, config, seeds=seeds) as rd:
+        rd.write_json("results.json", {"meta": run_metadata(config, seeds=seeds),
+                                       "rows": rows})
+        rd.write_text("summary.md", text)
     print(text)
     return 0
 
