@@ -12,12 +12,20 @@ import jax.numpy as jnp
 
 
 def enable_x64(enabled: bool = True) -> None:
-    """Switch JAX to float64 (``jax_enable_x64``) globally. Call before creating arrays."""
+    """Switch JAX to float64 (``jax_enable_x64``) globally. Call before creating arrays.
+
+    Args:
+        enabled: True for float64 as the default float, False for float32.
+    """
     jax.config.update("jax_enable_x64", bool(enabled))
 
 
 def x64_enabled() -> bool:
-    """True when JAX's default float is float64."""
+    """Whether JAX's default float is float64.
+
+    Returns:
+        True when ``jax_enable_x64`` is on, else False.
+    """
     return bool(jax.config.jax_enable_x64)
 
 

@@ -75,8 +75,9 @@ def _documented_params(section: str) -> set[str]:
         match = re.match(r"^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*(\([^)]*\))?\s*:", line)
         if match and not line.startswith(" "):
             names.add(match.group(1))
-        for extra in re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)(?:,\s*([A-Za-z_]\w*))+\s*:", line):
-            names.update(n for n in extra if n)
+        listed = re.match(r"^([A-Za-z_]\w*(?:,\s*[A-Za-z_]\w*)+)\s*:", line)
+        if listed:
+            names.update(n.strip() for n in listed.group(1).split(","))
     return names
 
 

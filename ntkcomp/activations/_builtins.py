@@ -25,7 +25,11 @@ BUILTINS = types.MappingProxyType({cls.name: cls for cls in (
 
 
 def available() -> list[str]:
-    """Sorted names of the built-in activation families (accepted by :func:`get`)."""
+    """Sorted names of the built-in activation families.
+
+    Returns:
+        The names, sorted; each is accepted by :func:`get`.
+    """
     return sorted(BUILTINS)
 
 
@@ -93,10 +97,13 @@ def bivariate(act: Activation, var1, var2, cov, center=0.0, *, method: str = "au
 
     Args:
       act: the :class:`Activation`.
-      var1, var2, cov, center: broadcastable arrays: ``Var u``, ``Var v``, ``Cov(u, v)``
-        of a centred Gaussian pair, and the centring constant.
+      var1: ``Var u`` of the centred Gaussian pair ``(u, v)`` (array, broadcastable).
+      var2: ``Var v`` (broadcastable with ``var1``).
+      cov: ``Cov(u, v)`` (broadcastable with ``var1``).
+      center: the centring constant subtracted from ``sigma`` (broadcastable).
       method: ``"auto"``, ``"closed_form"`` or ``"mehler"``.
-      n_terms, n_nodes: Mehler truncation and Gauss-Legendre nodes per panel.
+      n_terms: Mehler truncation order.
+      n_nodes: Gauss-Legendre nodes per panel.
 
     Returns:
       ``(ck, dd)`` of the broadcast shape (:meth:`Activation.bivariate`).

@@ -45,6 +45,14 @@ class Moments(NamedTuple):
     ``q = E[((sigma - mean)^2)'']`` and ``s = E[sigma'^2]`` (``+inf`` for piecewise-constant
     activations). Derivatives of non-smooth activations are distributional. See the theory
     page ``docs/theory/moments.md`` (section Gaussian moments).
+
+    Attributes:
+        mean: ``E[sigma(tau xi)]``.
+        var: ``E[(sigma - mean)^2]``.
+        a1: ``E[sigma']``.
+        a2: ``E[sigma'']``.
+        q: ``E[((sigma - mean)^2)'']``.
+        s: ``E[sigma'^2]`` (``+inf`` for piecewise-constant activations).
     """
 
     mean: jax.Array

@@ -198,7 +198,14 @@ def ntk_equivalent(net, sample, *, kurtosis=Kurtosis.NONE, diagonal="theory", co
     almost everywhere); ``step_derivative="raise"`` refuses such networks instead.
 
     Args:
-      net, sample, kurtosis, diagonal, coeffs, X: as for :func:`ck_equivalent`.
+      net: an ``ntkcomp.networks.MLP``.
+      sample: a ``GMMSample`` (``.X (n, p)`` and ``.stats``), or statistics together
+        with ``X``.
+      kurtosis: a :class:`Kurtosis` member or its string value (as for
+        :func:`ck_equivalent`).
+      diagonal: ``"theory"`` or ``"exact"`` (as for :func:`ck_equivalent`).
+      coeffs: precomputed :func:`coefficients` (default: computed at ``stats.tau0``).
+      X: the data ``(n, p)`` when ``sample`` is bare statistics.
       variant: ``"standard"`` or ``"reference"``: the reference code's identity
         coefficient ``(kappa_L^2)^2 - beta_{L,1} tau0^2 - beta_{L,3} tau0^4`` with its own
         ``kappa`` recursion (``kappa_0^2 = tau0``; each step at the layer's output scale).

@@ -25,9 +25,15 @@ _SIMD_UNITS = ("avx512f", "amx_tile", "amx_bf16", "avx2", "fma", "neon", "sve")
 
 
 def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
-    """The current git commit of ``cwd`` (default: the package's directory), with the suffix
-    ``-dirty`` when the work tree has uncommitted changes; None outside a git checkout or
-    when git is unavailable."""
+    """The current git commit of a directory's checkout.
+
+    Args:
+        cwd: a directory inside the checkout (default: the package's directory).
+
+    Returns:
+        The commit hash, with the suffix ``-dirty`` when the work tree has uncommitted
+        changes; None outside a git checkout or when git is unavailable.
+    """
     try:
         cwd = cwd or _PACKAGE_DIR
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
@@ -88,9 +94,13 @@ def device_description() -> dict:
 
 
 def versions() -> dict[str, str]:
-    """Versions of ntkcomp and its numerical stack, the platform, the host CPU, the JAX
-    devices (``device_platform``, ``device_kind``, ``devices``) and the float64 switch
-    (``x64``); every value is a string."""
+    """Versions of ntkcomp and its numerical stack, and a description of the machine.
+
+    Returns:
+        A dict of strings: the package versions (``ntkcomp``, ``jax``, ``jaxlib``,
+        ``numpy``, ...), the platform, the host CPU, the JAX devices (``device_platform``,
+        ``device_kind``, ``devices``) and the float64 switch (``x64``).
+    """
     dev = device_description()
     return {
         "ntkcomp": str(getattr(ntkcomp, "__version__", "unknown")),

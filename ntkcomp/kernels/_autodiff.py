@@ -39,7 +39,19 @@ def jacobian(net, params: dict, X: Any) -> jax.Array:
 
 
 def ntk_autodiff(net, params: dict, X: Any, X2: Any = None) -> jax.Array:
-    """Reference empirical NTK ``J(X) J(X2)^T``, ``(n1, n2)`` (via the full Jacobian)."""
+    """Reference empirical NTK ``J(X) J(X2)^T`` via the full Jacobian (small networks only).
+
+    Memory ``O(n P)`` for ``P`` parameters: a second implementation to test
+    :func:`empirical_ntk` against, not for large sizes.
+
+    Args:
+      net: an ``ntkcomp.networks.MLP``.
+      params: its parameters.
+      X: ``(n1, p)`` inputs.
+      X2: ``(n2, p)`` inputs, or None (``X2 = X``).
+
+    Returns:
+      The ``(n1, n2)`` NTK in the parameters' dtype."""
     J1 = jacobian(net, params, X)
     J2 = J1 if X2 is None else jacobian(net, params, X2)
     return jnp.matmul(J1, J2.T, precision=jax.lax.Precision.HIGHEST)

@@ -66,8 +66,9 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
       net: an ``ntkcomp.networks.MLP``.
       params: ``net.init``'s pytree ``{"W": [...], "w": w}``; its dtype (float32 or
         float64) is the computation dtype.
-      X: ``(n1, p)`` inputs; X2: ``(n2, p)`` or None (then ``X2 = X`` and only the tiles on
-        and above the diagonal are computed).
+      X: ``(n1, p)`` inputs.
+      X2: ``(n2, p)`` inputs, or None (then ``X2 = X`` and only the tiles on and above the
+        diagonal are computed).
       block_size: tile size in rows/columns (default: ``default_block_size`` of the host
         engine, ``TRACED_BLOCK_SIZE`` under ``jit``); extra memory ``O(block_size^2 L)``.
       sharded: distribute the output rows over all devices
@@ -79,9 +80,11 @@ def empirical_ntk(net, params: dict, X: Any, X2: Any = None, *, block_size: int 
         output stays float32.
       max_bytes: memory limit for the output (default: the free memory of the device, or
         the host's available RAM on CPU); pass a larger value to override the check.
+
     Returns:
       ``(n1, n2)`` array ``CK_L + sum_l CK_(l-1) o (Delta_l Delta2_l^T)`` in the parameters'
       dtype.
+
     Raises:
       ValueError: wrong feature dimension, NaN/Inf in X, block_size < 1, bad params,
         signal_dtype other than None/float32/float64 or below the parameters' dtype,
@@ -99,12 +102,26 @@ def conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
                       signal_dtype: Any = None, max_bytes: int | None = None) -> list:
     """Conjugate kernels ``[CK_1, ..., CK_L]``, ``CK_l = H_l H2_l^T`` each ``(n1, n2)``.
 
-    Same arguments, dtype rules and errors as :func:`empirical_ntk`;
-    ``signal_dtype="float64"`` computes the features in float64 (it matters for step
-    activations, whose features jump at their thresholds).
+    Same dtype rules and errors as :func:`empirical_ntk`. See the theory page
+    ``docs/theory/network.md`` (section Kernels).
+
+    Args:
+      net: an ``ntkcomp.networks.MLP``.
+      params: ``net.init``'s pytree; its dtype is the computation dtype.
+      X: ``(n1, p)`` inputs.
+      X2: ``(n2, p)`` inputs, or None (then ``X2 = X``).
+      block_size: tile size in rows/columns (as for :func:`empirical_ntk`).
+      sharded: distribute the output rows over all devices
+        (:func:`ntkcomp.kernels.sharded_conjugate_kernels`).
+      signal_dtype: None or ``"float64"``: the features in float64 (it matters for step
+        activations, whose features jump at their thresholds).
+      max_bytes: memory limit for the outputs (as for :func:`empirical_ntk`).
 
     Returns:
       A list of ``L`` arrays of shape ``(n1, n2)``.
+
+    Raises:
+      ValueError: as :func:`empirical_ntk`.
     """
     if sharded:
         return sharded_conjugate_kernels(net, params, X, X2, block_size=block_size,

@@ -46,10 +46,13 @@ def expected_kernels(net, X: Any, X2: Any = None, *, max_bytes: int | None = Non
 
     Args:
       net: an ``ntkcomp.networks.MLP`` (its activations, centers ``m_l``).
-      X: ``(n1, p)``; X2: ``(n2, p)`` or None (``X2 = X``).
+      X: ``(n1, p)`` inputs.
+      X2: ``(n2, p)`` inputs, or None (``X2 = X``).
       max_bytes: memory limit of the estimate (default: the device's available memory).
+
     Returns:
       ``{"ck": [CK_1, ..., CK_L], "ntk": NTK}``, each ``(n1, n2)``, in JAX's default float.
+
     Raises:
       ValueError: X not 2-D, NaN/Inf entries, X2 with a different feature dimension, or
         kernels larger than the available memory (estimate and limit in the message).

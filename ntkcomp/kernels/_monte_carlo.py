@@ -50,9 +50,11 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
     """Average ``CK_1..CK_L`` and the empirical NTK over independent weight draws.
 
     Args:
-      net: ``ntkcomp.networks.MLP``; X: ``(n1, p)``; X2: ``(n2, p)`` or None (= X).
+      net: an ``ntkcomp.networks.MLP``.
+      X: ``(n1, p)`` inputs.
       key: ``jax.random`` key; draw t uses ``fold_in(key, t)`` (reproducible).
       draws: number of independent networks (>= 1).
+      X2: ``(n2, p)`` inputs, or None (``X2 = X``).
       progress: show a tqdm progress bar.
       block_size: tile size passed to the empirical kernels.
       dtype: computation dtype (default JAX's default float).
@@ -60,6 +62,7 @@ def monte_carlo_kernels(net, X: Any, key: jax.Array, draws: int, *, X2: Any = No
         signals, float32 Gram products (see :func:`ntkcomp.kernels.empirical_ntk`).
       max_bytes: memory limit of the mean/variance buffers (default: the device's available
         memory); pass a larger value to override the check.
+
     Returns:
       ``{"ck": [mean CK_l], "ntk": mean NTK, "ck_se": [...], "ntk_se": ...,
       "draws": draws}``; standard errors are ``sample std / sqrt(draws)`` per entry

@@ -247,13 +247,16 @@ def ck_operator(net, params: dict, X, layer: int | None = None) -> FactorKernel:
     """Matrix-free conjugate kernel ``CK_l = H_l H_l^T`` of one network, as an operator.
 
     Args:
-      net: an ``ntkcomp.networks.MLP``; params: its parameters (their dtype is used).
+      net: an ``ntkcomp.networks.MLP``.
+      params: its parameters (their dtype is the computation dtype).
       X: ``(n, p)`` inputs.
       layer: 0..L (default L; 0 gives ``X X^T``).
+
     Returns:
       A Gram-only :class:`FactorKernel` of shape ``(n, n)``: one forward pass, then
       ``4 n d_l`` flops per product; ``ntkcomp.spectral.spectrum`` computes its spectrum
       exactly from the ``d_l x d_l`` Gram when ``d_l < n``.
+
     Raises:
       ValueError: a layer outside ``[0, L]``, bad params or X.
     """
@@ -273,14 +276,18 @@ def ntk_operator(net, params: dict, X, *, block_size: int | None = None,
     and backward pass; the ``n x n`` matrix is never stored.
 
     Args:
-      net, params, X: as for :func:`ntkcomp.kernels.empirical_ntk` (dtype of ``params``).
+      net: an ``ntkcomp.networks.MLP``.
+      params: its parameters (their dtype is the computation dtype).
+      X: ``(n, p)`` inputs.
       block_size: row tile of the "tiled" products (default ``DEFAULT_TILE``).
       method: "features" (``4 n sum_l d_{l-1} d_l`` flops per vector), "tiled"
         (``2 n^2 sum_l (d_{l-1} + d_l)`` per call, shared by a block of vectors) or "auto"
         (the cheaper per vector for blocks of ``num_vectors``).
       num_vectors: the probe block size "auto" plans for.
+
     Returns:
       A :class:`FactorKernel` of shape ``(n, n)``.
+
     Raises:
       ValueError: an unknown method, non-positive sizes, bad params or X.
     """

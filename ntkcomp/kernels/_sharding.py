@@ -166,16 +166,22 @@ def sharded_empirical_ntk(net, params: dict, X: Any, X2: Any = None, *,
     """:func:`ntkcomp.kernels.empirical_ntk` with its rows over all devices of all processes.
 
     Args:
-      net, params, X, X2, block_size, signal_dtype: as for ``empirical_ntk``; every process
-        passes the same values.
+      net: an ``ntkcomp.networks.MLP``.
+      params: its parameters (the same in every process).
+      X: ``(n1, p)`` inputs (the same in every process).
+      X2: ``(n2, p)`` inputs, or None (``X2 = X``).
+      block_size: tile size (as for :func:`ntkcomp.kernels.empirical_ntk`).
+      signal_dtype: None or ``"float64"`` (as for :func:`ntkcomp.kernels.empirical_ntk`).
       mesh: a 1-D ``jax.sharding.Mesh`` (default: every device of every process, axis
         ``"rows"``).
+
     Returns:
       The ``(n1, n2)`` NTK as a global ``jax.Array`` sharded as ``P("rows", None)`` (rows are
       padded to a multiple of the device count internally and dropped). Each process holds
       its devices' rows (``K.addressable_shards``); ``np.asarray(K)`` works in a single
       process, and ``jax.experimental.multihost_utils.process_allgather(K, tiled=True)``
       gives every process the whole matrix.
+
     Raises:
       ValueError: as ``empirical_ntk``; a mesh with several axes; rows per device larger
         than the available memory.
@@ -203,9 +209,22 @@ def sharded_conjugate_kernels(net, params: dict, X: Any, X2: Any = None, *,
                               signal_dtype: Any = None) -> list:
     """:func:`ntkcomp.kernels.conjugate_kernels` with rows over all devices of all processes.
 
-    Same arguments, launch and results as :func:`sharded_empirical_ntk`.
+    Same launch and results as :func:`sharded_empirical_ntk`.
+
+    Args:
+      net: an ``ntkcomp.networks.MLP``.
+      params: its parameters (the same in every process).
+      X: ``(n1, p)`` inputs (the same in every process).
+      X2: ``(n2, p)`` inputs, or None (``X2 = X``).
+      block_size: tile size (as for :func:`ntkcomp.kernels.empirical_ntk`).
+      mesh: a 1-D ``jax.sharding.Mesh`` (default: every device of every process, axis
+        ``"rows"``).
+      signal_dtype: None or ``"float64"`` (as for :func:`ntkcomp.kernels.empirical_ntk`).
 
     Returns:
       A list of ``L`` global ``(n1, n2)`` arrays sharded as ``P("rows", None)``.
+
+    Raises:
+      ValueError: as :func:`sharded_empirical_ntk`.
     """
     return _sharded("ck", net, params, X, X2, block_size, mesh, signal_dtype)
