@@ -6,7 +6,7 @@ suite on the CPU. On a machine with an accelerator they run there (the device ch
 ``NTKCOMP_TESTS_ON_DEVICE=1``, which keeps ``tests/conftest.py`` from pinning the CPU).
 
 References (independent of the code under test):
-* kernels: ``ntkcomp.kernels.ntk_autodiff`` (the Jacobian contracted by autodiff) and the
+* kernels: ``ntkcomp.kernels._autodiff.ntk_autodiff`` (the Jacobian contracted by autodiff) and the
   conjugate kernels written out as ``H_l H_l^T`` from a forward pass written here;
 * equivalents and exact weight averages: the arc-cosine closed forms of the centred ReLU
   network (written out below in NumPy float64) and, for the linear activation, ``X X^T``;
@@ -30,7 +30,8 @@ from ntkcomp.compress import compress
 from ntkcomp.compress.packing import load, pack, packed_apply, save, unpack
 from ntkcomp.data import gmm_preset
 from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
-from ntkcomp.kernels import conjugate_kernels, empirical_ntk, expected_kernels, ntk_autodiff
+from ntkcomp.kernels import conjugate_kernels, empirical_ntk, expected_kernels
+from ntkcomp.kernels._autodiff import ntk_autodiff
 from ntkcomp.networks import MLP
 
 pytestmark = pytest.mark.gpu
@@ -128,9 +129,10 @@ def test_expected_kernels_and_equivalents_vs_arccos(dtype):
         ck_eq, ntk_eq = np.asarray(ck_equivalent(net, s)), np.asarray(ntk_equivalent(net, s))
         assert E["ntk"].dtype == jnp.dtype(dtype)
     cks, theta = relu_arccos(s.X, 2, [float(m) for m in net.centers])
-    # exact weight averages: the closed form to rounding (float32: arccos near the
-    # diagonal loses about half the digits, 1e-3 of the largest entry)
-    tol = 1e-9 if x64 else 1e-3
+    # exact weight averages: the closed form to rounding (float32: a few ulps through the
+    # arccos maps, about 3e-7 of the largest entry on a CPU; 1e-5 leaves room for another
+    # device's transcendental functions)
+    tol = 1e-9 if x64 else 1e-5
     for k, ref in ((E["ck"][-1], cks[-1]), (E["ntk"], theta)):
         err = np.max(np.abs(np.asarray(k, np.float64) - ref)) / np.max(np.abs(ref))
         assert err <= tol, err
