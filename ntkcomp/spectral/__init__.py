@@ -8,7 +8,7 @@ structured equivalent kernel), or a callable ``v -> K v`` with ``n``.
   Lanczos quadrature or KPM); :func:`eigenvalues`, :func:`eigh_top`, :func:`top_eigenpairs`.
 * distances: :func:`wasserstein1`, :func:`wasserstein1_to_density`, :func:`operator_norm`,
   :func:`relative_operator_error`; structure: :func:`spectral_density`, :func:`spikes`,
-  :func:`support_edge`, :func:`class_alignment`.
+  :func:`class_alignment`.
 * finite-width laws: :func:`random_features_spectrum`, :func:`random_features_density`
   (one layer), :func:`compounded_random_features_spectrum` with
   :func:`expected_layer_maps` (deep networks). See the theory page
@@ -32,7 +32,6 @@ from ntkcomp.spectral._operator import LinearOperator
 from ntkcomp.spectral._random_features import (
     random_features_density,
     random_features_spectrum,
-    support_edge,
 )
 from ntkcomp.spectral._random_features_depth import (
     compounded_random_features_spectrum,
@@ -56,7 +55,6 @@ __all__ = [
     "spectral_density",
     "spectrum",
     "spikes",
-    "support_edge",
     "top_eigenpairs",
     "wasserstein1",
     "wasserstein1_to_density",

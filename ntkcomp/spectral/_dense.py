@@ -54,7 +54,15 @@ def eigenvalues(K, *, symmetrize: bool = False) -> np.ndarray:
 
 
 def eigh_top(K, k: int):
-    """The ``k`` largest eigenpairs of symmetric ``K``: ``(vals (k,) descending, vecs (n, k))``."""
+    """The ``k`` largest eigenpairs of a symmetric matrix.
+
+    Args:
+        K: ``(n, n)`` symmetric matrix.
+        k: number of eigenpairs, ``1 <= k <= n``.
+
+    Returns:
+        ``(vals, vecs)``: ``vals (k,)`` in descending order and the unit eigenvectors
+        ``vecs (n, k)`` as columns."""
     K = symmetric_float64("K", K)
     n = K.shape[0]
     k = check_positive_int("k", k)
@@ -67,10 +75,18 @@ def eigh_top(K, k: int):
 def spectral_density(eigs, bins=60, *, grid=None, bandwidth=None, range=None):
     """Empirical spectral density of ``eigs``.
 
-    * Histogram (default): ``bins`` (int or edges), optional ``range``; returns
-      ``(centers, density)`` with ``sum(density * widths) = 1``.
-    * Gaussian-kernel estimate: pass ``grid`` (points) and optionally ``bandwidth``
-      (default: Silverman's rule); returns ``(grid, density)``.
+    A histogram by default; a Gaussian-kernel estimate when ``grid`` is given.
+
+    Args:
+        eigs: ``(n,)`` eigenvalues.
+        bins: number of histogram bins, or their edges.
+        grid: ``(g,)`` evaluation points of the kernel estimate (None: histogram).
+        bandwidth: kernel bandwidth (default: Silverman's rule).
+        range: ``(lo, hi)`` of the histogram (default: the range of ``eigs``).
+
+    Returns:
+        ``(centers, density)`` for the histogram, with ``sum(density * widths) = 1``, or
+        ``(grid, density)`` for the kernel estimate.
     """
     e = np.asarray(eigs, dtype=np.float64).ravel()
     if e.size == 0:
@@ -96,7 +112,7 @@ def spikes(eigs, edge=None, *, k_max: int = 20, rtol: float = 0.02, gap_factor: 
 
     Rule:
       * If the bulk ``edge`` is known (e.g. the right end of the support of a predicted
-        density, :func:`ntkcomp.spectral.support_edge`), spikes are the eigenvalues
+        density), spikes are the eigenvalues
         ``> edge * (1 + rtol)``.
       * Otherwise a gap rule: with ``lambda_1 >= ... >= lambda_n`` and the reference
         spacing ``s`` = the mean gap of ``lambda_{k_max+1} .. lambda_{k_max+11}`` (just
@@ -104,6 +120,16 @@ def spikes(eigs, edge=None, *, k_max: int = 20, rtol: float = 0.02, gap_factor: 
         ``j <= k_max`` whose gap ``lambda_j - lambda_{j+1} > gap_factor * max(s, gap of the
         next 10 candidates' median)``. Conservative: a spike merged into the bulk edge is
         not counted.
+
+    Args:
+        eigs: ``(n,)`` eigenvalues (any order).
+        edge: the right edge of the bulk, or None for the gap rule.
+        k_max: the largest number of spikes considered.
+        rtol: relative margin above ``edge``.
+        gap_factor: the factor of the gap rule.
+
+    Returns:
+        ``(k,)`` the spikes in descending order (``k`` may be 0).
     """
     e = np.sort(np.asarray(eigs, dtype=np.float64).ravel())[::-1]
     n = e.size
@@ -143,9 +169,17 @@ def class_indicators(labels_or_J, *, normalize: bool = True) -> np.ndarray:
 def class_alignment(eigvecs, labels_or_J) -> np.ndarray:
     """Alignment of each eigenvector with the class indicators: ``||P_J u_k||^2`` in [0, 1].
 
-    ``eigvecs`` (n, k) (columns, e.g. from :func:`eigh_top`) or (n,); ``P_J`` projects on the
-    span of the class indicators ``j_a`` (constant-per-class vectors). 1 means ``u_k`` is
-    piecewise constant over classes; a random unit vector gives about K / n.
+    ``P_J`` projects on the span of the class indicators ``j_a`` (constant-per-class
+    vectors). 1 means ``u_k`` is piecewise constant over classes; a random unit vector gives
+    about ``K / n``.
+
+    Args:
+        eigvecs: ``(n, k)`` unit eigenvectors as columns (e.g. from :func:`eigh_top`), or
+            one ``(n,)`` vector.
+        labels_or_J: ``(n,)`` integer class labels, or the ``(n, K)`` indicator matrix.
+
+    Returns:
+        ``(k,)`` float64 alignments (``k = 1`` for a single vector).
     """
     U = np.asarray(eigvecs, dtype=np.float64)
     if U.ndim == 1:

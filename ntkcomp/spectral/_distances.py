@@ -135,8 +135,13 @@ def relative_operator_error(K, K_ref, n: int | None = None) -> float:
     """``||K - K_ref||_2 / ||K_ref||_2`` for symmetric matrices or operators (float64).
 
     Args:
-      K, K_ref: ``(n, n)`` arrays, ``LinearOperator`` objects or callables (with ``n``).
+      K: ``(n, n)`` array, ``LinearOperator`` or callable (with ``n``).
+      K_ref: the reference, of the same kinds.
       n: the size when both are plain callables.
+
+    Returns:
+      The relative spectral-norm error, a Python float.
+
     Raises:
       ValueError: shapes differ, or :func:`operator_norm`'s conditions.
     """
@@ -199,8 +204,17 @@ def density_quantiles(grid, density, m: int, *, atom: float = 0.0, atom_at: floa
 
 def wasserstein1_to_density(eigs, grid, density, *, atom: float = 0.0,
                             atom_at: float = 0.0) -> float:
-    """W1 between an empirical spectrum and a predicted law (density on ``grid`` plus an
-    optional point mass ``atom`` at ``atom_at``): ``int |F_emp - F_pred| dx``."""
+    """W1 between an empirical spectrum and a predicted law: ``int |F_emp - F_pred| dx``.
+
+    Args:
+        eigs: ``(n,)`` empirical eigenvalues.
+        grid: ``(g,)`` increasing points of the predicted density.
+        density: ``(g,)`` the predicted continuous density (mass ``1 - atom``).
+        atom: mass of the predicted point mass.
+        atom_at: location of the point mass.
+
+    Returns:
+        The Wasserstein-1 distance, a Python float."""
     e = np.sort(_vec(eigs, "eigs"))
     g = _vec(grid, "grid")
     x = np.unique(np.concatenate([e, g, [atom_at] if atom > 0 else []]))

@@ -91,12 +91,12 @@ def psd_sqrt(K):
 
 
 def random_features_spectrum(K_tilde, d: int, key, draws: int = 1) -> np.ndarray:
-    """Eigenvalues (draws, n), ascending, of ``K~^{1/2} G G^T K~^{1/2} / d`` for ``draws``
-    independent Gaussian ``G`` (n, d). ``key``: a JAX PRNG key (or int seed).
+    """Eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d`` for independent Gaussian ``G: (n, d)``.
 
-    No square root of ``K~`` is formed (it needed a full n x n eigendecomposition with
-    vectors, the dominant cost at n = 2048 and the source of a LAPACK "Internal Error"):
-    the nonzero eigenvalues are those of
+    See the theory page ``docs/theory/finite_width.md`` (section One-layer law).
+
+    No square root of ``K~`` is formed (it would need a full ``n x n`` eigendecomposition
+    with vectors): the nonzero eigenvalues are those of
 
     * ``d < n``:  ``G^T K~ G / d`` (d x d), padded with ``n - d`` zeros;
     * ``d >= n``: ``R^T K~ R`` with ``R R^T = G G^T / d`` (Cholesky, positive definite
@@ -104,7 +104,17 @@ def random_features_spectrum(K_tilde, d: int, key, draws: int = 1) -> np.ndarray
 
     Both are exact identities for the same ``G`` (the draws equal the square-root form to
     rounding). ``K~`` is symmetrised; it is assumed PSD (a kernel): negative eigenvalues of
-    order rounding only move the output by that much, and outputs are clipped at 0."""
+    order rounding only move the output by that much, and outputs are clipped at 0.
+
+    Args:
+        K_tilde: ``(n, n)`` population kernel ``K~`` (symmetric PSD).
+        d: the width, a positive integer.
+        key: a JAX PRNG key or an int seed.
+        draws: number of independent ``G``.
+
+    Returns:
+        ``(draws, n)`` float64 eigenvalues, ascending in each row.
+    """
     d = check_positive_int("d", d)
     draws = check_positive_int("draws", draws)
     K = symmetric_float64("K_tilde", K_tilde)
@@ -202,6 +212,8 @@ def random_features_density(eigs_of_K_tilde, ratio, grid=None, *, eta=None,
       ratio: ``c = n / d`` (> 0).
       grid: evaluation points (> 0); default :func:`default_grid`.
       eta: imaginary part of the final evaluation point (default ``1e-7 * scale``).
+      max_points: the default grid's number of points (used when ``grid`` is None).
+
     Returns:
       ``(grid, density, atom)``: continuous density on ``grid`` (integrates to ``1 - atom``)
       and the point mass at 0, ``atom = max(0, 1 - 1/c)``.
@@ -238,9 +250,20 @@ def marchenko_pastur_density(x, ratio, variance: float = 1.0):
 
 
 def support_edge(grid, density, *, rel_tol: float = 1e-3, bulk_mass: float = 0.99) -> float:
-    """Right edge of the bulk: the largest grid point where the density exceeds
-    ``rel_tol * max(density)``, within the smallest interval that holds ``bulk_mass`` of the
-    mass (so isolated islands around spikes are excluded)."""
+    """Right edge of the bulk of a density.
+
+    The largest grid point where the density exceeds ``rel_tol * max(density)``, within the
+    smallest interval that holds ``bulk_mass`` of the mass (so isolated islands around
+    spikes are excluded).
+
+    Args:
+        grid: ``(g,)`` increasing points.
+        density: ``(g,)`` density values on ``grid``.
+        rel_tol: threshold relative to the density's maximum.
+        bulk_mass: the mass the bulk interval must hold, in (0, 1].
+
+    Returns:
+        The edge, a grid point."""
     g = np.asarray(grid, dtype=np.float64)
     f = np.asarray(density, dtype=np.float64)
     G = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(g))])

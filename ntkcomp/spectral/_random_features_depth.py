@@ -94,7 +94,16 @@ def expected_layer_maps(net, *, weight_kurtosis: bool = True,
     weights is added
     (:func:`edgeworth_correction`, module docstring); ``edgeworth_order=2`` adds the
     second-order (``kappa6`` and ``kappa4^2``) term (:func:`edgeworth_second_order`).
-    Without ``H``, or for Gaussian weights, the map is the Gaussian one."""
+    Without ``H``, or for Gaussian weights, the map is the Gaussian one. See the theory
+    page ``docs/theory/finite_width.md`` (section Compounded law).
+
+    Args:
+        net: an ``ntkcomp.networks.MLP``.
+        weight_kurtosis: add the Edgeworth correction for non-Gaussian weight laws.
+        edgeworth_order: 1 or 2.
+
+    Returns:
+        ``[F_1, ..., F_L]``, callables ``F_l(M)`` or ``F_l(M, H)`` returning ``(n, n)``."""
     if edgeworth_order not in (1, 2) or isinstance(edgeworth_order, bool):
         raise ValueError(f"edgeworth_order must be 1 or 2, got {edgeworth_order!r}")
     if edgeworth_order == 2 and weight_kurtosis:
@@ -286,8 +295,9 @@ def gaussian_features_gram(P, d: int, rng: np.random.Generator) -> np.ndarray:
 
 def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widths,
                                         key, draws: int = 1, *, X=None) -> np.ndarray:
-    """Eigenvalues ``(draws, n)``, ascending, of ``M_L`` of the compounded law (module
-    docstring).
+    """Eigenvalues ``(draws, n)``, ascending, of ``M_L`` of the compounded law.
+
+    See the theory page ``docs/theory/finite_width.md`` (section Compounded law).
 
     Args:
       K0: (n, n) Gram of the inputs (``X X^T``), symmetric PSD with positive diagonal; may be
@@ -306,7 +316,10 @@ def compounded_random_features_spectrum(K0, layer_maps: Sequence[Callable], widt
         numbers; equal to rounding).
 
     At L = 1 the result equals ``random_features_spectrum(F_1(K0), d_1, key, draws)``
-    exactly (same key, same Gaussian draws)."""
+    exactly (same key, same Gaussian draws).
+
+    Returns:
+      ``(draws, n)`` float64 eigenvalues, ascending in each row."""
     maps = list(layer_maps)
     widths = list(np.atleast_1d(widths)) if not isinstance(widths, (list, tuple)) else \
         list(widths)

@@ -35,11 +35,18 @@ __all__ = ["SpectralMeasure", "default_grid", "gram_factors", "gram_spectrum", "
 class SpectralMeasure(NamedTuple):
     """A spectral (probability) measure as weighted atoms, plus an optional plotting density.
 
-    nodes (m,), weights (m,) summing to 1: the measure ``sum_j weights_j delta_{nodes_j}``.
-    For the dense method ``nodes`` are the exact eigenvalues and ``weights = 1/n``.
-    grid (g,), density (g,): a smoothed density for plots (may be None).
-    method: "dense", "gram" (exact, see :func:`gram_spectrum`), "slq" or "kpm".
-    n: matrix size.  info: dict of method parameters.
+    The measure is ``sum_j weights_j delta_{nodes_j}``. For the dense method ``nodes`` are
+    the exact eigenvalues and ``weights = 1/n``.
+
+    Attributes:
+        nodes: ``(m,)`` atom locations.
+        weights: ``(m,)`` atom masses, summing to 1.
+        grid: ``(g,)`` points of a smoothed density for plots, or None.
+        density: ``(g,)`` the smoothed density on ``grid``, or None.
+        method: ``"dense"``, ``"gram"`` (exact, see :func:`gram_spectrum`), ``"slq"`` or
+            ``"kpm"``.
+        n: the matrix size.
+        info: dict of the method's parameters (probes, steps, ...), or None.
     """
 
     nodes: Any
