@@ -71,8 +71,16 @@ class _Linearized:
 def linearize(f: Callable, params0) -> Callable:
     """The first-order Taylor model of ``f(params, X)`` around ``params0``.
 
-    Returns ``f_lin(params, X) = f(params0, X) + J(params0) (params - params0)`` computed with
-    ``jax.jvp`` (forward mode): cost about two forward passes, no Jacobian stored.
+    The model is computed with ``jax.jvp`` (forward mode): cost about two forward passes,
+    no Jacobian stored.
+
+    Args:
+      f: a pure function ``f(params, X)``.
+      params0: the expansion point (a pytree like ``params``).
+
+    Returns:
+      ``f_lin(params, X) = f(params0, X) + J(params0) (params - params0)``, a callable with
+      the signature of ``f``.
     """
     lin = _Linearized(f)
     return lambda params, X: lin(params, X, params0)
@@ -104,11 +112,21 @@ def train_full(f: Callable, params, X, y, *, lr: float = 0.5, steps: int = 200,
       f: a pure function ``f(params, X)`` (e.g. ``net.apply`` or :func:`linearize`'s result);
         it must be hashable for jit (bound methods of an MLP are).
       params: initial parameters (any pytree).
+      X: ``(n, p)`` inputs.
+      y: ``(n,)`` targets.
       lr: learning rate (``"sgd"``: plain GD, the lazy regime needs lr below
-        ``2 / lambda_max(NTK / n)``); steps: number of full-batch steps.
+        ``2 / lambda_max(NTK / n)``).
+      steps: number of full-batch steps.
       masks: optional pytree like params with 0/1 entries (trainable support).
       optimizer: ``"sgd"`` (default) or ``"adam"``.
       extra: optional pytree passed as ``f(params, X, extra)`` (traced, not differentiated).
+
+    Returns:
+      :class:`LazyResult`: the trained parameters and the loss per step ``(steps,)``.
+
+    Raises:
+      ValueError: ``steps < 1``, ``lr <= 0``, an unknown optimizer, NaN/Inf in ``X`` or
+        ``y``, or ``y`` not of shape ``(n,)``.
     """
     steps = check_positive_int("steps", steps)
     check_positive("lr", lr)

@@ -76,5 +76,13 @@ def ridge_fit(H: jax.Array, Y: jax.Array, lam: float = 1e-3) -> RidgeModel:
 
 
 def ridge_predict(model: RidgeModel, H: jax.Array) -> jax.Array:
-    """``H @ W + b``: ``(n,)`` or ``(n, K)``."""
+    """Predictions of a ridge readout.
+
+    Args:
+      model: the :class:`RidgeModel`.
+      H: ``(n, d)`` features.
+
+    Returns:
+      ``H @ W + b``: ``(n,)`` or ``(n, K)`` as ``model.W``.
+    """
     return jnp.asarray(H) @ model.W + model.b

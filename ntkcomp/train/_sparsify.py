@@ -109,7 +109,18 @@ def random_sparsify(key: jax.Array, params: dict, eps, *, rescale: bool = True
                     ) -> tuple[dict, dict]:
     """Keep a uniformly random subset of exactly ``round((1 - eps) * size)`` entries per layer.
 
-    Same arguments and returns as :func:`magnitude_prune`, plus a PRNG ``key``.
+    Args:
+      key: a JAX PRNG key (one subkey per layer).
+      params: ``{"W": [W_1..W_L], "w": w}``.
+      eps: sparsity in [0, 1) (fraction of zeros), scalar or per layer.
+      rescale: renormalise the kept weights to mean square 1 per layer.
+
+    Returns:
+      ``(sparse_params, masks)``; masks has the same structure with 0/1 entries (``w``'s
+      mask is all ones).
+
+    Raises:
+      ValueError: as :func:`magnitude_prune`.
     """
     Ws = _hidden_weights(params)
     eps = _eps_list(eps, len(Ws))
@@ -147,7 +158,15 @@ def network_bits(params: dict, masks: dict | None = None, *, include_output: boo
     """Memory of a (possibly masked) network's weights in bits (float32 values).
 
     Hidden layers: dense 32 bits/entry without a mask, :func:`sparse_float_bits` with one.
-    The output vector ``w`` is counted dense if ``include_output``.
+    See the theory page ``docs/theory/memory.md`` (section Storage accounting).
+
+    Args:
+      params: ``{"W": [W_1..W_L], "w": w}``.
+      masks: None (dense) or a pytree like ``params`` with 0/1 entries (the stored support).
+      include_output: count the output vector ``w`` (dense).
+
+    Returns:
+      The number of bits, an int.
     """
     total = 0
     for l, W in enumerate(params["W"]):
