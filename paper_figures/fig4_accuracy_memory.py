@@ -66,6 +66,9 @@ def main(argv=None) -> int:
     for t in TASKS:
         rows = [r for c, pr in zip(cfgs, res) if c["task"] == t for r in pr["rows"]]
         result["tasks"][t] = {"rows": rows, "summary": sweep.summarise(rows)}
+    # one row per plotted point; "dataset" names the panel as in results.npz (task_readout)
+    result["aggregate"] = [{**a, "dataset": f"{t}_{a['readout']}"}
+                           for t, tr in result["tasks"].items() for a in tr["summary"]]
     fig = plots.accuracy_memory(result, title=f"Figure 4, widths {widths}")
     _common.finish(fig, run, NAME, args, result, _arrays(result), t0=t0)
     for t, tr in result["tasks"].items():
