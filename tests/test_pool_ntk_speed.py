@@ -1,20 +1,17 @@
 """The benchmark pooling helper reproduces the README's pooled speedups from the committed
 result files, and its bootstrap behaves (ratio of medians inside its own interval)."""
-import importlib.util
+import importlib
+import importlib.resources
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "experiments" / "benchmarks" / "results"
+# the committed result files, installed as package data of experiments.benchmarks
+RESULTS = Path(str(importlib.resources.files("experiments.benchmarks") / "results"))
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "pool_ntk_speed", ROOT / "experiments" / "benchmarks" / "pool_ntk_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("experiments.benchmarks.pool_ntk_speed")
 
 
 def test_pooled_speedup_synthetic():
