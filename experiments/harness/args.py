@@ -160,10 +160,14 @@ def setup_runtime(platform: str | None = None, *, float64: bool = True,
       cache: use JAX's persistent compilation cache (:func:`compilation_cache_dir`).
 
     Raises:
-      ValueError: an unknown platform.
+      ValueError: an unknown platform, or float64 asked of a TPU (which has none).
     """
     if platform is not None and platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {list(PLATFORMS)}, got {platform!r}")
+    chosen = platform or os.environ.get("JAX_PLATFORMS", "").split(",")[0].strip() or None
+    if float64 and chosen == "tpu":
+        raise ValueError("platform tpu computes in float32 only, and this run needs float64 "
+                         "(use --float32 where the command has it, or --platform cpu|gpu)")
     import jax
     import matplotlib
 
