@@ -111,3 +111,11 @@ def test_report_renders_numbers(tmp_path):
     (tmp_path / "mnist.json").write_text(json.dumps(res))
     text = report.render(tmp_path)
     assert "0.877 ± 0.012" in text and "| dense float32 | 0 |" in text
+
+
+def test_dispatch(tmp_path, capsys):
+    from experiments.accuracy.__main__ import main
+
+    assert main([]) == 2 and "usage" in capsys.readouterr().err
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    assert (tmp_path / "README.md").read_text().startswith("# Accuracy against memory")
