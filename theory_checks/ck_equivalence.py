@@ -1,4 +1,5 @@
-"""Claim (THEORY section 4): the CK equivalent K~_L approximates E_W[CK_L] in operator norm
+"""Claim (docs/theory/equivalents.md): the CK equivalent K~_L approximates E_W[CK_L] in operator "
+"norm
 with relative error O(n^{-1/2}).
 
     python -m theory_checks.ck_equivalence [--quick] [--max-n 2048|4096 (default)]
@@ -22,8 +23,9 @@ def main(argv=None, configs=C.EQUIV_CONFIGS) -> int:
     C.write_report(
         NAME, title="CK equivalent vs exact E_W[CK_L]", args=args, started=t0,
         claim=("||E_W[CK_L] - K~_L|| / ||E_W[CK_L]|| = O(n^{-1/2}) with K~_L = alpha_{L,1} "
-               "X X^T + V A_L V^T + (tau_L^2 - alpha_{L,1} tau_0^2) I (THEORY eq. section 4), "
-               "p/n = 1/2, for smooth (erf), ReLU, binary and ternary activations, L = 1..3."),
+               "X X^T + V A_L V^T + (tau_L^2 - alpha_{L,1} tau_0^2) I "
+               "(docs/theory/equivalents.md), p/n = 1/2, for smooth (erf), ReLU, binary and "
+               "ternary activations, L = 1..3."),
         criteria=C.equivalence_criteria(SLOPE_MAX, ERR_MAX_2048),
         tables={"Ladder": table}, figures=C.equivalence_figures("ck", curves, extras),
         notes=NOTES)

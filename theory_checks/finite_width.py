@@ -1,4 +1,4 @@
-"""Claims (THEORY section 6), for one network of finite width d proportional to n:
+"""Claims (docs/theory/finite_width.md), for one network of finite width d proportional to n:
 
 (A) Single draws: the spectrum of one network's CK_1 follows the random-features law, the
     spectrum of K~^{1/2} G G^T K~^{1/2} / d (G Gaussian n x d), i.e. the generalised

@@ -1,10 +1,12 @@
-"""Question (THEORY section 6, depth >= 2): one finite-width network's CK_L spectrum against
-random-features laws. The law of THEORY section 6, eig(P^{1/2} G G^T P^{1/2} / d_L), is
+"""Question (docs/theory/finite_width.md, depth >= 2): one finite-width network's CK_L spectrum "
+"against
+random-features laws. The law of docs/theory/finite_width.md, eig(P^{1/2} G G^T P^{1/2} / d_L), is
 stated for L = 1 (population P = K~_1). For L >= 2 every hidden layer adds its own
 finite-width randomness, so applying it to the last layer only (P = K~_L or E_W[CK_L])
 ignores the lower layers' spread. Comparators of one draw's CK_L spectrum:
 
-  one-layer (K~)   : P = K~_L                            (THEORY section 6 applied to layer L)
+  one-layer (K~)   : P = K~_L                            (docs/theory/finite_width.md applied to
+  layer L)
   one-layer (E_W)  : P = E_W[CK_L] (exact infinite width)
   conditional      : P = F_L(CK_{L-1} of the same draw), F_L the exact expected-next-layer
                      map (bivariate Gaussian expectation on the realised Gram; its diagonal

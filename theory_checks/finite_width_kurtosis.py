@@ -1,4 +1,5 @@
-"""Claim (THEORY section 6, the weight-kurtosis part of b_L): with non-Gaussian weights in
+"""Claim (docs/theory/finite_width.md, the weight-kurtosis part of b_L): with non-Gaussian weights "
+"in
 layers l >= 2 the finite-width shift b_L (1 1^T - I) of E_W[CK_L] carries the term
 (a2^2/4) kappa4(W_l) tau_{l-1}^4 / d_{l-1}:
     b_l = a1^2 b_{l-1} + (a2^2/2) v_{l-1} + (a2^2/4) kappa4(W_l) tau_{l-1}^4 / d_{l-1}.

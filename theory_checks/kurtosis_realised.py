@@ -1,15 +1,17 @@
-"""Claim (ntkcomp, beyond THEORY section 7): the kurtosis-corrected CK equivalent with the
+"""Claim (ntkcomp, beyond docs/theory/universality.md): the kurtosis-corrected CK equivalent with "
+"the
 REALISED fourth moments (``ck_equivalent(..., kurtosis="realised")``: the weight fourth
 cumulant's term ``alpha_diag_l sum_k x_ik^2 x_jk^2`` instead of its class-block means
 ``alpha_diag_l (J T_diag J^T / p)_ij``; the ``kappa4 sum_k x_ik^3 x_jk`` term, which
-THEORY drops and which is the leading one for step activations; and the per-sample shifts
+the original statement drops and which is the leading one for step activations; and the per-sample
+shifts
 of the layer-1 feature means and variances, ``kappa4 sum_k x_ik^4`` terms; and (session 14)
 the terms of the same order linear in the covariance c_ij = x_i . x_j or in each sample's
 variance deviation, ``covariance_coefficients``, and the slope shifts of the later layers,
 ``deep_slope_terms``; all carried through the later layers) is
 as close to E_W[CK_L] for sparse ternary weights (eps = 0.9,
 0.95) as the Gaussian-weight equivalent is to its own expected kernel, at depth L = 1, 2, 3,
-for ReLU, abs and the ternary and binary step activations -- where THEORY's ``kappa4
+for ReLU, abs and the ternary and binary step activations -- where the stated ``kappa4
 T_diag`` correction (``kurtosis=True``) is not at eps = 0.95 (``universality`` (A),
 ``diagnostics/kurtosis_equivalent_terms``).
 
@@ -227,7 +229,7 @@ def _figure(curves, ns):
 NOTES = """
 Why the realised Gram: the first Edgeworth term of E_W[(sigma(u_i) - m)(sigma(u_j) - m)] for
 i.i.d. weights of fourth cumulant kappa4 holds kappa(u_i, u_i, u_j, u_j) = kappa4 sum_k
-x_ik^2 x_jk^2 times E[sigma''(u_i) sigma''(v_j)] / 4 ~ a2^2 / 4. THEORY's correction replaces
+x_ik^2 x_jk^2 times E[sigma''(u_i) sigma''(v_j)] / 4 ~ a2^2 / 4. the stated correction replaces
 sum_k x_ik^2 x_jk^2 by its class-block mean T_diag_ab / p. Each entry of that matrix has
 O(p^-1/2) relative fluctuations, but with kappa4 / p not small the kappa4 term is a large part
 of the kernel (0.37 of ||E|| at eps = 0.95, n = 512) and its fluctuation matrix has O(1)
@@ -245,10 +247,10 @@ and the same reference with the layer-1 diagonal put back to its Gaussian-weight
 where that diagonal is below some corrected off-diagonal entries). The weight kurtosis also
 moves each sample's layer-1 feature variance, and its mean (first Edgeworth term of a
 one-dimensional expectation: kappa4 sum_k x_ik^4 / 24 times a fourth derivative,
-`ntkcomp.equivalents.kurtosis_shifts`); THEORY's equivalent has neither (its tau_1 and the
+`ntkcomp.equivalents.kurtosis_shifts`); the stated equivalent has neither (its tau_1 and the
 later layers' centring constants are the Gaussian ones), and the layers above see the
 variance shift as a shift of every input norm. An even activation (abs: a1 = 0) responds
-to little else: THEORY's kappa4 term vanishes from layer 2 on (alpha_diag_2 = a1^2
+to little else: the stated kappa4 term vanishes from layer 2 on (alpha_diag_2 = a1^2
 alpha_diag_1 = 0), so without the shifts the three equivalents coincide there. First run
 (the realised Gram alone, no shifts): abs L = 2 / 3 FAILed at both n (n = 512, eps = 0.95:
 0.498 against a floor of 0.280), ReLU passed everywhere; with the shifts (`kurtosis=
@@ -256,7 +258,7 @@ alpha_diag_1 = 0), so without the shifts the three equivalents coincide there. F
 norm-deviation recursion (`_shift_terms` in ntkcomp/equivalents/matrices.py): the layer-l
 norm deviation eta_l = (q_l / 2) eta_{l-1} (+ delta at l = 1), the layer-l mean deviation
 zeta_l = (a2_l / 2) eta_{l-1} (+ mu at l = 1), R_l = a1_l^2 R_{l-1} + zeta_l zeta_l^T --
-without shifts exactly THEORY's alpha_{l,2} recursion.
+without shifts exactly the stated alpha_{l,2} recursion.
 
 The kappa4 sum_k x_ik^3 x_jk term (`cubic_coefficient`): the first Edgeworth term
 (kappa4 / 6) E[sigma^(3)(u_i)] E[sigma'(u_j)] sum_k x_ik^3 x_jk + transpose, coefficient
@@ -264,10 +266,10 @@ kappa4 a1 a3 / 6 with a3 = E[sigma^(3)] = 2 da1/d(tau^2), carried like alpha_dia
 for ReLU (a3 = 0, density derivative at the kink) and for even activations (a1 = 0), so it
 did not show in the ReLU diagnostic (0.008 of ||E||), but a step activation with a2 ~ 0
 (ternary thresholds -0.6 tau, 0.8 tau) has almost nothing else: without it the realised
-correction and THEORY's equal the uncorrected equivalent there (ternary, n = 512, eps = 0.9:
+correction and the stated equal the uncorrected equivalent there (ternary, n = 512, eps = 0.9:
 0.107 against a floor of 0.072; with it 0.066).
 
-The diagonal is left as THEORY's plus the variance shift (the exact per-sample diagonal is
+The diagonal is left as the stated plus the variance shift (the exact per-sample diagonal is
 `diagonal="exact"`, which does not include the kurtosis).
 Session 14 added the terms of the first Edgeworth order whose entries are of the same
 order (p^-3/2) as the x^3 x term (`ntkcomp.equivalents.covariance_coefficients`, with the

@@ -1,8 +1,8 @@
-"""Claims (THEORY sections 4-5) for the activation families not in the main ladders:
+"""Claims (docs/theory/equivalents.md) for the activation families not in the main ladders:
 (a) the CK equivalent's error falls like n^{-1/2} also for tanh and sin (L = 1, 3);
 (b) "quadratic activations converge with large constants" (L = 1, 2): the rate holds, the
     error level is not claimed;
-(c) the NTK equivalent for tanh L = 3 (THEORY quotes 0.075 / 0.055 / 0.037 at
+(c) the NTK equivalent for tanh L = 3 (the original statement quotes 0.075 / 0.055 / 0.037 at
     n = 512 / 1024 / 2048).
 
     python -m theory_checks.more_activations [--quick] [--max-n 2048 (default)]
@@ -39,8 +39,9 @@ def main(argv=None) -> int:
         NAME, title="CK / NTK equivalents: tanh, sin, quadratic", args=args, started=t0,
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"(a) CK, tanh and sin: as ck_equivalence, slope <= {SLOPE_MAX} and error at "
-                  f"n = 2048 <= {CK_ERR}. (b) quadratic: slope <= {SLOPE_MAX} only (THEORY "
-                  "claims the rate, with large constants). (c) NTK tanh L = 3: as "
+                  f"n = 2048 <= {CK_ERR}. (b) quadratic: slope <= {SLOPE_MAX} only (the "
+                  "original statement claims the rate, with large constants). (c) NTK tanh "
+                  "L = 3: as "
                   f"ntk_equivalence, slope <= {SLOPE_MAX} and error at 2048 <= {NTK_ERR}. "
                   "p = n/2, d irrelevant (exact E_W), seed 0."),
         tables={"(a) CK, tanh and sin": t_ck, "(b) CK, quadratic (rate only)": t_q,

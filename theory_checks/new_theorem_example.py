@@ -1,6 +1,6 @@
 """How to prototype a claim: define a new activation family, get its full check.
 
-Claim tested: the CK and NTK equivalents (THEORY sections 4-5) hold for a user-defined
+Claim tested: the CK and NTK equivalents (docs/theory/equivalents.md) hold for a user-defined
 activation sigma_beta(t) = tanh(beta t)/beta + 0.1 t^2 (moments by quadrature, nothing else
 to write). Ladder n <= 1024 by default (registered activations use 2-D quadrature for the
 exact E_W kernels). Exact-kernel cache is keyed by name: clear it after editing a family.

@@ -1,4 +1,4 @@
-"""Claim (THEORY section 5): the NTK equivalent Theta~ approximates E_W[NTK] in operator
+"""Claim (docs/theory/equivalents.md): the NTK equivalent Theta~ approximates E_W[NTK] in operator
 norm with relative error O(n^{-1/2}). For step activations (binary, ternary) the autodiff
 convention holds on both sides (sigma' = 0 a.e.: NTK = CK_L).
 
@@ -31,7 +31,7 @@ def main(argv=None, configs=NTK_CONFIGS) -> int:
     C.write_report(
         NAME, title="NTK equivalent vs exact E_W[NTK]", args=args, started=t0,
         claim=("||E_W[NTK] - Theta~|| / ||E_W[NTK]|| = O(n^{-1/2}) with Theta~ = beta_{L,1} "
-               "X X^T + V B V^T + (kappa_L^2 - beta_{L,1} tau_0^2) I (THEORY section 5; "
+               "X X^T + V B V^T + (kappa_L^2 - beta_{L,1} tau_0^2) I (docs/theory/equivalents.md; "
                "kappa_l^2 = tau_l^2 + s_l kappa_{l-1}^2 with s_l at tau_{l-1}), p/n = 1/2, for "
                "erf, ReLU, binary and ternary (autodiff convention: NTK = CK_L) activations, "
                "L = 1..3."),

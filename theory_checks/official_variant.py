@@ -1,6 +1,7 @@
-"""Claim (THEORY section 4, note): the official code subtracts an extra alpha_{L,3} tau_0^4
+"""Claim (docs/theory/equivalents.md, note): the official code subtracts an extra alpha_{L,3} "
+"tau_0^4
 from the identity coefficient of the CK equivalent; with it the relative error to E_W[CK_L]
-stops shrinking with n, without it (THEORY's K~_L) the error falls like n^{-1/2}.
+stops shrinking with n, without it (the stated K~_L) the error falls like n^{-1/2}.
 
     python -m theory_checks.official_variant [--quick]
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
             e_t.append(relative_operator_error(Kt, E))
             e_o.append(relative_operator_error(Kt - shift * np.eye(n), E))
             # ||K~ - shift I - E|| >= |shift| - ||K~ - E||: the variant's error tends to
-            # this floor as THEORY's error vanishes
+            # this floor as the stated error vanishes
             floor.append(abs(shift) / operator_norm(E))
             del E, Kt
         st, so = C.loglog_slope(ns, e_t), C.loglog_slope(ns, e_o)
@@ -58,12 +59,12 @@ def main(argv=None) -> int:
             "slope THEORY": st, "err official (- alpha_{L,3} tau_0^4 I)": e_o,
             "slope official": so, "floor alpha_{L,3} tau_0^4 / ||E_W||": floor}, ok, why))
         curves[f"{act} L={L} {preset}"] = (ns, e_t, e_o)
-    fig = C.error_plot(curves, "THEORY K~ (solid) vs official variant (dotted)")
+    fig = C.error_plot(curves, "the original statement K~ (solid) vs official variant (dotted)")
     C.write_report(
         NAME, title="The official code's extra identity term", args=args, started=t0,
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"PASS (claim confirmed) iff the official variant's fitted slope over the "
-                  f"ladder is >= {SLOPE_STALL} (it stops shrinking) while THEORY's K~_L has "
+                  f"ladder is >= {SLOPE_STALL} (it stops shrinking) while the stated K~_L has "
                   f"slope <= {SLOPE_THEORY} on the same ladder (p = n/2, seed 0)."),
         tables={"Ladder": table}, figures={"error_vs_n": fig}, notes=NOTES)
     return C.exit_code([table])
@@ -71,8 +72,8 @@ def main(argv=None) -> int:
 
 NOTES = """
 The extra term is a multiple of the identity, so the official variant's error is bounded
-below by |alpha_{L,3}| tau_0^4 minus THEORY's error: a constant that cannot shrink with n.
-Measured (2026-11-22): the variant's relative error equals THEORY's plus the floor
+below by |alpha_{L,3}| tau_0^4 minus the stated error: a constant that cannot shrink with n.
+Measured (2026-11-22): the variant's relative error equals the stated plus the floor
 alpha_{L,3} tau_0^4 / ||E_W|| to 3-4 digits, so on n <= 2048 it still shrinks (see the
 analysis appended to the report).
 """

@@ -1,5 +1,6 @@
-"""Claim (THEORY section 6): a single network of width d does not converge to E_W in
-operator norm at fixed d/n; its relative error is ~ sqrt(n/d) (THEORY: 0.54 ... 0.11 for
+"""Claim (docs/theory/finite_width.md): a single network of width d does not converge to E_W in
+operator norm at fixed d/n; its relative error is ~ sqrt(n/d) (the original statement: 0.54 ...
+0.11 for
 d = 256 ... 8192 at n = 512).
 
     python -m theory_checks.single_draw_opnorm [--quick]
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"PASS iff the fitted slope of log(mean relative operator error over "
                   f"{DRAWS} draws) vs log(d) lies in {SLOPE_RANGE} (sqrt(n/d) has slope -0.5); "
-                  f"n = {N}, all layers of width d. The numbers are compared with THEORY's "
+                  f"n = {N}, all layers of width d. The numbers are compared with the stated "
                   "0.54 ... 0.11 in the notes."),
         tables={"Single-draw error vs width": table}, notes=NOTES)
     return C.exit_code([table])

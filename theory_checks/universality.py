@@ -1,4 +1,4 @@
-"""Claim (THEORY section 7): universality in the weight law, with a kurtosis correction.
+"""Claim (docs/theory/universality.md): universality in the weight law, with a kurtosis correction.
 
 (A) Averaged kernel: for i.i.d. first-layer weights of fourth cumulant kappa4,
     E_W[CK_1] ~ K~_1 with alpha_{1,3} T -> (a2^2/4)(2 T + kappa4 T_diag); without the
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                     net, law, X, jax.random.fold_in(key, 10 + li), features)
                 K0 = np.asarray(ck_equivalent(net, s, kurtosis=False))
                 K1 = np.asarray(ck_equivalent(net, s, kurtosis=True))
-                # informative (not in the verdict, which tests THEORY's correction): the
+                # informative (not in the verdict, which tests the stated correction): the
                 # realised fourth-moment term of ck_equivalent(kurtosis="realised")
                 K2 = np.asarray(ck_equivalent(net, s, kurtosis="realised"))
                 e0, e1 = relative_operator_error(K0, K_mc), relative_operator_error(K1, K_mc)

@@ -1,4 +1,5 @@
-"""Question (THEORY sections 6-7 together): does one deep network with SPARSE TERNARY weights
+"""Question (docs/theory/finite_width.md, universality.md together): does one deep network with "
+"SPARSE TERNARY weights
 follow the compounded random-features law, and does that law need the weights' kurtosis?
 
 The compounded law (``ntkcomp.spectral.compounded_random_features_spectrum``) samples every layer from

@@ -15,7 +15,7 @@ HELP = "CK/NTK spectra of one network against their high-dimensional equivalents
 DESCRIPTION = """\
 Spectra of one random network's kernels against the high-dimensional equivalents.
 
-For a dense network with Gaussian weights on Gaussian-mixture data (THEORY.md sections
+For a dense network with Gaussian weights on Gaussian-mixture data (the original statement sections
 4-6), this computes
   - the conjugate kernel CK_L = H_L H_L^T and the empirical NTK of ONE weight draw,
   - the exact weight-averaged kernel E_W[...] (the infinite-width limit; for n up to the
@@ -67,7 +67,8 @@ def add_parser(sub) -> None:
     g.add_argument("--no-rf-law", action="store_true",
                    help="do not overlay the random-features law on the single draw's CK_L "
                         "(by default, with dense spectra, one sample of the eigenvalues of "
-                        "K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian (n, d_L): THEORY.md "
+                        "K~^{1/2} G G^T K~^{1/2} / d_L, G Gaussian (n, d_L): the original "
+                        "statement "
                         "section 6's law for ONE finite-width network)")
     add_run_options(p, "ntkcomp_runs/spectrum")
     p.set_defaults(func=run)

@@ -11,7 +11,8 @@ of widths d (all hidden layers of width d) and sparsities eps, for ONE draw of e
 They "agree" when ``w1_rel <= tol``. Reported: the smallest width at which they agree for
 every eps <= eps_min of the grid (eps = 0 first), and per width the largest eps that agrees.
 
-Prediction (THEORY sections 6-7): a single draw's spectrum follows the random-features law
+Prediction (docs/theory/finite_width.md, universality.md): a single draw's spectrum follows the
+random-features law
 of its own E_W kernel, ``K~^{1/2} G G^T K~^{1/2} / d`` (G Gaussian n x d). Using the CK_L
 equivalents -- the compressed one with its sparse-ternary kurtosis term -- we sample that law
 for both networks (same d) and report the same ``w1_rel`` between the two predicted spectra
@@ -231,8 +232,8 @@ def single_draw_point(activation: str = "relu", width: int = 512, n: int = 256,
     * ``{kind}_w1_rel = W1(eig(K_c) - delta, eig(K_d)) / mean(eig(K_d))``;
     * ``ck_w1_rel_predicted``: the same W1 between samples of the random-features law
       ``K~^{1/2} G G^T K~^{1/2} / d`` of the two CK_L equivalents (compressed with its
-      layer-1 kurtosis term; THEORY 6-7). No prediction for the NTK (not a one-layer
-      random-features matrix).
+      layer-1 kurtosis term; docs/theory/finite_width.md, universality.md). No prediction
+      for the NTK (not a one-layer random-features matrix).
 
     ``null=True`` adds a second, independent dense draw: ``null_{kind}_op_rel`` /
     ``null_{kind}_w1_rel`` (dense vs dense, the floor a compressed draw cannot beat) and

@@ -2,7 +2,7 @@
 
 The NTK-LC design (moment matching of the activations) depends on the network and tau0
 only: the sparsity eps enters the weight law, not the matched moments (the kurtosis term of
-THEORY.md section 7 is not matched). :func:`compressed_network` therefore solves once per
+docs/theory/universality.md is not matched). :func:`compressed_network` therefore solves once per
 (widths, activations, tau0, family, hidden_tau), caches it within a process, and attaches
 ``sparse_ternary(eps)`` weights per call. tau0 is rounded to 3 significant digits for the
 cache (a 0.1% change of the design scale is far below the solver's other tolerances).

@@ -15,7 +15,7 @@
 and the spectra of one finite-width draw of each network's CK_L.
 
 The data sample is always passed to ``compress`` (``data=sample``), so the report carries
-the predicted layer-1 weight-kurtosis loss of THEORY section 7
+the predicted layer-1 weight-kurtosis loss of docs/theory/universality.md
 (:mod:`ntkcomp.compress.kurtosis`), and ``kurtosis_tol`` (``ntkcomp compress
 --kurtosis-tol``) lets ``compress`` move eps_1 to meet a tolerance. Top-level keys added to
 the report (see :func:`kurtosis_fields`): ``kurtosis_predicted_loss``,
@@ -81,13 +81,13 @@ def validate_compression_config(cfg: dict) -> dict:
 
 
 def kurtosis_fields(kurt: dict | None, eps_requested, eps_used, depth: int) -> dict:
-    """Top-level report keys for the layer-1 weight kurtosis (THEORY section 7).
+    """Top-level report keys for the layer-1 weight kurtosis (docs/theory/universality.md).
 
     ``kurtosis_predicted_loss``: ``||Delta|| / ||K_dense||`` of the design target's kernel
     (``compress(..., data=sample).kurtosis["predicted_loss"]``; None without data).
     ``kurtosis_predicted_loss_per_layer``: one entry per layer; only layer 1 is non-zero,
     since the kurtosis of W_l, l >= 2, enters only the O(1/d) finite-width term b_L of
-    THEORY section 6, not the infinite-width kernel. ``eps1_chosen``: eps_1 picked by
+    docs/theory/finite_width.md, not the infinite-width kernel. ``eps1_chosen``: eps_1 picked by
     ``kurtosis_tol`` when it differs from the requested one, else None."""
     kurt = kurt or {}
     loss = kurt.get("predicted_loss")
@@ -136,10 +136,10 @@ def headline_rel_diffs(rj: dict) -> dict:
     * ``ck_rel_diff`` / ``ntk_rel_diff`` = ||K_c - delta I - K_d|| / ||K_d|| (operator norms)
       between the weight-averaged CK_L / NTK of the dense (``K_d``) and compressed (``K_c``)
       networks (exact E_W kernels when computed, else the equivalents), after removing the
-      identity shift ``delta`` that the moment matching reports (THEORY section 8);
+      identity shift ``delta`` that the moment matching reports (docs/theory/compression.md);
       ``*_rel_diff_raw``: the same without removing it; ``*_rel_diff_source``: which one.
     * ``*_rel_diff_kurtosis``: the equivalents with the sparse-ternary layer-1 kurtosis term
-      of THEORY section 7 (the exact E_W limit is blind to the weight law);
+      of docs/theory/universality.md (the exact E_W limit is blind to the weight law);
       ``*_rel_diff_exact_kurtosis``: exact E_W kernels plus that term (best estimate of the
       sparse network's own E_W kernel).
 
@@ -317,7 +317,7 @@ def summary(report: dict) -> str:
     if kl is not None:
         model = (report.get("kurtosis") or {}).get("model", "theory")
         s = (f"predicted layer-1 weight-kurtosis loss ({report.get('target', 'ck').upper()}, "
-             f"{'THEORY 7' if model == 'theory' else 'realised moments'}): {kl:.4g}")
+             f"{'stated term' if model == 'theory' else 'realised moments'}): {kl:.4g}")
         if report.get("eps1_chosen") is not None:
             s += (f"; --kurtosis-tol {report.get('kurtosis_tol'):g} moved eps_1 "
                   f"{report['eps_requested'][0]:g} -> {report['eps1_chosen']:.4g} (loss at "

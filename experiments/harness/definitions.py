@@ -65,7 +65,7 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
     exact weight-averaged kernel when n is at most the threshold), rf_law (CK_L only, dense
     spectra only: also sample the random-features law of ONE finite-width draw -- what a
     single draw should be compared with -- and its W1 to the single draw: at depth 1 the
-    law of THEORY.md section 6, the eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with
+    law of docs/theory/finite_width.md, the eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with
     ``G`` (n, d_L) Gaussian; at depth >= 2 the compounded law of
     ``ntkcomp.spectral.compounded_random_features_spectrum``, every layer a Gaussian random-features
     draw of its exact expected-next-layer map, since the one-layer law misses the hidden
