@@ -10,7 +10,9 @@ import enum
 import importlib
 import importlib.util
 import inspect
+import os
 import re
+import subprocess
 import sys
 import textwrap
 import tomllib
@@ -220,3 +222,28 @@ def test_report_parser_counts_verdicts():
         failed = sum(c.startswith("FAIL") for c in cells)
         assert report.counts() == (passed, passed + failed), name
         assert report.command.startswith(("python -m theory_checks.", "ntkcomp check ")), name
+
+
+# --- README -------------------------------------------------------------------------------
+
+def readme_python_blocks() -> list[str]:
+    """The fenced ``python`` blocks of README.md, in order."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's example, executed as written in a fresh interpreter (from an empty
+    directory, so that it imports the installed package): exit status 0 and the lines it
+    prints."""
+    blocks = readme_python_blocks()
+    assert blocks, "README.md has no python example"
+    script = tmp_path / "readme_example.py"
+    script.write_text("\n".join(blocks))
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    env["PYTHONPATH"] = str(ROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "relative operator-norm error of the equivalent" in proc.stdout
+    assert "memory factor" in proc.stdout
