@@ -18,7 +18,7 @@ spectral reports and run metadata. Definitions:
   with the exact infinite-width E_W kernels (``--no-exact``: the equivalents instead) and
   delta the reported identity shift;
 * ``ck_rel_diff_kurtosis``: the same between the equivalents with the sparse-ternary
-  kurtosis term of THEORY section 7 switched on for the compressed network -- the leading
+  kurtosis term of docs/theory/universality.md switched on for the compressed network -- the leading
   eps-dependence, which the Gaussian E_W limit does not see;
 * ``ck_rel_diff_exact_kurtosis``: exact dense E_W CK_L vs (exact compressed E_W CK_L + the
   kurtosis term): the best estimate of the sparse-ternary network's own weight average
@@ -56,7 +56,7 @@ from experiments.compression import (lossless_frontier, predicted_single_draw,
 from experiments.harness.sweep import run_sweep
 from ntkcomp.compress import HiddenScale, compress
 from ntkcomp.data import gmm_preset
-from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
+from ntkcomp.io import atomic_write_json, atomic_write_bytes, run_metadata
 from ntkcomp.networks import MLP
 
 ntkcomp.enable_x64()
@@ -173,7 +173,7 @@ def write_summary(out: Path, table: str) -> None:
         i = old.find(SINGLE_DRAW_MARKER)
         if i >= 0:
             sec = old[i:]
-    atomic_write_text(f, table.rstrip("\n") + "\n" + sec)
+    atomic_write_bytes(f, table.rstrip("\n") + "\n" + sec)
 
 
 def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int, *,
@@ -207,7 +207,7 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
                                        "widths": list(widths), "n": n, "p": p,
                                        "depth": depth, "family": family, "k_max": k_max},
                                       {"seed": seed})})
-    atomic_write_text(out / "single_draw_vs_width.md", table)
+    atomic_write_bytes(out / "single_draw_vs_width.md", table)
     pred = out / "single_draw_predicted.md"
     if pred.exists():   # written by --single-draw-predict-widths
         table += ("\nRandom-features-law prediction only (no network drawn), widths beyond "
@@ -218,7 +218,7 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
     head = old if i < 0 else old[:i]
     cmd = (f"nice -n 19 python experiments/compress_example.py --single-draw-widths "
            f"{' '.join(str(d) for d in sorted(widths))} --n {n} --out {out}")
-    atomic_write_text(f, head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
+    atomic_write_bytes(f, head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
                       f" (n = {n}, p = {p}, depth {depth}, one draw each)\n\n"
                       f"Regenerate / resume: `{cmd}`. Columns: "
                       "`experiments.compression.frontier.single_draw_point`; details in "
@@ -247,7 +247,7 @@ def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: i
                           {"results": res, **run_metadata({"widths": list(widths), "n": n,
                                                            "p": p, "depth": depth},
                                                           {"seed": seed})})
-        atomic_write_text(out / "single_draw_predicted.md", "\n".join(lines) + "\n")
+        atomic_write_bytes(out / "single_draw_predicted.md", "\n".join(lines) + "\n")
     return res
 
 
@@ -307,7 +307,7 @@ def main(argv=None):
     ap.add_argument("--activation", default="relu", choices=["relu", "tanh", "erf"])
     ap.add_argument("--eps", type=float, nargs="+", default=[0.9],
                     help="one value, or one per layer (e.g. 0.6667 0.9 0.9: kappa4 = 0 at "
-                         "layer 1, which removes the kurtosis term of THEORY section 7)")
+                         "layer 1, which removes the kurtosis term of docs/theory/universality.md)")
     ap.add_argument("--append-to-sweep", action="store_true",
                     help="single run: add the row to OUT/sweep.json and OUT/summary.md and "
                          "write the run to OUT/<activation>_eps<...>")
@@ -323,7 +323,7 @@ def main(argv=None):
                          "layer matches beta_L and kappa_L^2 of the dense NTK equivalent)")
     ap.add_argument("--kurtosis-tol", type=float, default=None,
                     help="kurtosis-aware design: eps_1 is replaced by the nearest value whose "
-                         "predicted layer-1 kurtosis loss (THEORY section 7) is <= this")
+                         "predicted layer-1 kurtosis loss (docs/theory/universality.md) is <= this")
     ap.add_argument("--no-exact", action="store_true")
     ap.add_argument("--no-single-draw", action="store_true")
     ap.add_argument("--sweep", action="store_true",
@@ -346,7 +346,7 @@ def main(argv=None):
                     "OUT/single_draw_predicted.{json,md}")
     ap.add_argument("--single-draw-law", default="one_layer",
                     choices=["one_layer", "compounded", "both"],
-                    help="prediction law of --single-draw-widths: THEORY's one-layer "
+                    help="prediction law of --single-draw-widths: the stated one-layer "
                          "random-features law (default), the compounded layer-by-layer law "
                          "(right at depth >= 2), or both columns")
     ap.add_argument("--depth", type=int, default=3, help="depth of --single-draw-widths")
@@ -390,7 +390,7 @@ def main(argv=None):
                       flush=True)
             atomic_write_json(out / "frontier.json", {"results": res,
                                                       **run_metadata(vars(a))})
-            atomic_write_text(out / "frontier.md", frontier_table(res))
+            atomic_write_bytes(out / "frontier.md", frontier_table(res))
         return
     if not a.sweep:
         eps = a.eps[0] if len(a.eps) == 1 else list(a.eps)

@@ -1,6 +1,6 @@
 """Single-draw CK_L agreement (compressed vs dense) at n = 2048: the measured values of
 ``experiments/results/compress_example/n2048/single_draw_vs_width.json`` against two
-predictions -- the one-layer random-features law of THEORY section 6 (already in that
+predictions -- the one-layer random-features law of docs/theory/finite_width.md (already in that
 table) and the compounded law (``ntkcomp.spectral.compounded_random_features_spectrum``), which
 ``theory_checks/finite_width_depth`` found to be the right law of one deep draw.
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     import ntkcomp
 
     ntkcomp.enable_x64()
-    from ntkcomp.io import atomic_write_json, atomic_write_text, run_metadata
+    from ntkcomp.io import atomic_write_json, atomic_write_bytes, run_metadata
     from experiments.compression.frontier import predicted_single_draw
 
     src = a.out / "single_draw_vs_width.json"
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
                                          for row in r["rows"]) + f" ({r['seconds']:.0f} s)",
                   flush=True)
     md = table(done, measured)
-    atomic_write_text(a.out / "single_draw_compounded.md", md)
+    atomic_write_bytes(a.out / "single_draw_compounded.md", md)
     print(md)
     return 0
 

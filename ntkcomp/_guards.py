@@ -1,8 +1,7 @@
 """Numerical guards: precision warnings, finiteness checks, eigen-solver convergence.
 
 Small pure helpers used at the public entry points so that a numerical problem is said,
-never silently propagated (core-internal; ``check_report_finite`` is public as
-``ntkcomp.io.check_report_finite``):
+never silently propagated (core-internal):
 
 - :func:`warn_if_float32` -- JAX runs in float32 (``ntkcomp.x64_enabled()`` False)
   while the caller asks for a relative accuracy float32 cannot deliver.
@@ -99,7 +98,19 @@ def check_report_finite(report: Any, *, where: str = "", name: str = "report",
 
     The error names the key path (``report['layers'][1]['residuals']['q']``). Keys whose own
     name is in ``allow_inf`` may be +-Inf (never NaN); strings such as ``"inf"`` pass.
-    Returns ``report`` unchanged.
+
+    Args:
+        report: nested dicts, lists, tuples, arrays and numbers.
+        where: context prefixed to the error message (e.g. the command).
+        name: the name of the root in the key path of the message.
+        allow_inf: dict keys under which infinite (not NaN) values are allowed.
+
+    Returns:
+        ``report``, unchanged.
+
+    Raises:
+        NonFiniteError: a number that is NaN, or infinite outside ``allow_inf`` (a
+            ``ValueError``).
     """
     allow = frozenset(allow_inf)
 

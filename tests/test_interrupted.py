@@ -269,13 +269,13 @@ def test_swallowed_sigterm_still_stops_the_sweep(tmp_path):
 def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
     """Results written atomically (temporary file + rename) must be readable like files
     written with plain ``open``: mode 0o666 minus the umask (``mkstemp`` alone gives 0o600)."""
-    from ntkcomp.io import atomic_write_json, atomic_write_npz, atomic_write_text
+    from ntkcomp.io import atomic_write_json, atomic_write_npz, atomic_write_bytes
 
     old = os.umask(0o022)
     try:
         paths = [atomic_write_json(tmp_path / "a.json", {"x": 1}),
                  atomic_write_npz(tmp_path / "b.npz", x=np.arange(3)),
-                 atomic_write_text(tmp_path / "c.txt", "hi")]
+                 atomic_write_bytes(tmp_path / "c.txt", "hi")]
         with open(tmp_path / "plain.txt", "w") as f:
             f.write("reference")
         plain = os.stat(tmp_path / "plain.txt").st_mode & 0o777
@@ -283,7 +283,7 @@ def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
         for p in paths:
             assert os.stat(p).st_mode & 0o777 == plain, p
         os.umask(0o077)
-        p = atomic_write_text(tmp_path / "d.txt", "private")
+        p = atomic_write_bytes(tmp_path / "d.txt", "private")
         assert os.stat(p).st_mode & 0o777 == 0o600
     finally:
         os.umask(old)

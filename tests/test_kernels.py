@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcomp.kernels import conjugate_kernels, empirical_ntk, ntk_autodiff
+from ntkcomp.kernels import conjugate_kernels, empirical_ntk
+from ntkcomp.kernels._autodiff import ntk_autodiff
 from ntkcomp.networks import MLP, weight_law
 
 # eps = 0.5 keeps all-zero weight columns (exact ReLU ties, see below) improbable at these

@@ -61,7 +61,7 @@ def test_ntk_operator_matches_materialised_ntk(setup, method, block):
 
 
 def test_ntk_operator_matches_autodiff_ntk(setup):
-    from ntkcomp.kernels import ntk_autodiff
+    from ntkcomp.kernels._autodiff import ntk_autodiff
 
     net, params, s = setup
     X = s.X[:40]

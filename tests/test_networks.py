@@ -9,9 +9,6 @@ import pytest
 from ntkcomp.networks import (
     MLP,
     WeightLaw,
-    available_weight_laws,
-    from_flax_variables,
-    to_flax_variables,
     weight_law,
 )
 
@@ -84,7 +81,7 @@ def test_weight_law_errors(kwargs, match):
 def test_weight_law_hashable():
     assert weight_law("sparse_ternary", eps=0.5) == weight_law("sparse_ternary", eps=0.5)
     assert hash(weight_law("student_t", nu=9)) == hash(weight_law("student_t", nu=9.0))
-    assert set(available_weight_laws()) == {w.name for w in LAWS}
+    assert set(WeightLaw.available()) == {w.name for w in LAWS}
     assert isinstance(LAWS[0], WeightLaw)
 
 
@@ -180,12 +177,12 @@ def test_flax_module_same_forward():
     params = net.init(jax.random.PRNGKey(0), 4)
     X = jax.random.normal(jax.random.PRNGKey(1), (9, 4))
     module = net.as_flax()
-    variables = to_flax_variables(params)
+    variables = MLP.flax_variables(params)
     np.testing.assert_allclose(np.asarray(module.apply(variables, X)),
                                np.asarray(net.apply(params, X)), rtol=1e-13, atol=1e-15)
     own = module.init(jax.random.PRNGKey(5), X)
     assert jax.tree.map(jnp.shape, own) == jax.tree.map(jnp.shape, variables)
-    back = from_flax_variables(own)
+    back = MLP.params_from_flax(own)
     np.testing.assert_allclose(np.asarray(module.apply(own, X)),
                                np.asarray(net.apply(back, X)), rtol=1e-13, atol=1e-15)
     # flax init draws from the layer's law: second layer Rademacher

@@ -12,13 +12,12 @@ from ntkcomp.spectral import (
     relative_operator_error,
     spectral_density,
     spikes,
-    support_edge,
     wasserstein1,
     wasserstein1_to_density,
 )
 from ntkcomp.spectral._dense import subspace_alignment
 from ntkcomp.spectral._distances import density_quantiles, ks_distance
-from ntkcomp.spectral._random_features import marchenko_pastur_density
+from ntkcomp.spectral._random_features import marchenko_pastur_density, support_edge
 from experiments.harness.spectral_plots import plot_eigenvectors, plot_spectrum, save_figure
 
 

@@ -249,7 +249,7 @@ def write_report(name: str, *, title: str, claim: str, criteria: str, tables: di
         for f in (figures or {}).values():
             plt.close(f)
         return None
-    from ntkcomp.io import git_revision
+    from ntkcomp.io import run_metadata
 
     mode = "quick" if getattr(args, "quick", False) else "full"
     stem = name if mode == "full" else f"{name}_quick"
@@ -266,7 +266,7 @@ def write_report(name: str, *, title: str, claim: str, criteria: str, tables: di
     if notes:
         sections.append(("Notes", notes.strip()))
     header = [f"Command: `{command}`  ",
-              f"Mode: {mode}; git: {git_revision()}; generated {when}{runtime}"]
+              f"Mode: {mode}; git: {run_metadata({})['git_revision']}; generated {when}{runtime}"]
     out = getattr(args, "out", None) or os.path.join("ntkcomp_runs", "check", stem)
     config = {"check": name, "mode": mode,
               **{k: v for k, v in (vars(args) if args is not None else {}).items()
@@ -412,11 +412,12 @@ def equivalence_criteria(slope_max: float, err_max_2048: float) -> str:
 
 
 def equivalence_notes(kind: str) -> str:
-    """Where the error of THEORY's CK (``kind = "ck"``) or NTK (``"ntk"``) equivalent comes
+    """Where the error of the stated CK (``kind = "ck"``) or NTK (``"ntk"``) equivalent comes
     from (report notes)."""
     diag, coef = ("tau_L^2", "alpha_{L,1}") if kind == "ck" else ("kappa_L^2", "beta_{L,1}")
     return f"""
-FAILs (if any) are analysed at the end of the report and in theory_checks/README.md. The error of THEORY's formula
+FAILs (if any) are analysed at the end of the report and in theory_checks/README.md. The error of
+the stated formula
 splits into (i) a diagonal part: the formula's diagonal is {diag} + {coef} delta_i
 + ..., while the exact diagonal is {diag}(||x_i||) = {diag} + (d {diag}/d tau_0^2)
 delta_i + ..., an O(p^{{-1/2}}) per-sample mismatch whose operator norm is max_i |delta_i|

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ntkcomp.io import atomic_write_text
+from ntkcomp.io import atomic_write_bytes
 
 __all__ = ["accuracy_section", "both_kernels_section", "gmm_fixes_section", "gmm_gap_section",
            "main", "render"]
@@ -247,6 +247,6 @@ def main(argv=None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    atomic_write_text(args.results / "README.md", render(args.results))
+    atomic_write_bytes(args.results / "README.md", render(args.results))
     print(f"wrote {args.results / 'README.md'}")
     return 0

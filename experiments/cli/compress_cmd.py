@@ -5,7 +5,8 @@ import argparse
 
 from experiments.harness import RunDir, check_out_path
 from experiments.harness.compression import compression_run, validate_compression_config
-from ntkcomp.compress import Family, HiddenScale, KurtosisModel, Target
+from ntkcomp.compress import Family, HiddenScale, Target
+from ntkcomp.equivalents import Kurtosis
 
 from ._common import (Progress, add_network_options, add_run_options, check_run_limits,
                       float_list, setup_precision)
@@ -78,15 +79,17 @@ def add_parser(sub) -> None:
                    help="kurtosis-aware sparsity. Sparse ternary weights have fourth cumulant "
                         "kappa4 = 1/(1-eps) - 3 (-2 at eps=0, 0 at eps=2/3, 7 at eps=0.9); at "
                         "layer 1 it adds a class-block term to the kernel that moment matching "
-                        "cannot remove (THEORY section 7). report.json always gives its size, "
+                        "cannot remove (docs/theory/universality.md). report.json always gives its "
+                        "size, "
                         "kurtosis_predicted_loss = ||Delta|| / ||K_dense|| (no sampling). With "
                         "T > 0, eps of layer 1 is moved to the nearest value whose predicted "
                         "loss is <= T (e.g. 3-layer ReLU, eps 0.9, T=0.05 -> eps_1 ~ 0.82); "
                         "deeper layers keep --eps. Default: no adjustment")
     g.add_argument("--kurtosis-model", default="theory",
-                   choices=[m.value for m in KurtosisModel],
+                   choices=[m.value for m in Kurtosis if m is not Kurtosis.NONE],
                    help="prediction behind kurtosis_predicted_loss and --kurtosis-tol: theory "
-                        "(default; THEORY section 7's class-block term, linear in kappa4, zero "
+                        "(default; docs/theory/universality.md's class-block term, linear in "
+                        "kappa4, zero "
                         "for odd activations such as tanh) or realised (the data's realised "
                         "fourth moments plus the x^3 x, shift and covariance terms of the first "
                         "Edgeworth order; nonzero for tanh designs, whose quantized layer-1 step "

@@ -5,7 +5,7 @@
 * ``exact``: the exact infinite-width E_W kernels (``ntkcomp.kernels.expected_kernels``,
   bivariate Gaussian map). NOTE: this limit treats every pre-activation as Gaussian, so it
   does not see the weight law (eps); the eps-dependence at leading order is the layer-1
-  kurtosis term of THEORY section 7, measured by ``equivalent_kurtosis`` below.
+  kurtosis term of docs/theory/universality.md, measured by ``equivalent_kurtosis`` below.
 * ``equivalent``: the CK/NTK equivalents of both networks (kurtosis off), and
   ``equivalent_kurtosis``: the compressed network's equivalent with its sparse-ternary
   kurtosis term against the dense (Gaussian) one.
@@ -21,7 +21,8 @@ Wasserstein-1 distance between the spectra (raw and with the shift removed), the
 (gap rule) of both, and the class alignment of the top eigenvectors.
 
 ``single_draw``: one finite-width draw of each network (their own widths, ``seed``): the
-empirical CK_L spectra compared with each other and with the random-features law of THEORY
+empirical CK_L spectra compared with each other and with the random-features law of the original
+statement
 section 6 (eigenvalues of ``K~^{1/2} G G^T K~^{1/2} / d_L`` with K~ the exact E_W CK_L).
 
 Returns a :class:`SpectralReport` (``.data`` JSON-able dict, ``.figure`` matplotlib figure).
@@ -36,9 +37,9 @@ import jax
 import matplotlib
 import numpy as np
 
+from experiments.harness.rundir import check_no_nan
 from ntkcomp.compress import assess
 from ntkcomp.equivalents import ck_equivalent, kurtosis_mode, ntk_equivalent
-from ntkcomp.io import check_report_finite
 from ntkcomp.kernels import conjugate_kernels, expected_kernels
 from ntkcomp.spectral import (class_alignment, eigenvalues, eigh_top, operator_norm,
                               random_features_spectrum, spikes, wasserstein1)
@@ -122,7 +123,8 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         cost for large n).
       figure: build the matplotlib figure.
       kurtosis: the compressed equivalent's layer-1 weight-kurtosis term in the
-        ``equivalent_kurtosis`` and ``exact_kurtosis_corrected`` entries: True (THEORY
+        ``equivalent_kurtosis`` and ``exact_kurtosis_corrected`` entries: True (the original
+        statement
         section 7) or "realised" (``kurtosis="realised"`` of ``ntkcomp.equivalents``).
     """
     X = np.asarray(data.X)
@@ -164,7 +166,8 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
     kern["equiv_ck_L"] = (Kd, Kc_eq)
     if exact:
         # best available estimate of the sparse-ternary network's own E_W CK_L: the exact
-        # (Gaussian-limit) kernel plus the layer-1 kurtosis correction of THEORY section 7
+        # (Gaussian-limit) kernel plus the layer-1 kurtosis correction of
+        # docs/theory/universality.md
         # (difference of the compressed equivalents with and without it)
         Ed_L, Ec_L = kern["exact_ck_L"]
         out["exact_kurtosis_corrected"] = {"ck_L": compare_kernels(
@@ -175,7 +178,7 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
         out["single_draw"] = _single_draw(dense, compressed, X, labels, seed,
                                           kern.get("exact_ck_L", kern["equiv_ck_L"]),
                                           coef.delta_ck[-1])
-    check_report_finite(out, where="spectral_report", name="spectral_report")  # no NaN/Inf
+    check_no_nan(out, "spectral_report")   # no NaN (RunDir refuses one too)
     fig = _figure(out, kern, coef) if figure else None
     out.get("single_draw", {}).pop("_eigs", None)
     return SpectralReport(data=out, figure=fig)

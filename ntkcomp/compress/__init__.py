@@ -17,8 +17,8 @@ from ntkcomp.compress import packing
 from ntkcomp.compress._assess import assess
 from ntkcomp.compress._compress import CompressionResult, compress
 from ntkcomp.compress._design import build, design
-from ntkcomp.compress._options import (Family, HiddenScale, KurtosisBudget, KurtosisModel,
-                                       SolverOptions, Target, layer_eps)
+from ntkcomp.compress._options import (Family, HiddenScale, KurtosisBudget, SolverOptions,
+                                       Target, layer_eps)
 from ntkcomp.compress._solver import InfeasibleError, solve_layer
 from ntkcomp.compress._sparsify import sparsify
 from ntkcomp.compress._targets import target_from_activation
@@ -29,7 +29,6 @@ __all__ = [
     "HiddenScale",
     "InfeasibleError",
     "KurtosisBudget",
-    "KurtosisModel",
     "SolverOptions",
     "Target",
     "assess",

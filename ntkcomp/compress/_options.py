@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from ntkcomp._validate import check_in_range, check_positive, check_positive_int
+from ntkcomp.equivalents import Kurtosis
 
-__all__ = ["Family", "Target", "KurtosisModel", "HiddenScale", "SolverOptions",
+__all__ = ["Family", "Target", "HiddenScale", "SolverOptions",
            "KurtosisBudget", "layer_eps", "parse_enum"]
 
 
@@ -33,13 +34,6 @@ class Target(enum.Enum):
     """Kernel the design preserves: the conjugate kernel ``ck`` (CK_L) or the ``ntk``."""
     CK = "ck"
     NTK = "ntk"
-
-
-class KurtosisModel(enum.Enum):
-    """Prediction of the layer-1 weight-kurtosis loss: ``theory`` (class-block term, linear
-    in kappa4) or ``realised`` (realised fourth moments, quadratic in kappa4)."""
-    THEORY = "theory"
-    REALISED = "realised"
 
 
 def parse_enum(cls: type[enum.Enum], name: str, value: Any) -> enum.Enum:
@@ -135,10 +129,12 @@ class KurtosisBudget:
 
     Attributes:
       tol: the loss budget, > 0, or None (no adjustment).
-      model: which prediction (:class:`KurtosisModel`, or its string value).
+      model: which prediction, ``ntkcomp.equivalents.Kurtosis.THEORY`` (class-block
+        term, linear in kappa4) or ``Kurtosis.REALISED`` (realised fourth moments,
+        quadratic in kappa4), or its string value ``"theory"`` / ``"realised"``.
     """
     tol: float | None = None
-    model: KurtosisModel = KurtosisModel.THEORY
+    model: Kurtosis = Kurtosis.THEORY
 
     def __post_init__(self):
         if self.tol is not None:
@@ -146,8 +142,12 @@ class KurtosisBudget:
                 raise ValueError(f"kurtosis_tol must be a finite number > 0, got {self.tol!r}")
             check_positive("kurtosis_tol", self.tol)
             object.__setattr__(self, "tol", float(self.tol))
-        object.__setattr__(self, "model", parse_enum(KurtosisModel, "kurtosis_model",
-                                                     self.model))
+        model = self.model
+        if not isinstance(model, (Kurtosis, str)) or model not in (
+                Kurtosis.THEORY, Kurtosis.REALISED, "theory", "realised"):
+            raise ValueError(f"kurtosis_model must be one of ['theory', 'realised'], "
+                             f"got {model!r}")
+        object.__setattr__(self, "model", Kurtosis(model))
 
 
 def layer_eps(eps: Any, depth: int) -> list[float]:

@@ -3,7 +3,7 @@
 Sparse ternary weights with sparsity ``eps`` have fourth cumulant
 ``kappa4 = 1/(1 - eps) - 3``. At layer 1 it adds a term to the kernel that moment matching
 cannot remove; :func:`sparsify` predicts its size on data (``||Delta|| / ||K_dense||``,
-:class:`~ntkcomp.compress.KurtosisModel` ``theory`` or ``realised``) and, with a
+:class:`~ntkcomp.equivalents.Kurtosis` ``theory`` or ``realised``) and, with a
 :class:`~ntkcomp.compress.KurtosisBudget` tolerance, moves eps_1 to the nearest value whose
 predicted loss meets it. Deeper layers keep the requested sparsity (their kurtosis enters
 only the finite-width term).
@@ -18,7 +18,8 @@ from ntkcomp.compress._kurtosis import (RealisedKurtosisLoss, choose_eps1, choos
                                         eps_interval, eps_interval_realised,
                                         kurtosis_loss_per_unit, realised_kurtosis_loss,
                                         sparse_ternary_kappa4)
-from ntkcomp.compress._options import KurtosisBudget, KurtosisModel, Target, layer_eps
+from ntkcomp.compress._options import KurtosisBudget, Target, layer_eps
+from ntkcomp.equivalents import Kurtosis
 
 __all__ = ["KurtosisPrediction", "Sparsity", "sparsify", "kurtosis_prediction",
            "check_sample"]
@@ -81,7 +82,7 @@ def kurtosis_prediction(unit: dict | None, eps1_requested: float, eps1: float,
     (:func:`kurtosis_loss_per_unit`, None without data) and the optional realised loss."""
     k4 = sparse_ternary_kappa4(eps1)
     base = dict(kernel="ck_L" if target is Target.CK else "ntk",
-                model=(KurtosisModel.THEORY if realised is None else KurtosisModel.REALISED).value,
+                model=(Kurtosis.THEORY if realised is None else Kurtosis.REALISED).value,
                 eps1_requested=float(eps1_requested), eps1=float(eps1), kappa4_layer1=k4,
                 tol=tol)
     if unit is None:
@@ -156,7 +157,7 @@ def sparsify(net, design: Design, eps, *, budget: KurtosisBudget = KurtosisBudge
     if data is not None:
         compressed = build(net, design, eps_req)
         unit = kurtosis_loss_per_unit(net, compressed, data, kind=design.target.value)
-        if budget.model is KurtosisModel.REALISED:
+        if budget.model is Kurtosis.REALISED:
             realised = realised_kurtosis_loss(net, compressed, data, kind=design.target.value)
         if budget.tol is not None:
             eps_used[0] = (choose_eps1(eps_req[0], unit["loss_per_unit_kappa4"], budget.tol)

@@ -4,14 +4,10 @@ Every file a run writes goes through the atomic writers (temporary file, ``fsync
 rename), so an interrupted run never leaves a half-written file. :func:`run_metadata`
 records what a result depends on: configuration, seeds, package versions, git revision,
 host CPU and the JAX device actually used (``jax.devices()[0].platform`` and its kind).
-:func:`check_report_finite` refuses a report holding NaN (or Inf) before it is written,
-naming the key path.
 """
-from ntkcomp._guards import check_report_finite
 from ntkcomp.io._atomic import (atomic_write_bytes, atomic_write_json, atomic_write_npz,
-                                atomic_write_text, read_json, to_jsonable)
-from ntkcomp.io._metadata import git_revision, run_metadata, versions
+                                read_json, to_jsonable)
+from ntkcomp.io._metadata import run_metadata, versions
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_npz", "atomic_write_text",
-           "check_report_finite", "git_revision", "read_json", "run_metadata", "to_jsonable",
-           "versions"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_npz", "read_json",
+           "run_metadata", "to_jsonable", "versions"]

@@ -43,12 +43,12 @@ def _default_file_mode() -> int:
     return 0o666 & ~_current_umask()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` atomically, creating missing parent directories.
 
     Args:
         path: destination file.
-        data: the file's complete content.
+        data: the file's complete content; a ``str`` is written encoded as UTF-8.
 
     Returns:
         ``Path(path)``.
@@ -59,6 +59,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             temporary file is left behind.
     """
     path = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -81,11 +83,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
-    return atomic_write_bytes(path, text.encode())
-
-
 def to_jsonable(obj: Any) -> Any:
     """A JSON-serialisable copy of ``obj``.
 
@@ -93,6 +90,12 @@ def to_jsonable(obj: Any) -> Any:
     (nested) Python lists and numbers, paths become strings. JSON has no NaN or Inf: such
     floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (visible, never
     silently dropped). Other objects are returned unchanged.
+
+    Args:
+        obj: any nesting of dicts, lists, tuples, arrays, scalars and paths.
+
+    Returns:
+        The converted copy (``obj`` itself is not modified).
     """
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
@@ -115,6 +118,16 @@ def to_jsonable(obj: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``to_jsonable(obj)`` as indented JSON (2 spaces, trailing newline) atomically.
 
+    The file is written to a temporary name in the same directory and renamed over
+    ``path``: a reader sees the old file or the new one, never a partial one.
+
+    Args:
+        path: destination file (missing parent directories are created).
+        obj: the value, converted by :func:`to_jsonable`.
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+
     Raises:
         TypeError: ``obj`` holds a value JSON cannot represent.
     """
@@ -124,6 +137,13 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     """Write the named arrays to an uncompressed ``.npz`` atomically.
+
+    Args:
+        path: destination file (missing parent directories are created).
+        arrays: name to array (anything :func:`numpy.asarray` accepts).
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
 
     Raises:
         ValueError: an array has dtype object (no pickle is ever written).
@@ -139,6 +159,12 @@ def atomic_write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
 
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file written by :func:`atomic_write_json`.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The decoded value (non-finite floats stay the strings :func:`to_jsonable` wrote).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.

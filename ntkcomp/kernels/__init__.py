@@ -1,7 +1,7 @@
 """Kernels of the MLP: empirical (one network), Monte Carlo averages, exact expectations.
 
 * :func:`conjugate_kernels`, :func:`empirical_ntk`: exact kernels of one network, tiled and
-  jit-compiled; :func:`ntk_autodiff`: the Jacobian-based reference.
+  jit-compiled.
 * :func:`ck_operator`, :func:`ntk_operator`: the same kernels as matrix-free linear operators
   (for ``ntkcomp.spectral`` at large n).
 * :func:`monte_carlo_kernels`: averages over weight draws with standard errors;
@@ -11,7 +11,6 @@
 
 See the theory page ``docs/theory/network.md`` (section Kernels).
 """
-from ntkcomp.kernels._autodiff import ntk_autodiff
 from ntkcomp.kernels._empirical import conjugate_kernels, empirical_ntk
 from ntkcomp.kernels._expected import expected_kernels
 from ntkcomp.kernels._monte_carlo import monte_carlo_kernels
@@ -24,7 +23,6 @@ __all__ = [
     "empirical_ntk",
     "expected_kernels",
     "monte_carlo_kernels",
-    "ntk_autodiff",
     "ntk_operator",
     "sharded_conjugate_kernels",
     "sharded_empirical_ntk",

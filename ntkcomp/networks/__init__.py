@@ -8,19 +8,15 @@ See the theory page ``docs/theory/network.md``.
   weight_laws, tau0, taus, centers``.
 - :func:`weight_law` / :class:`WeightLaw`: gaussian, rademacher, sparse_ternary(eps),
   sparse_gaussian(eps), student_t(nu); ``.sample(key, shape, dtype)``, ``.kappa4``;
-  :func:`available_weight_laws` lists the names.
-- :func:`to_flax_variables`, :func:`from_flax_variables`: parameters <-> flax variables
+  ``WeightLaw.available()`` lists the names.
+- ``MLP.flax_variables`` / ``MLP.params_from_flax``: parameters <-> flax variables
   (flax itself is imported only by ``MLP.as_flax``).
 """
-from ntkcomp.networks._flax import from_flax_variables, to_flax_variables
 from ntkcomp.networks._mlp import MLP
-from ntkcomp.networks._weights import WeightLaw, available_weight_laws, weight_law
+from ntkcomp.networks._weights import WeightLaw, weight_law
 
 __all__ = [
     "MLP",
     "WeightLaw",
-    "available_weight_laws",
-    "from_flax_variables",
-    "to_flax_variables",
     "weight_law",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 from ntkcomp._validate import check_finite_array, check_positive, check_positive_int, check_shape
 from ntkcomp.activations import Activation, get, moments
 from ntkcomp.config import default_float
-from ntkcomp.networks._flax import flax_module
+from ntkcomp.networks._flax import flax_module, from_flax_variables, to_flax_variables
 from ntkcomp.networks._weights import WeightLaw, weight_law
 
 _GAUSSIAN = weight_law("gaussian")
@@ -235,9 +235,20 @@ class MLP:
     def as_flax(self, dtype: Any = None):
         """A ``flax.linen`` module with the same forward pass, ``X (n, p) -> (n,)``.
 
-        Use ``ntkcomp.networks.to_flax_variables(params)`` to load ``init``'s pytree.
+        Use :meth:`flax_variables` to load ``init``'s pytree:
+        ``net.as_flax().apply(MLP.flax_variables(params), X) == net.apply(params, X)``.
 
         Raises:
           ImportError: flax is not installed (it is an optional dependency).
         """
         return flax_module(self, dtype)
+
+    @staticmethod
+    def flax_variables(params: dict) -> dict:
+        """``{"W": [W_1..W_L], "w": w}`` -> ``{"params": {"W_0": W_1, ..., "w": w}}``."""
+        return to_flax_variables(params)
+
+    @staticmethod
+    def params_from_flax(variables: dict) -> dict:
+        """Inverse of :meth:`flax_variables`: ``{"params": {...}}`` -> ``{"W": [...], "w": w}``."""
+        return from_flax_variables(variables)

@@ -48,13 +48,18 @@ class WeightLaw:
     """A standardised (mean 0, variance 1) i.i.d. weight distribution.
 
     Attributes:
-      name: one of ``available_weight_laws()``.
+      name: one of ``WeightLaw.available()``.
       params: tuple of ``(parameter name, float value)`` pairs (hashable), e.g.
         ``(("eps", 0.9),)`` for ``sparse_ternary``.
     """
 
     name: str
     params: tuple = ()
+
+    @staticmethod
+    def available() -> tuple[str, ...]:
+        """Names accepted by :func:`weight_law`."""
+        return _LAWS
 
     def param(self, key: str) -> float:
         """The value of parameter ``key`` (``"eps"`` or ``"nu"``)."""
@@ -164,11 +169,6 @@ def _sample_flat(law: WeightLaw, key: jax.Array, size: int, dtype: Any) -> jax.A
     return law._sample(key, (size,), dtype)
 
 
-def available_weight_laws() -> tuple[str, ...]:
-    """Names accepted by :func:`weight_law`."""
-    return _LAWS
-
-
 def weight_law(name: str | WeightLaw, **params: float) -> WeightLaw:
     """Build a standardised weight law by name.
 
@@ -176,8 +176,13 @@ def weight_law(name: str | WeightLaw, **params: float) -> WeightLaw:
       name: ``"gaussian"``, ``"rademacher"``, ``"sparse_ternary"`` (needs ``eps``),
         ``"sparse_gaussian"`` (needs ``eps``) or ``"student_t"`` (needs ``nu``);
         a :class:`WeightLaw` is returned unchanged.
-      eps: sparsity, probability of a zero entry, in [0, 1).
-      nu: Student-t degrees of freedom, > 4 (a finite fourth cumulant).
+      params: the law's parameters by keyword:
+        ``eps`` (sparsity, the probability of a zero entry, in [0, 1)) or
+        ``nu`` (Student-t degrees of freedom, > 4: a finite fourth cumulant).
+
+    Returns:
+      The :class:`WeightLaw` (hashable; usable as an ``MLP`` field).
+
     Raises:
       ValueError: unknown name, missing/unknown parameter, eps outside [0, 1), nu <= 4.
     """
