@@ -57,6 +57,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 napoleon_attr_annotations = True
+napoleon_use_ivar = True  # Attributes sections as fields: no duplicate of autodoc's members
 
 # --- HTML -------------------------------------------------------------------------------
 html_theme = "furo"

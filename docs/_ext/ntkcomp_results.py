@@ -226,7 +226,8 @@ def theory_checks_page(reports: dict[str, Report], images_dir: Path, root: Path)
     for name, report in checks.items():
         lines += [f"(check-{name})=", f"## {name}: {_neutral(report.title)}", "",
                   f"Command: `ntkcomp check {name}` "
-                  f"(equivalently `{report.command or 'python -m theory_checks.' + name}`)  ",
+                  f"(equivalently `python -m theory_checks.{name}`; the report's run: "
+                  f"`{report.command or 'not recorded'}`)  ",
                   f"Run: {report.run or 'not recorded'}", ""]
         for title in ("Claim", "Criteria", "Verdict"):
             if report.sections.get(title):
@@ -260,6 +261,9 @@ def _machine(meta: dict) -> str:
     parts = [versions.get("cpu"), versions.get("devices"),
              f"jax {versions['jax']}" if "jax" in versions else None,
              versions.get("platform") if not versions.get("cpu") else None]
+    load = meta.get("load_average") if isinstance(meta, dict) else None
+    if isinstance(load, list) and load:
+        parts.append(f"1-min load average {float(load[0]):.1f} at the start")
     text = ", ".join(p for p in parts if p)
     return text or "not recorded"
 
@@ -278,6 +282,9 @@ def _rows(data, key: str | None):
     if key:
         for part in key.split("."):
             data = data[part]
+        if isinstance(data, dict):  # {name: {...}} -> one row per name
+            return [{"name": k, **(v if isinstance(v, dict) else {"value": v})}
+                    for k, v in data.items()]
         return data
     for candidate in ("rows", "results", "table", "points"):
         if isinstance(data, dict) and isinstance(data.get(candidate), list):

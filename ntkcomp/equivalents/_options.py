@@ -13,14 +13,15 @@ class Kurtosis(enum.Enum):
 
     See the theory page ``docs/theory/universality.md`` (section Kurtosis corrections).
 
-    Members:
-      NONE (``"none"``): no correction (the Gaussian-weight equivalent).
-      THEORY (``"theory"``): the layer-1 ``alpha_diag T_diag`` block, i.e.
-        ``alpha_{1,3} T -> (a2^2 / 4)(2 T + kappa4(W_1) T_diag)`` carried by ``a1^2``.
-      REALISED (``"realised"``): the first Edgeworth terms of the layer-1 weight law
-        evaluated with the data's realised fourth moments (class-block means replaced by
-        ``sum_k x_ik^2 x_jk^2``, the ``sum_k x_ik^3 x_jk`` term, the layer-1 mean and
-        variance shifts and the slope shifts they cause in later layers).
+    The members:
+
+    - ``NONE`` (``"none"``): no correction (the Gaussian-weight equivalent).
+    - ``THEORY`` (``"theory"``): the layer-1 ``alpha_diag T_diag`` block, i.e.
+      ``alpha_{1,3} T -> (a2^2 / 4)(2 T + kappa4(W_1) T_diag)`` carried by ``a1^2``.
+    - ``REALISED`` (``"realised"``): the first Edgeworth terms of the layer-1 weight law
+      evaluated with the data's realised fourth moments (class-block means replaced by
+      ``sum_k x_ik^2 x_jk^2``, the ``sum_k x_ik^3 x_jk`` term, the layer-1 mean and
+      variance shifts and the slope shifts they cause in later layers).
 
     The strings ``"none"``, ``"theory"``, ``"realised"`` convert to the members. For one
     release the booleans of the former option also convert: ``False`` is ``NONE`` and

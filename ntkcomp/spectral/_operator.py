@@ -34,13 +34,13 @@ __all__ = ["DenseOperator", "LinearOperator", "as_operator", "dense_of", "is_mat
 class LinearOperator(Protocol):
     """A symmetric linear map ``K: (n, n)`` given by its action on vectors.
 
+    An implementation has a ``shape`` ``(n, n)`` and a method ``matvec(v)`` returning
+    ``K v`` for ``v`` of shape ``(n,)`` (batched over probe vectors with ``jax.vmap``). An
+    optional ``dense()`` returns the ``(n, n)`` matrix (used by the exact dense paths instead
+    of ``n`` products).
+
     Attributes:
       shape: ``(n, n)``.
-
-    Methods:
-      matvec(v): ``K v`` for ``v`` of shape ``(n,)``; batched over probe vectors with
-        ``jax.vmap``. Optional ``dense()`` returns the ``(n, n)`` matrix (used by the exact
-        dense paths instead of ``n`` products).
     """
 
     shape: tuple

@@ -80,8 +80,9 @@ _STENCIL = (np.array([0.0, 0.0, 1.0, 0.0, 0.0]),
 
 def expected_layer_maps(net, *, weight_kurtosis: bool = True,
                         edgeworth_order: int = 1) -> list:
-    """``[F_1, ..., F_L]`` for an ``ntkcomp.networks.MLP``: ``F_l(M)`` is the exact expected
-    CK of layer l given the Gram matrix ``M`` (n x n) of its input,
+    """The expected layer maps ``F_l`` of a network: input Gram to expected CK of layer l.
+
+    For an ``ntkcomp.networks.MLP``, ``F_l(M)`` is the exact expected CK of layer l given the Gram matrix ``M`` (n x n) of its input,
     ``E[(sigma_l(u) - m_l)(sigma_l(v) - m_l)]`` with ``(u, v) ~ N(0, [[M_ii, M_ij],
     [M_ij, M_jj]])`` (``m_l = net.centers[l]``), diagonal from the 1-D moments at scale
     ``sqrt(M_ii)``: the same computation as :func:`ntkcomp.kernels.expected_kernels`, so
