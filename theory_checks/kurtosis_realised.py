@@ -98,15 +98,16 @@ def reference_cks(net, X, L, *, layer1=None):
     return out
 
 
-def gaussian_layer1_diagonal(net, X, K1):
+def gaussian_layer1_diagonal(net, sample, K1):
     """``K1`` (n, n) with its diagonal (the per-sample feature variances) replaced by the
-    Gaussian-weight one (``exact_diagonal``, the 1-D moments at each sample's scale): what
-    the layers above see of the kurtosis if only the off-diagonal is corrected, as in every
-    equivalent."""
-    from ntkcomp.equivalents import coefficients, exact_diagonal
+    Gaussian-weight one (the exact diagonal of the layer-1 equivalent, the 1-D moments at
+    each sample's scale): what the layers above see of the kurtosis if only the off-diagonal
+    is corrected, as in every equivalent."""
+    from ntkcomp.equivalents import ck_equivalent
 
     out = np.array(K1, copy=True)
-    np.fill_diagonal(out, np.asarray(exact_diagonal(net, X, coefficients(net), "ck", 1)))
+    exact = ck_equivalent(net, sample, 1, diagonal="exact")
+    np.fill_diagonal(out, np.asarray(exact.diagonal()))
     return out
 
 
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
                 refs = reference_cks(net, X, max(DEPTHS))
                 try:
                     refs_gd = reference_cks(
-                        net, X, max(DEPTHS), layer1=gaussian_layer1_diagonal(net, X, refs[0]))
+                        net, X, max(DEPTHS), layer1=gaussian_layer1_diagonal(net, s, refs[0]))
                 except ValueError:      # the Gaussian diagonal is below some corrected
                     refs_gd = None      # off-diagonal entries (Cauchy-Schwarz): no number
                 mc = mc_layer1(net, law, X) if n <= MC_MAX_N else None

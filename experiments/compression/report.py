@@ -39,7 +39,7 @@ import numpy as np
 
 from experiments.harness.rundir import check_no_nan
 from ntkcomp.compress import assess
-from ntkcomp.equivalents import ck_equivalent, kurtosis_mode, ntk_equivalent
+from ntkcomp.equivalents import Kurtosis, ck_equivalent, ntk_equivalent
 from ntkcomp.kernels import conjugate_kernels, expected_kernels
 from ntkcomp.spectral import (class_alignment, eigenvalues, eigh_top, operator_norm,
                               random_features_spectrum, spikes, wasserstein1)
@@ -152,7 +152,8 @@ def spectral_report(dense, compressed, data, *, coefficients: dict | None = None
                                 coef.delta_ntk, labels)
     out["equivalent"] = eq
     Kd = np.asarray(ck_equivalent(dense, data, L))
-    out["kurtosis_model"] = kurtosis_mode(kurtosis)
+    kmode = Kurtosis(kurtosis)
+    out["kurtosis_model"] = None if kmode is Kurtosis.NONE else kmode.value
     if out["kurtosis_model"] is None:
         raise ValueError(f"kurtosis must be True or 'realised' here, got {kurtosis!r}")
     Kck = np.asarray(ck_equivalent(compressed, data, L, kurtosis=kurtosis))

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from ntkcomp._validate import check_choice
-from ntkcomp.equivalents import coefficients, ck_equivalent_matvec, ntk_equivalent_matvec
+from ntkcomp.equivalents import coefficients, ck_equivalent, ntk_equivalent
 from ntkcomp.networks import MLP, weight_law
 from ntkcomp.spectral import operator_norm
 
@@ -81,8 +81,7 @@ def _sym_norm_operator(apply, n: int) -> float:
 
 def _dense_norm(dense, data, kind: str) -> float:
     """``||K_dense||`` of the dense CK_L / NTK equivalent (matrix-free Lanczos)."""
-    mv = (ck_equivalent_matvec(dense, data) if kind == "ck"
-          else ntk_equivalent_matvec(dense, data))
+    mv = ck_equivalent(dense, data) if kind == "ck" else ntk_equivalent(dense, data)
     return _sym_norm_operator(mv, int(mv.n))
 
 
@@ -222,7 +221,7 @@ def realised_kurtosis_loss(dense, compressed, data, kind: str = "ck") -> Realise
       compressed network with layer-1 fourth cumulant ``k`` minus its Gaussian-weight one.
     """
     check_choice("kind", kind, ["ck", "ntk"])
-    mvf = ck_equivalent_matvec if kind == "ck" else ntk_equivalent_matvec
+    mvf = ck_equivalent if kind == "ck" else ntk_equivalent
 
     def probe(k4):     # compressed net with a layer-1 law of fourth cumulant k4
         return _with_layer1_law(compressed, weight_law("sparse_ternary",

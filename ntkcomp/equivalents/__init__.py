@@ -14,14 +14,6 @@ from ntkcomp.equivalents._kernel import EquivalentKernel
 from ntkcomp.equivalents._options import Kurtosis, Variant
 from ntkcomp.equivalents._recursion import Coefficients, LayerCarry, coefficients, layer_step
 
-# former names, kept for one release (not part of the public API)
-from ntkcomp.equivalents._deprecated import (  # noqa: F401
-    ck_equivalent_matvec,
-    exact_diagonal,
-    kurtosis_mode,
-    ntk_equivalent_matvec,
-)
-
 __all__ = [
     "Coefficients",
     "EquivalentKernel",
