@@ -11,11 +11,13 @@ References (none calls ntkcomp.equivalents):
 * the cosine with Rademacher weights, whose expectations are exact products of cosines;
 * the first-order Edgeworth map ``expected_layer_maps`` (bivariate closed forms and finite
   differences; a second implementation of the same expansion) for a step activation;
-* a Monte Carlo average over 2^18 sparse ternary first-layer neurons (ReLU; CK and NTK),
+* a Monte Carlo average over 2^17 (n = 256) or 2^18 (n = 512, -m slow) sparse ternary
+  first-layer neurons (ReLU; CK and NTK),
   and the exact Gaussian-weight kernels ``expected_kernels`` for the floor.
 """
 import jax
 import numpy as np
+import pytest
 
 from ntkcomp.data import GMM, gmm_preset
 import ntkcomp.equivalents._realised as eq_realised
@@ -163,6 +165,56 @@ def test_realised_gaussian_weights_change_nothing_and_matvec_agrees():
             np.diag(ck_equivalent(net, s, kurtosis=True, diagonal="exact")), rtol=1e-12)
 
 
+def _relu_sparse_ternary_errors(n, p, log2_features):
+    """ReLU, L = 1, sparse ternary eps = 0.95 (kappa4 = 17), 'mixed' preset: per kind, the
+    Gaussian-weight equivalent's error against the exact Gaussian-weight kernel (the floor),
+    the Monte Carlo noise, the realised equivalent's total error against the Monte Carlo
+    E_W[K], and the errors of the kurtosis EFFECT ``E_W[K](sparse) - E_W[K](Gaussian)`` of
+    the realised and of THEORY's (kurtosis=True) terms, as fractions of ||K||."""
+    s = gmm_preset("mixed", p).sample(jax.random.PRNGKey(0), n)
+    X = np.asarray(s.X, dtype=np.float64)
+    tau0 = float(s.stats.tau0)
+    law = weight_law("sparse_ternary", eps=0.95)
+    net = MLP([n], ["relu"], weights=law, tau0=tau0)
+    gnet = MLP([n], ["relu"], weights="gaussian", tau0=tau0)
+    mc = mc_layer1(net, law, X, 2 ** log2_features)
+    exact_g = expected_kernels(gnet, X)
+    out = {}
+    for kind, fn, exact in (("ck", ck_equivalent, exact_g["ck"][0]),
+                            ("ntk", ntk_equivalent, exact_g["ntk"])):
+        ref, exact = np.asarray(mc[kind]), np.asarray(exact)
+        K_gauss = np.asarray(fn(gnet, s))
+        K_real = np.asarray(fn(net, s, kurtosis="realised"))
+        K_theory = np.asarray(fn(net, s, kurtosis=True))
+        effect = ref - exact
+        out[kind] = {
+            "floor": relative_operator_error(K_gauss, exact),
+            "noise": float(mc[f"{kind}_noise"]),
+            "err_r": relative_operator_error(K_real, ref),
+            "eff_r": relative_operator_error(K_real - K_gauss, effect) * _op(effect) / _op(ref),
+            "eff_t": relative_operator_error(K_theory - K_gauss, effect) * _op(effect) / _op(ref),
+        }
+    return out
+
+
+def test_realised_relu_sparse_ternary_beats_theory_small():
+    # The fast version of the full-size check below (n = 256, p = 128, 2^17 neurons: the
+    # Monte Carlo noise sqrt(n / N) is the same as at full size, the cost 8x smaller). At
+    # this size kappa4 / p = 0.13 is twice as large, so the realised term's own higher-order
+    # error is no longer below the noise; measured: floor CK 0.056 / NTK 0.053, noise 0.020
+    # / 0.012, realised total 0.066 / 0.055, effect error realised 0.040 / 0.022 against
+    # THEORY's 0.113 / 0.063. Asserted: the total error within the floor + 0.02 (the
+    # universality check's margin) and THEORY's effect error > 2x the realised one (2.8x
+    # measured; a realised term no better than THEORY's would fail both).
+    errs = _relu_sparse_ternary_errors(256, 128, 17)
+    for kind, e in errs.items():
+        assert 0.01 < e["floor"] < 0.08, (kind, e)
+        assert e["noise"] < 0.03, (kind, e)
+        assert e["err_r"] <= e["floor"] + 0.02, (kind, e)
+        assert e["eff_t"] > 2.0 * e["eff_r"], (kind, e)
+
+
+@pytest.mark.slow   # Monte Carlo over 2^18 neurons at n = 512; fast version just above
 def test_realised_relu_sparse_ternary_returns_to_the_gaussian_level_ck_and_ntk():
     # ReLU, L = 1, sparse ternary eps = 0.95 (kappa4 = 17, kappa4 / p = 0.066), n = 512,
     # p = 256, 'mixed', against a Monte Carlo over 2^18 sparse ternary first-layer neurons.
@@ -172,35 +224,17 @@ def test_realised_relu_sparse_ternary_returns_to_the_gaussian_level_ck_and_ntk()
     # (2) The kurtosis EFFECT alone, E_W[K](sparse) - E_W[K](Gaussian), Monte Carlo minus
     # exact, against K~(realised) - K~(Gaussian weights): measured 0.020 / 0.011 of ||K||,
     # at the Monte Carlo noise (0.017 / 0.010, from two halves); THEORY's kurtosis=True
-    # 0.069 / 0.038; the realised term without its covariance terms (session 13) 0.040 /
-    # 0.024 -- whose smaller TOTAL error (0.021 / 0.026) came from cancelling part of the
-    # Gaussian equivalent's own per-sample-variance error, not from a better kurtosis term.
+    # 0.069 / 0.038; the realised term without its covariance terms 0.040 / 0.024 -- whose
+    # smaller TOTAL error (0.021 / 0.026) came from cancelling part of the Gaussian
+    # equivalent's own per-sample-variance error, not from a better kurtosis term.
     # Tolerance: the noise + 0.01, and THEORY's effect error at least 2.5x the realised one.
-    n, p = 512, 256
-    s = gmm_preset("mixed", p).sample(jax.random.PRNGKey(0), n)
-    X = np.asarray(s.X, dtype=np.float64)
-    tau0 = float(s.stats.tau0)
-    law = weight_law("sparse_ternary", eps=0.95)
-    net = MLP([n], ["relu"], weights=law, tau0=tau0)
-    gnet = MLP([n], ["relu"], weights="gaussian", tau0=tau0)
-    mc = mc_layer1(net, law, X, 2 ** 18)
-    exact_g = expected_kernels(gnet, X)
-    for kind, fn, exact in (("ck", ck_equivalent, exact_g["ck"][0]),
-                            ("ntk", ntk_equivalent, exact_g["ntk"])):
-        ref, exact = np.asarray(mc[kind]), np.asarray(exact)
-        K_gauss = np.asarray(fn(gnet, s))
-        K_real = np.asarray(fn(net, s, kurtosis="realised"))
-        K_theory = np.asarray(fn(net, s, kurtosis=True))
-        floor = relative_operator_error(K_gauss, exact)
-        assert 0.01 < floor < 0.05, (kind, floor)
-        assert mc[f"{kind}_noise"] < 0.02, (kind, mc[f"{kind}_noise"])
-        err_r = relative_operator_error(K_real, ref)
-        assert err_r <= floor + 0.02, (kind, err_r, floor)
-        effect = ref - exact
-        eff_r = relative_operator_error(K_real - K_gauss, effect) * _op(effect) / _op(ref)
-        eff_t = relative_operator_error(K_theory - K_gauss, effect) * _op(effect) / _op(ref)
-        assert eff_r <= mc[f"{kind}_noise"] + 0.01, (kind, eff_r)
-        assert eff_t > 2.5 * eff_r, (kind, eff_t, eff_r)
+    errs = _relu_sparse_ternary_errors(512, 256, 18)
+    for kind, e in errs.items():
+        assert 0.01 < e["floor"] < 0.05, (kind, e)
+        assert e["noise"] < 0.02, (kind, e)
+        assert e["err_r"] <= e["floor"] + 0.02, (kind, e)
+        assert e["eff_r"] <= e["noise"] + 0.01, (kind, e)
+        assert e["eff_t"] > 2.5 * e["eff_r"], (kind, e)
 
 
 def _op(A):
