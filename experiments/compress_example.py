@@ -54,7 +54,7 @@ from experiments.harness.compression import headline_rel_diffs
 from experiments.compression import (lossless_frontier, predicted_single_draw,
                                      single_draw_point, single_draw_table, spectral_report)
 from experiments.harness.sweep import run_sweep
-from ntkcomp.compress import HiddenScale, compress
+from ntkcomp.compress import HiddenScale, KurtosisBudget, SolverOptions, compress
 from ntkcomp.data import gmm_preset
 from ntkcomp.io import atomic_write_json, atomic_write_bytes, run_metadata
 from ntkcomp.networks import MLP
@@ -259,8 +259,9 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     net = MLP(widths, activation, tau0=tau0)
     cpu0 = _cpu()
     t0 = time.time()
-    res = compress(net, tau0, eps=eps, family=family, k_max=k_max, hidden_tau=hidden_tau,
-                   p=p, seed=seed, target=target, data=sample, kurtosis_tol=kurtosis_tol)
+    res = compress(net, tau0, eps=eps, family=family, hidden_tau=hidden_tau, p=p,
+                   solver=SolverOptions(seed=seed, k_max=k_max), target=target, data=sample,
+                   kurtosis=KurtosisBudget(kurtosis_tol))
     t_compress = time.time() - t0
     t0 = time.time()
     rep = spectral_report(net, res.compressed, sample, coefficients=res.coefficients,

@@ -52,7 +52,7 @@ def test_report_has_the_predicted_loss_of_compress_with_data(capsys, tmp_path,
 
     sample, dense = sample_and_dense
     with pytest.warns(RuntimeWarning, match="weight kurtosis"):  # the API warns as the CLI
-        res = compress(dense, float(sample.stats.tau0), eps=0.9, family="ternary", seed=0,
+        res = compress(dense, float(sample.stats.tau0), eps=0.9, family="ternary",
                        data=sample)
     assert loss == pytest.approx(res.kurtosis.predicted_loss, rel=1e-12)
 
@@ -144,8 +144,7 @@ def test_kurtosis_model_realised_end_to_end(capsys, tmp_path, sample_and_dense):
     sample, dense = sample_and_dense
     from ntkcomp.compress import compress
     with pytest.warns(RuntimeWarning):
-        res = compress(dense, float(sample.stats.tau0), eps=[e1, 0.9, 0.9], family="ternary",
-                       seed=0)
+        res = compress(dense, float(sample.stats.tau0), eps=[e1, 0.9, 0.9], family="ternary")
     comp = res.compressed
     nrm = lambda A: np.max(np.abs(np.linalg.eigvalsh(0.5 * (A + A.T))))
     D = (np.asarray(ck_equivalent(comp, sample, kurtosis="realised"))

@@ -20,7 +20,7 @@ def tiny():
     tau0 = float(sample.stats.tau0)
     dense = dense_network([32, 16], ["relu", "relu"], tau0)
     with pytest.warns(RuntimeWarning, match="identity shift"):   # ReLU last layer: reported
-        res = compress(dense, tau0, eps=0.5, family="ternary", seed=0)
+        res = compress(dense, tau0, eps=0.5, family="ternary")
     rep = spectral_report(dense, res.compressed, sample, coefficients=res.coefficients,
                           single_draw=False, figure=False)
     return sample, dense, res, rep.to_json()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ntkcomp.activations import bivariate, moments
-from ntkcomp.compress import compress
+from ntkcomp.compress import KurtosisBudget, SolverOptions, compress
 from ntkcomp.compress._kurtosis import (
     choose_eps1,
     eps_interval,
@@ -21,6 +21,7 @@ from ntkcomp.kernels import expected_kernels
 from ntkcomp.networks import MLP, weight_law
 
 N, P = 64, 64
+SO16 = SolverOptions(k_max=4, n_starts=16)   # the solver settings of every compress() here
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def setup():
     dense = MLP([64, 64, 64], "relu", tau0=tau0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # last layer infeasible (tau_L)
-        res = compress(dense, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
+        res = compress(dense, tau0, eps=0.9, family="ternary", solver=SO16,
                        data=sample)
     return sample, dense, res
 
@@ -135,7 +136,7 @@ def test_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         r = compress(dense, float(sample.stats.tau0), eps=[0.9, 0.9, 0.8], family="ternary",
-                     k_max=4, n_starts=16, data=sample, kurtosis_tol=tol)
+                     solver=SO16, data=sample, kurtosis=KurtosisBudget(tol))
     e1 = r.eps[0]
     assert r.eps[1:] == [0.9, 0.8]                       # deeper layers keep their eps
     assert 2 / 3 < e1 < 0.9
@@ -157,14 +158,14 @@ def test_odd_activation_keeps_eps_and_bad_inputs(setup):
     net = MLP([64, 64, 64], "tanh", tau0=tau0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r = compress(net, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
-                     data=sample, kurtosis_tol=1e-6)
+        r = compress(net, tau0, eps=0.9, family="ternary", solver=SO16,
+                     data=sample, kurtosis=KurtosisBudget(1e-6))
     assert r.eps == [0.9, 0.9, 0.9]          # a2 = 0 at layer 1: no kurtosis term
     assert r.kurtosis.predicted_loss < 1e-12
     with pytest.raises(ValueError, match="kurtosis_tol"):
-        compress(net, tau0, eps=0.9, kurtosis_tol=0.05)
+        compress(net, tau0, eps=0.9, kurtosis=KurtosisBudget(0.05))
     with pytest.raises(ValueError, match="kurtosis_tol"):
-        compress(net, tau0, eps=0.9, data=sample, kurtosis_tol=-1.0)
+        compress(net, tau0, eps=0.9, data=sample, kurtosis=KurtosisBudget(-1.0))
     with pytest.raises(ValueError, match="data"):
         compress(net, tau0, eps=0.9, data=np.zeros((4, 4)))
 
@@ -210,16 +211,16 @@ def test_realised_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
     tau0 = float(sample.stats.tau0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r0 = compress(dense, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
-                      data=sample, kurtosis_model="realised")
+        r0 = compress(dense, tau0, eps=0.9, family="ternary", solver=SO16,
+                      data=sample, kurtosis=KurtosisBudget(model="realised"))
         assert r0.kurtosis.model == "realised"
         assert r0.kurtosis.predicted_loss == pytest.approx(
             _dense_realised_loss(dense, r0.compressed, sample, "ck", 0.9), rel=1e-8)
         assert r0.kurtosis.predicted_loss_theory == pytest.approx(
             _dense_kurtosis_loss(dense, r0.compressed, sample, "ck"), rel=1e-8)
         tol = 0.5 * r0.kurtosis.predicted_loss
-        r = compress(dense, tau0, eps=[0.9, 0.9, 0.8], family="ternary", k_max=4,
-                     n_starts=16, data=sample, kurtosis_tol=tol, kurtosis_model="realised")
+        r = compress(dense, tau0, eps=[0.9, 0.9, 0.8], family="ternary", solver=SO16,
+                     data=sample, kurtosis=KurtosisBudget(tol, "realised"))
     e1 = r.eps[0]
     assert r.eps[1:] == [0.9, 0.8]
     assert 2 / 3 < e1 < 0.9
@@ -228,7 +229,7 @@ def test_realised_kurtosis_tol_picks_largest_eps1_meeting_it(setup):
     assert _dense_realised_loss(dense, r.compressed, sample, "ck", e1) <= tol * (1 + 1e-9)
     assert _dense_realised_loss(dense, r.compressed, sample, "ck", e1 + 1e-3) > tol
     with pytest.raises(ValueError, match="kurtosis_model"):
-        compress(dense, tau0, eps=0.9, data=sample, kurtosis_model="edgeworth")
+        compress(dense, tau0, eps=0.9, data=sample, kurtosis=KurtosisBudget(model="edgeworth"))
 
 
 def test_realised_model_sees_the_odd_activations_kurtosis_loss(setup):
@@ -240,8 +241,8 @@ def test_realised_model_sees_the_odd_activations_kurtosis_loss(setup):
     dense = MLP([64, 64, 64], "tanh", tau0=tau0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r = compress(dense, tau0, eps=0.9, family="ternary", k_max=4, n_starts=16,
-                     data=sample, kurtosis_model="realised")
+        r = compress(dense, tau0, eps=0.9, family="ternary", solver=SO16,
+                     data=sample, kurtosis=KurtosisBudget(model="realised"))
     assert r.kurtosis.predicted_loss_theory < 1e-12
     assert r.kurtosis.predicted_loss > 1e-3
     assert r.kurtosis.predicted_loss == pytest.approx(
@@ -269,10 +270,10 @@ def test_realised_model_sees_the_odd_activations_kurtosis_loss_monte_carlo():
     dense = MLP([128, 128, 128], "tanh", tau0=tau0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r_t = compress(dense, tau0, eps=eps, family="ternary", k_max=4, n_starts=16,
+        r_t = compress(dense, tau0, eps=eps, family="ternary", solver=SO16,
                        data=sample)
-        r_r = compress(dense, tau0, eps=eps, family="ternary", k_max=4, n_starts=16,
-                       data=sample, kurtosis_model="realised")
+        r_r = compress(dense, tau0, eps=eps, family="ternary", solver=SO16,
+                       data=sample, kurtosis=KurtosisBudget(model="realised"))
     assert r_t.kurtosis.predicted_loss < 1e-12
     assert r_r.kurtosis.predicted_loss > 0.01
     comp = r_r.compressed

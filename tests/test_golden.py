@@ -85,7 +85,8 @@ def compute_golden() -> dict[str, np.ndarray]:
         warnings.simplefilter("ignore")
         for target in ["ck", "ntk"]:
             res = ntkcomp.compress.compress(relu, tau0=tau0, eps=0.9, family="ternary",
-                                            target=target, n_starts=16)
+                                            target=target,
+                                            solver=ntkcomp.compress.SolverOptions(n_starts=16))
             for l, s in enumerate(res.layers):
                 act = s.activation()
                 out[f"compress/{target}/layer{l + 1}/thresholds"] = np.asarray(act.thresholds())

@@ -150,7 +150,7 @@ def test_entry_points_call_the_float32_guard(monkeypatch):
     # that take a tolerance must warn before doing any work; a bad later argument then stops
     # them cheaply (the warning comes first, so it is observed)
     import ntkcomp.config
-    from ntkcomp.compress import compress
+    from ntkcomp.compress import SolverOptions, compress
     from ntkcomp.networks import MLP
     from ntkcomp.spectral import top_eigenpairs
 
@@ -158,7 +158,7 @@ def test_entry_points_call_the_float32_guard(monkeypatch):
     net = MLP([8, 8], ["relu", "relu"])
     with pytest.warns(PrecisionWarning, match="compress"), pytest.raises(ValueError,
                                                                          match="eps"):
-        compress(net, 1.0, tol=1e-10, eps=1.5)
+        compress(net, 1.0, solver=SolverOptions(tol=1e-10), eps=1.5)
     with pytest.warns(PrecisionWarning, match="top_eigenpairs"), pytest.raises(ValueError):
         top_eigenpairs(lambda v: v, 4, 1, jax.random.PRNGKey(0), tol=1e-9, method="lobpcg",
                        which="smallest")

@@ -78,13 +78,14 @@ def test_same_seed_bitwise_in_process(runs):
 
 
 def test_compressed_network_bitwise():
-    from ntkcomp.compress import compress
+    from ntkcomp.compress import SolverOptions, compress
     from ntkcomp.networks import MLP
 
     net = MLP([32, 16], "relu", tau0=1.0)
 
     def run(seed):
-        res = compress(net, 1.0, eps=0.5, family="ternary", seed=seed, n_starts=4)
+        res = compress(net, 1.0, eps=0.5, family="ternary",
+                       solver=SolverOptions(seed=seed, n_starts=4))
         return res, res.compressed
 
     r1, c1 = run(0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from experiments.harness.pipeline import dense_network, load_data
 from ntkcomp import enable_x64
-from ntkcomp.compress import assess, compress
+from ntkcomp.compress import SolverOptions, assess, compress
 from ntkcomp.io import atomic_write_json, versions
 
 __all__ = ["FAMILIES", "main", "measure"]
@@ -55,7 +55,7 @@ def measure(dense, tau0: float, X, family: str, levels, target: str, *, eps: flo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = compress(dense, tau0, eps=eps, family=family, levels=levels, target=target,
-                       n_starts=n_starts, k_max=k_max)
+                       solver=SolverOptions(n_starts=n_starts, k_max=k_max))
     a = assess(dense, res.compressed, res.tau0, target=target, X=X)
     k = a.kernels
     coef = a.coefficients

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import eigsh
 
-from ntkcomp.compress import assess, compress
+from ntkcomp.compress import SolverOptions, assess, compress
 from ntkcomp.data import gmm_preset
 from ntkcomp.equivalents import ck_equivalent
 from ntkcomp.kernels import conjugate_kernels, empirical_ntk
@@ -125,7 +125,8 @@ def lossless_frontier(n: int = 256, p: int | None = None, depth: int = 2,
     tau0 = float(sample.stats.tau0)
     K0 = _input_gram(X) if cmp_ else None
     base = MLP([widths[0]] * depth, activation, tau0=tau0)
-    design = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed)
+    design = compress(base, tau0, eps=0.0, family=family,
+                      solver=SolverOptions(seed=seed, k_max=k_max))
     acts = list(design.compressed.activations)
     rows = []
     for d in widths:
@@ -196,7 +197,8 @@ def _eigvals(K) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _design_cached(activation, depth, tau0, target, family, k_max, seed):
     base = MLP([64] * depth, activation, tau0=tau0)
-    res = compress(base, tau0, eps=0.0, family=family, k_max=k_max, seed=seed, target=target)
+    res = compress(base, tau0, eps=0.0, family=family, target=target,
+                   solver=SolverOptions(seed=seed, k_max=k_max))
     return tuple(res.compressed.activations), res.to_json()
 
 

@@ -199,10 +199,10 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         warnings.simplefilter("always")
         kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
-                         levels=cfg["levels"], target=cfg["target"], seed=cfg["seed"],
-                         p=data.p,
-                         data=sample, kurtosis_tol=cfg["kurtosis_tol"],
-                         kurtosis_model=cfg["kurtosis_model"], **kw)
+                         levels=cfg["levels"], target=cfg["target"],
+                         solver=C.SolverOptions(seed=cfg["seed"]), p=data.p, data=sample,
+                         kurtosis=C.KurtosisBudget(cfg["kurtosis_tol"], cfg["kurtosis_model"]),
+                         **kw)
     tick("match")
     compressed = res.compressed
     report = res.to_json()

@@ -111,8 +111,8 @@ def _warn(res: CompressionResult) -> None:
     if k.predicted_loss is not None and k.predicted_loss > KURTOSIS_WARNING_LOSS:
         warnings.warn(f"compress: the layer-1 weight kurtosis (eps_1={k.eps1:.4g}, kappa4="
                       f"{k.kappa4_layer1:.3g}) is predicted to change the {res.target} kernel "
-                      f"by {k.predicted_loss:.3f} (relative operator norm); use kurtosis_tol= "
-                      "or eps_1 nearer 2/3", RuntimeWarning, stacklevel=3)
+                      f"by {k.predicted_loss:.3f} (relative operator norm); use "
+                      "kurtosis=KurtosisBudget(tol) or eps_1 nearer 2/3", RuntimeWarning, stacklevel=3)
     if not res.feasible:
         bad = [i + 1 for i, s in enumerate(res.layers) if not s.feasible]
         warnings.warn(f"compress: layers {bad} do not meet tol={res.tol} (best residuals in "
@@ -124,9 +124,8 @@ def _warn(res: CompressionResult) -> None:
 def compress(net, tau0: float | None = None, *, eps: Any = 0.0,
              family: Family | str = "ternary", target: Target | str = "ck",
              levels: int | None = None, hidden_tau: HiddenScale | str | float = "free",
-             tol: float = 1e-10, seed: int = 0, n_starts: int = 64, k_max: int = 6,
-             p: int | None = None, data: Any = None, kurtosis_tol: float | None = None,
-             kurtosis_model: str = "theory") -> CompressionResult:
+             solver: SolverOptions | None = None, kurtosis: KurtosisBudget | None = None,
+             data: Any = None, p: int | None = None) -> CompressionResult:
     """Compress a dense MLP by moment matching: design, sparsify, build, assess, pack.
 
     Args:
@@ -138,15 +137,14 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0,
       target: :class:`~ntkcomp.compress.Target` (or ``"ck"``, ``"ntk"``).
       levels: number of levels for ``k_level``.
       hidden_tau: :class:`~ntkcomp.compress.HiddenScale` (or ``"free"``, ``"match"``, rho).
-      tol: solver tolerance (:class:`~ntkcomp.compress.SolverOptions`).
-      seed: seed of the solver's starts.
-      n_starts: solver starts per layer.
-      k_max: most levels tried by ``family="auto"``.
-      p: input dimension; if given, ``memory`` is counted from a real packed draw.
+      solver: :class:`~ntkcomp.compress.SolverOptions` (tolerance ``tol``, ``seed`` of the
+        starts and of the packed draw, ``n_starts`` per layer, ``k_max`` most levels tried
+        by ``family="auto"``); default ``SolverOptions()``.
+      kurtosis: :class:`~ntkcomp.compress.KurtosisBudget` (loss budget ``tol``, needs
+        ``data``, and the prediction ``model``); default ``KurtosisBudget()`` (predict only).
       data: a ``GMMSample``; if given, the kurtosis prediction is computed (a
         RuntimeWarning when it exceeds ``KURTOSIS_WARNING_LOSS``).
-      kurtosis_tol: :class:`~ntkcomp.compress.KurtosisBudget` tolerance (needs ``data``).
-      kurtosis_model: ``"theory"`` or ``"realised"`` (the budget's model).
+      p: input dimension; if given, ``memory`` is counted from a real packed draw.
 
     Returns:
       :class:`CompressionResult`; infeasible layers are flagged and warned about.
@@ -156,15 +154,19 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0,
     """
     family = parse_enum(Family, "family", family)
     target = parse_enum(Target, "target", target)
-    solver = SolverOptions(tol=tol, seed=seed, n_starts=n_starts, k_max=k_max)
+    solver = SolverOptions() if solver is None else solver
+    budget = KurtosisBudget() if kurtosis is None else kurtosis
+    if not isinstance(solver, SolverOptions):
+        raise ValueError(f"solver must be a SolverOptions, got {solver!r}")
+    if not isinstance(budget, KurtosisBudget):
+        raise ValueError(f"kurtosis must be a KurtosisBudget, got {budget!r}")
     # the solve runs in float64, the compressed network's kernels in JAX's default float
-    warn_if_float32(tol, where="compress(tol)")
+    warn_if_float32(solver.tol, where="compress(tol)")
     if family is Family.K_LEVEL and levels is None:
         raise ValueError("levels must be an integer >= 2 when family='k_level', got None")
     layer_eps(eps, net.depth)
     hidden = HiddenScale.parse(hidden_tau)
     p = None if p is None else check_positive_int("p", p)
-    budget = KurtosisBudget(tol=kurtosis_tol, model=kurtosis_model)
     check_sample(data, budget)
     d = design(net, tau0, family=family, levels=levels, target=target, hidden=hidden,
                solver=solver)
@@ -173,6 +175,6 @@ def compress(net, tau0: float | None = None, *, eps: Any = 0.0,
     res = CompressionResult(dense=net, compressed=compressed, design=d, sparsity=sp,
                             assessment=assess(net, compressed, d.tau0, target=target),
                             memory=None if p is None else memory_report(compressed, p,
-                                                                        seed=seed))
+                                                                        seed=solver.seed))
     _warn(res)
     return res
