@@ -41,6 +41,8 @@ exclude_patterns = ["_build", "jupyter_execute", "_ext", "_templates", "**/READM
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "off" if os.environ.get("NTKCOMP_DOCS_EXECUTE") == "off" else "force"
+# Unexecuted notebooks carry no kernel language: their cells have no lexer to name.
+suppress_warnings = ["mystnb.lexer", "myst-nb.lexer"] if nb_execution_mode == "off" else []
 nb_execution_timeout = 240          # seconds per notebook cell
 nb_execution_raise_on_error = True  # a failing tutorial fails the build
 nb_execution_show_tb = True
