@@ -278,7 +278,18 @@ def _find_meta(data) -> dict:
     return {}
 
 
-def _rows(data, key: str | None):
+def _rows(data, key):
+    if isinstance(key, list):  # several keys: one row per dict, the rows of each list
+        rows = []
+        for name in key:
+            value = data
+            for part in name.split("."):
+                value = value[part]
+            if isinstance(value, dict):
+                rows.append({"name": name, **value})
+            else:
+                rows += [{"name": f"{name}[{i}]", **r} for i, r in enumerate(value)]
+        return rows
     if key:
         for part in key.split("."):
             data = data[part]
@@ -307,7 +318,8 @@ def result_section(entry: dict, root: Path, images_dir: Path) -> str:
 
     Args:
         entry: ``title``, ``file``, ``command``, ``what`` and optionally ``rows`` (dotted
-            key of the row list), ``columns`` (the columns to show) and ``image``.
+            key of the row list, or of a ``{name: row}`` dict; or a list of such keys, a
+            dict there being one row), ``columns`` (the columns to show) and ``image``.
         root: the repository root.
         images_dir: folder into which the entry's image is copied.
 
