@@ -368,10 +368,12 @@ def figures_page(root: Path, images_dir: Path) -> str:
             match = re.search(r'^"""(.*?)(\n\s*\n|""")', module.read_text(encoding="utf-8"),
                               re.S)
             doc = " ".join(match.group(1).split()) if match else ""
-        record = png.with_suffix(".json")
-        meta = _find_meta(json.loads(record.read_text(encoding="utf-8"))) if record.exists() \
-            else {}
         short = png.stem.split("_", 1)[0]
+        # the run record: next to the figure, or an experiment's results/<short>.json
+        records = [png.with_suffix(".json"),
+                   *sorted(root.glob(f"experiments/*/results/{short}.json"))]
+        record = next((r for r in records if r.exists()), None)
+        meta = _find_meta(json.loads(record.read_text(encoding="utf-8"))) if record else {}
         shutil.copyfile(png, images_dir / png.name)
         lines += [f"## {short}", "", _neutral(doc), "",
                   f"Command: `ntkcomp figure {short}` "
