@@ -118,12 +118,12 @@ def _garbage_packed(tmp: Path):
 
 def _infeasible_layer(tmp: Path):
     from ntkcomp.activations import get
-    from ntkcomp.compress import solve_layer, target_from_activation
+    from ntkcomp.compress import SolverOptions, solve_layer, target_from_activation
 
     # THEORY 8: no two-level function matches tau_L together with (a1^2, a2^2) for ReLU.
     tgt = target_from_activation(get("relu"), 1.0)
     return solve_layer(tgt, 1.0, family="binary", match_tau=True, require_feasible=True,
-                       n_starts=2)
+                       solver=SolverOptions(n_starts=2))
 
 
 def _bad_idx(tmp: Path):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ntkcomp.activations import get, moments
-from ntkcomp.compress import InfeasibleError, compress, solve_layer, target_from_activation
+from ntkcomp.compress import (InfeasibleError, SolverOptions, compress, solve_layer,
+                              target_from_activation)
 from ntkcomp.networks import MLP
 
 # tanh/erf are odd: a2 = 0, so binary (for which q = b (1 - 2 P_out) a2) cannot match q != 0
@@ -18,7 +19,7 @@ CASES = [("relu", "binary"), ("tanh", "ternary"), ("erf", "ternary")]
 def test_hidden_layer_match_verified_independently(name, family):
     tau_d, tau_c = 0.9, 1.3  # design at a different (compressed) input scale
     t = target_from_activation(get(name), tau_d)
-    sol = solve_layer(t, tau_c, family=family, tol=1e-10)
+    sol = solve_layer(t, tau_c, family=family, solver=SolverOptions(tol=1e-10))
     assert sol.feasible and sol.max_residual <= 1e-10
     # independent check 1: the activations module's piecewise Gauss-Legendre quadrature of
     # the solved activation (a different code path from the solver's erf/exp closed forms);
@@ -41,7 +42,7 @@ def test_hidden_layer_match_verified_independently(name, family):
 
 def test_binary_cannot_match_odd_activation_and_says_so():
     t = target_from_activation(get("tanh"), 1.0)
-    sol = solve_layer(t, 1.0, family="binary", tol=1e-10)
+    sol = solve_layer(t, 1.0, family="binary", solver=SolverOptions(tol=1e-10))
     assert not sol.feasible and sol.max_residual > 1e-6
     # closed-form reason: for binary q = b (1 - 2 P_out) a2, hence a2 -> 0 forces q -> 0
     b = abs(float(sol.levels[0]))      # the activation's amplitude (moments even in b)
@@ -51,13 +52,14 @@ def test_binary_cannot_match_odd_activation_and_says_so():
     assert float(m.q) == pytest.approx(b * (1 - 2 * p_out) * float(m.a2),
                                        rel=1e-8, abs=1e-12)
     with pytest.raises(InfeasibleError):
-        solve_layer(t, 1.0, family="binary", tol=1e-10, require_feasible=True)
+        solve_layer(t, 1.0, family="binary", solver=SolverOptions(tol=1e-10),
+                    require_feasible=True)
 
 
 def test_solver_is_deterministic():
     t = target_from_activation(get("relu"), 1.0)
-    a = solve_layer(t, 0.7, family="binary", seed=5, )
-    b = solve_layer(t, 0.7, family="binary", seed=5, )
+    a = solve_layer(t, 0.7, family="binary", solver=SolverOptions(seed=5))
+    b = solve_layer(t, 0.7, family="binary", solver=SolverOptions(seed=5))
     np.testing.assert_array_equal(a.theta, b.theta)
 
 

@@ -128,19 +128,21 @@ def test_check_eigenpairs_converged_nan_is_not_converged():
 
 def test_moment_solver_lm_nonconvergence_reported():
     from ntkcomp.activations import get
-    from ntkcomp.compress import InfeasibleError, solve_layer, target_from_activation
+    from ntkcomp.compress import (InfeasibleError, SolverOptions, solve_layer,
+                                  target_from_activation)
 
     t = target_from_activation(get("relu"), 1.0)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        sol = solve_layer(t, 1.0, family="binary", iters=1, n_starts=8)
+        sol = solve_layer(t, 1.0, family="binary", iters=1, solver=SolverOptions(n_starts=8))
     assert not sol.feasible and not sol.lm_converged
     assert sol.to_json()["lm_converged"] is False
     with pytest.warns(ConvergenceWarning), pytest.raises(InfeasibleError, match="NOT converge"):
-        solve_layer(t, 1.0, family="binary", iters=1, n_starts=8, require_feasible=True)
+        solve_layer(t, 1.0, family="binary", iters=1,
+                    solver=SolverOptions(n_starts=8), require_feasible=True)
     # enough iterations: feasible, converged, no warning (relu is matchable by binary)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        good = solve_layer(t, 1.0, family="binary", n_starts=8)
+        good = solve_layer(t, 1.0, family="binary", solver=SolverOptions(n_starts=8))
     assert good.feasible and good.lm_converged and good.max_residual <= 1e-10
     assert math.isfinite(good.lm_rel_gradient)
 

@@ -22,7 +22,7 @@ from scipy.special import ndtr
 
 import ntkcomp
 from ntkcomp.activations import get
-from ntkcomp.compress import solve_layer, target_from_activation
+from ntkcomp.compress import SolverOptions, solve_layer, target_from_activation
 from ntkcomp.io import atomic_write_json, run_metadata
 
 ntkcomp.enable_x64()
@@ -92,7 +92,7 @@ def main(argv=None):
         ts = []
         for r in range(a.repeats):
             t0 = time.perf_counter()
-            sol = solve_layer(t, tau_c, family=fam, seed=r)
+            sol = solve_layer(t, tau_c, family=fam, solver=SolverOptions(seed=r))
             ts.append(time.perf_counter() - t0)
         ours = float(np.median(ts))
         t0 = time.perf_counter()

@@ -80,12 +80,12 @@ def compressed_alpha(layers) -> np.ndarray:
 
 
 def _solve(t, tau_c, family, k, match_tau, solver, seed, linear=None):
+    layer_solver = dataclasses.replace(solver, seed=seed)    # layer l starts from seed + l
     if family is Family.AUTO:
-        return solve_fewest_levels(t, tau_c, match_tau=match_tau, tol=solver.tol,
-                                   k_max=solver.k_max, seed=seed, n_starts=solver.n_starts,
+        return solve_fewest_levels(t, tau_c, match_tau=match_tau, solver=layer_solver,
                                    linear=linear)
     return solve_layer(t, tau_c, family=family.value, k=k, match_tau=match_tau,
-                       tol=solver.tol, seed=seed, n_starts=solver.n_starts, linear=linear)
+                       solver=layer_solver, linear=linear)
 
 
 def _layer(net, l, dense_coef, tau_c, family, k, target, hidden, solver, sols):

@@ -37,6 +37,7 @@ import numpy as np
 from ntkcomp._validate import check_choice, check_positive, check_positive_int
 from ntkcomp.compress._families import (FAMILIES, activation_params, decode, n_levels,
                                         step_moments, to_activation)
+from ntkcomp.compress._options import SolverOptions
 from ntkcomp.compress._lm import (LM_ITERS, achieved, lm_solve, moment_residual, pick,
                                   starts)
 from ntkcomp.compress._targets import (FLOOR_FRAC, LinearTarget, MomentTarget,
@@ -45,7 +46,6 @@ from ntkcomp._guards import ConvergenceWarning
 
 __all__ = ["LayerSolution", "solve_layer", "solve_fewest_levels", "InfeasibleError"]
 
-N_STARTS = 64
 TAU_WEIGHT_STAGE2 = 1e-3
 
 
@@ -130,8 +130,8 @@ def _solution(family, k, theta, tau_c, target, lin, matched, tol, n_starts, n_so
 
 
 def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
-                k: int | None = None, match_tau: bool = False, tol: float = 1e-10,
-                n_starts: int = N_STARTS, seed: int = 0, iters: int = LM_ITERS,
+                k: int | None = None, match_tau: bool = False,
+                solver: SolverOptions | None = None, iters: int = LM_ITERS,
                 floor_frac: float = FLOOR_FRAC, require_feasible: bool = False,
                 linear: LinearTarget | None = None) -> LayerSolution:
     """Match ``target`` with a ``family`` activation at input scale ``tau_c``.
@@ -142,9 +142,10 @@ def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
       family: ``"binary"``, ``"ternary"`` or ``"k_level"`` (then ``k`` levels).
       k: number of levels of ``k_level`` (an integer >= 2); ignored otherwise.
       match_tau: also match ``tau_out^2`` (the last layer).
-      tol: feasibility threshold on the max relative residual of the matched quantities.
-      n_starts: Levenberg-Marquardt starts, >= 1.
-      seed: seed of the starts (deterministic for fixed values).
+      solver: :class:`~ntkcomp.compress.SolverOptions`: ``tol`` (feasibility threshold on
+        the max relative residual of the matched quantities), ``n_starts``
+        (Levenberg-Marquardt starts) and ``seed`` (of the starts; deterministic for fixed
+        values); default ``SolverOptions()``.
       iters: Levenberg-Marquardt iterations per stage, >= 1.
       floor_frac: residual floor (see ``MomentTarget.scales``).
       require_feasible: raise :class:`InfeasibleError` instead of returning an infeasible
@@ -164,8 +165,8 @@ def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
     else:
         k = None
     check_positive("tau_c", tau_c)
-    check_positive("tol", tol)
-    n_starts = check_positive_int("n_starts", n_starts)
+    solver = SolverOptions() if solver is None else solver
+    tol, n_starts, seed = solver.tol, solver.n_starts, solver.seed
     iters = check_positive_int("iters", iters)
     with jax.enable_x64(True):
         lin = linear if linear is not None else moment_linear_target(target, floor_frac)
@@ -286,19 +287,22 @@ def _family_sequence(k_max: int):
 
 
 def solve_fewest_levels(target: MomentTarget, tau_c: float, *, match_tau: bool = False,
-                        tol: float = 1e-10, k_max: int = 12, **kw: Any) -> LayerSolution:
-    """``family="auto"``: the fewest levels meeting ``tol`` (binary, ternary, k = 4..k_max).
+                        solver: SolverOptions | None = None, **kw: Any) -> LayerSolution:
+    """``family="auto"``: the fewest levels meeting ``solver.tol`` (binary, ternary,
+    k = 4..``solver.k_max``).
 
     Returns the first feasible solution; if none is feasible, among those matching the
     primary quantities to ``tol`` the one with the smallest max (tau) residual, else the
     smallest max residual (flagged infeasible). ``solution.search`` records every family tried with
     its best residuals -- the numerical answer to "how many levels are needed".
     """
-    check_positive_int("k_max", k_max, minimum=3)
+    solver = SolverOptions() if solver is None else solver
+    tol, k_max = solver.tol, solver.k_max
     search = []
     best = None
     for fam, k in _family_sequence(k_max):
-        sol = solve_layer(target, tau_c, family=fam, k=k, match_tau=match_tau, tol=tol, **kw)
+        sol = solve_layer(target, tau_c, family=fam, k=k, match_tau=match_tau, solver=solver,
+                          **kw)
         search.append({"family": fam, "n_levels": sol.n_levels, "feasible": sol.feasible,
                        "max_residual": sol.max_residual, "residuals": sol.residuals})
         if sol.feasible:
