@@ -6,7 +6,7 @@ suite on the CPU. On a machine with an accelerator they run there (the device ch
 ``NTKCOMP_TESTS_ON_DEVICE=1``, which keeps ``tests/conftest.py`` from pinning the CPU).
 
 References (independent of the code under test):
-* kernels: ``ntkcomp.kernels._autodiff.ntk_autodiff`` (the Jacobian contracted by autodiff) and the
+* kernels: ``ntk_autodiff`` (private; the Jacobian contracted by autodiff) and the
   conjugate kernels written out as ``H_l H_l^T`` from a forward pass written here;
 * equivalents and exact weight averages: the arc-cosine closed forms of the centred ReLU
   network (written out below in NumPy float64) and, for the linear activation, ``X X^T``;

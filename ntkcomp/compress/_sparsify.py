@@ -30,7 +30,7 @@ class KurtosisPrediction:
     """Predicted layer-1 weight-kurtosis loss of a compression (JSON via :meth:`to_json`).
 
     Attributes:
-      kernel: ``"ck_L"`` or ``"ntk"``. model: the :class:`KurtosisModel` value used.
+      kernel: ``"ck_L"`` or ``"ntk"``. model: the ``Kurtosis`` value used.
       eps1_requested, eps1: layer-1 sparsity asked for and used. kappa4_layer1: at ``eps1``.
       tol: the budget (None: no adjustment).
       predicted_loss: ``||Delta|| / ||K_dense||`` at ``eps1`` (None without data).

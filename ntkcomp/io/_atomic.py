@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_npz", "atomic_write_text",
-           "read_json", "to_jsonable"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_npz", "read_json",
+           "to_jsonable"]
 
 
 def _current_umask() -> int:
