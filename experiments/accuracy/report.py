@@ -3,6 +3,7 @@
     python -m experiments.accuracy report
 
 Reads the committed result files of this package (``mnist.json``, ``mnist_full.json``,
+``mnist10_full.json``,
 ``fig4.json`` (the figure's run: its config, results and metadata files),
 ``cifar.json``, ``cifar_synthetic.json``, ``gmm_gap.json``, ``gmm_fixes.json``,
 ``both_kernels.json``; absent
@@ -218,6 +219,7 @@ def render(results_dir: Path = RESULTS) -> str:
              "this directory; do not edit by hand.", ""]
     for name, title in (("mnist.json", "MNIST (bundled 5,000-image subset)"),
                         ("mnist_full.json", "MNIST at the reference widths"),
+                        ("mnist10_full.json", "MNIST, 10 classes, at the reference widths"),
                         ("fig4.json", "Figure 4 run (paper_figures/fig4_accuracy_memory.png; "
                                       "float64, MNIST and the GMM panel)"),
                         ("cifar.json", "CIFAR-10 trunk features"),
