@@ -13,7 +13,7 @@ strings convert to the option types). :func:`solve_layer` solves one layer.
 ``ntkcomp.compress.packing`` holds the storage format (``pack``, ``save``, ``load``).
 See the theory page ``docs/theory/compression.md`` (section Design).
 """
-from ntkcomp.compress import packing
+from ntkcomp.compress import packing  # noqa: F401 (the storage module, ntkcomp.compress.packing)
 from ntkcomp.compress._assess import assess
 from ntkcomp.compress._compress import CompressionResult, compress
 from ntkcomp.compress._design import build, design

@@ -26,7 +26,7 @@ import numpy as np
 from ntkcomp.compress._families import StepMoments
 from ntkcomp.compress._options import (Family, HiddenScale, SolverOptions, Target, layer_eps,
                                        parse_enum)
-from ntkcomp.compress._solver import LayerSolution, solve_fewest_levels, solve_layer
+from ntkcomp.compress._solver import solve_fewest_levels, solve_layer
 from ntkcomp.compress._targets import (FLOOR_FRAC, linear_fraction_bound,
                                        ntk_last_layer_target, target_from_activation)
 from ntkcomp._validate import check_positive, check_positive_int
