@@ -6,12 +6,12 @@ import scipy.stats
 from ntkcomp.spectral import (
     class_alignment,
     eigenvalues,
-    eigh_top,
     random_features_density,
     random_features_spectrum,
     relative_operator_error,
     spectral_density,
     spikes,
+    top_eigenpairs,
     wasserstein1,
     wasserstein1_to_density,
 )
@@ -30,11 +30,17 @@ def test_eigenvalues_and_top_pairs():
     K = _sym(80)
     ref = np.linalg.eigvalsh(K)
     np.testing.assert_allclose(eigenvalues(K), ref, atol=1e-12)
-    vals, vecs = eigh_top(K, 5)
+    vals, vecs, resid, conv = top_eigenpairs(K, None, 5, method="dense")
     np.testing.assert_allclose(vals, ref[::-1][:5], atol=1e-12)
     np.testing.assert_allclose(K @ vecs, vecs * vals, atol=1e-10)
+    np.testing.assert_allclose(resid, np.linalg.norm(K @ vecs - vecs * vals, axis=0))
+    assert np.all(conv)
+    low = top_eigenpairs(K, None, 3, method="dense", which="smallest")
+    np.testing.assert_allclose(low.values, ref[:3], atol=1e-12)
     with pytest.raises(ValueError, match="k must"):
-        eigh_top(K, 81)
+        top_eigenpairs(K, None, 81, method="dense")
+    with pytest.raises(ValueError, match="key"):
+        top_eigenpairs(K, None, 2)
     with pytest.raises(ValueError, match="square"):
         eigenvalues(np.ones((3, 4)))
 

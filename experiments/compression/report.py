@@ -41,8 +41,8 @@ from experiments.harness.rundir import check_no_nan
 from ntkcomp.compress import assess
 from ntkcomp.equivalents import Kurtosis, ck_equivalent, ntk_equivalent
 from ntkcomp.kernels import conjugate_kernels, expected_kernels
-from ntkcomp.spectral import (class_alignment, eigenvalues, eigh_top, operator_norm,
-                              random_features_spectrum, spikes, wasserstein1)
+from ntkcomp.spectral import (class_alignment, eigenvalues, operator_norm,
+                              random_features_spectrum, spikes, top_eigenpairs, wasserstein1)
 
 __all__ = ["SpectralReport", "compare_kernels", "spectral_report"]
 
@@ -76,7 +76,7 @@ def _spectrum(K, top: int = 3):
         return hit[0], hit[1][:, :top]
     Ks = 0.5 * (K + K.T)
     w = eigenvalues(Ks)
-    V = eigh_top(Ks, top)[1]
+    V = top_eigenpairs(Ks, None, top, method="dense").vectors
     if len(_SPECTRUM_CACHE) >= _CACHE_MAX:
         _SPECTRUM_CACHE.pop(next(iter(_SPECTRUM_CACHE)))
     _SPECTRUM_CACHE[key] = (w, V)

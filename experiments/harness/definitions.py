@@ -171,13 +171,14 @@ def spectral_equivalence(cfg: dict, *, progress=None) -> dict:
             arrays[f"{kind}_expected"] = e_exp
             k = int(cfg.get("top_k") or 0)
             if k > 0:
-                from ntkcomp.spectral import class_alignment, eigh_top
+                from ntkcomp.spectral import class_alignment, top_eigenpairs
 
-                _, U_exp = eigh_top(K_exp, k)
-                _, U_eq = eigh_top(K_eq, k)
+                U_exp = top_eigenpairs(K_exp, None, k, method="dense").vectors
+                U_eq = top_eigenpairs(K_eq, None, k, method="dense").vectors
                 U_single = None
                 if n <= thr:
-                    _, U_single = eigh_top(np.asarray(single_op.dense()), k)
+                    U_single = top_eigenpairs(np.asarray(single_op.dense()), None, k,
+                                              method="dense").vectors
                     arrays[f"{kind}_vecs_single"] = U_single
                 arrays[f"{kind}_vecs_expected"] = U_exp
                 arrays[f"{kind}_vecs_equiv"] = U_eq

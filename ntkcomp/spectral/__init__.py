@@ -5,7 +5,7 @@ Every function that takes a kernel accepts an ``(n, n)`` array or a linear opera
 structured equivalent kernel), or a callable ``v -> K v`` with ``n``.
 
 * :func:`spectrum`: the spectral measure (dense eigenvalues, exact Gram route, stochastic
-  Lanczos quadrature or KPM); :func:`eigenvalues`, :func:`eigh_top`, :func:`top_eigenpairs`.
+  Lanczos quadrature or KPM); :func:`eigenvalues`, :func:`top_eigenpairs`.
 * distances: :func:`wasserstein1`, :func:`wasserstein1_to_density`, :func:`operator_norm`,
   :func:`relative_operator_error`; structure: :func:`spectral_density`, :func:`spikes`,
   :func:`class_alignment`.
@@ -17,7 +17,6 @@ structured equivalent kernel), or a callable ``v -> K v`` with ``n``.
 from ntkcomp.spectral._dense import (
     class_alignment,
     eigenvalues,
-    eigh_top,
     spectral_density,
     spikes,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "class_alignment",
     "compounded_random_features_spectrum",
     "eigenvalues",
-    "eigh_top",
     "expected_layer_maps",
     "operator_norm",
     "random_features_density",

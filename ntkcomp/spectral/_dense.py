@@ -3,7 +3,7 @@
 All functions take concrete (NumPy or JAX) arrays and compute in float64 with
 NumPy/SciPy LAPACK (symmetric ``eigh``), whatever JAX's precision setting is.
 Eigenvalues are returned **ascending** by :func:`eigenvalues` and **descending** by
-:func:`eigh_top`.
+:func:`eigh_top` (public as ``top_eigenpairs(K, None, k, method="dense")``).
 """
 from __future__ import annotations
 
@@ -53,23 +53,27 @@ def eigenvalues(K, *, symmetrize: bool = False) -> np.ndarray:
     return scipy.linalg.eigh(S, eigvals_only=True, check_finite=False)
 
 
-def eigh_top(K, k: int):
-    """The ``k`` largest eigenpairs of a symmetric matrix.
+def eigh_top(K, k: int, which: str = "largest"):
+    """The ``k`` largest (or smallest) eigenpairs of a symmetric matrix, by a dense solve.
 
     Args:
         K: ``(n, n)`` symmetric matrix.
         k: number of eigenpairs, ``1 <= k <= n``.
+        which: ``"largest"`` or ``"smallest"``.
 
     Returns:
-        ``(vals, vecs)``: ``vals (k,)`` in descending order and the unit eigenvectors
-        ``vecs (n, k)`` as columns."""
+        ``(vals, vecs)``: ``vals (k,)`` (descending for ``"largest"``, ascending for
+        ``"smallest"``) and the unit eigenvectors ``vecs (n, k)`` as columns."""
     K = symmetric_float64("K", K)
     n = K.shape[0]
     k = check_positive_int("k", k)
     if k > n:
         raise ValueError(f"k must be an integer in [1, n={n}], got {k}")
-    vals, vecs = scipy.linalg.eigh(K, subset_by_index=[n - k, n - 1], check_finite=False)
-    return vals[::-1].copy(), vecs[:, ::-1].copy()
+    idx = [n - k, n - 1] if which == "largest" else [0, k - 1]
+    vals, vecs = scipy.linalg.eigh(K, subset_by_index=idx, check_finite=False)
+    if which == "largest":
+        vals, vecs = vals[::-1], vecs[:, ::-1]
+    return vals.copy(), vecs.copy()
 
 
 def spectral_density(eigs, bins=60, *, grid=None, bandwidth=None, range=None):
@@ -174,7 +178,7 @@ def class_alignment(eigvecs, labels_or_J) -> np.ndarray:
     about ``K / n``.
 
     Args:
-        eigvecs: ``(n, k)`` unit eigenvectors as columns (e.g. from :func:`eigh_top`), or
+        eigvecs: ``(n, k)`` unit eigenvectors as columns (e.g. ``top_eigenpairs(...).vectors``), or
             one ``(n,)`` vector.
         labels_or_J: ``(n,)`` integer class labels, or the ``(n, K)`` indicator matrix.
 

@@ -27,11 +27,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental.sparse.linalg import lobpcg_standard
 
 from ntkcomp._validate import check_choice, check_positive_int
 from ntkcomp._guards import check_eigenpairs_converged, warn_if_float32
-from ntkcomp.spectral._operator import as_operator, operator_size
+from ntkcomp.spectral._dense import eigh_top
+from ntkcomp.spectral._operator import as_operator, dense_of, operator_size
 
 __all__ = [
     "EigenpairsResult",
@@ -205,7 +207,16 @@ def estimate_spectral_bounds(matvec: Callable, n: int, key: jax.Array, *, num_st
     return lo - margin * width, hi + margin * width
 
 
-def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array, *,
+def _dense_eigenpairs(operator, n: int, k: int, which: str, tol) -> EigenpairsResult:
+    """``method="dense"``: ``scipy.linalg.eigh`` of the materialised float64 matrix."""
+    K = dense_of(operator, n)
+    vals, U = eigh_top(K, k, which)
+    resid = np.linalg.norm(K @ U - U * vals[None, :], axis=0)
+    conv = check_eigenpairs_converged(vals, resid, rtol=tol, where="top_eigenpairs(dense)")
+    return EigenpairsResult(vals, U, resid, conv)
+
+
+def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array | None = None, *,
                    num_steps: int | None = None, method: str = "lanczos",
                    which: str = "largest", tol: float | None = None,
                    dtype=None) -> EigenpairsResult:
@@ -216,12 +227,13 @@ def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array, *,
         callable ``v -> K v``.
       n: the size (None: taken from the array or operator; required for a plain callable).
       k: number of eigenpairs, ``1 <= k <= n``.
-      key: PRNG key of the start vector(s).
+      key: PRNG key of the start vector(s) (not used by "dense").
       num_steps: "lanczos": steps of one fully reorthogonalised run (default
         ``min(n, max(4 k, 80))``); "lobpcg": iterations (default 200).
       method: "lanczos" (Ritz pairs of the Lanczos tridiagonal; isolated eigenvalues
         converge geometrically in the gap ratio) or "lobpcg"
-        (``jax.experimental.sparse.linalg.lobpcg_standard``, largest only, ``n >= 5 k``).
+        (``jax.experimental.sparse.linalg.lobpcg_standard``, largest only, ``n >= 5 k``)
+        or "dense" (``scipy.linalg.eigh`` of the float64 matrix: exact, ``O(n^3)``).
       which: "largest" or "smallest".
       tol: relative Ritz-residual tolerance of the ``converged`` verdict
         (``residual <= tol * max|theta|``; default 1e-6, at least 100 eps) and LOBPCG's
@@ -233,7 +245,8 @@ def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array, *,
       ``converged (k,)``.
     Raises:
       ValueError: k outside ``[1, n]``, an unknown method or which, lobpcg with
-        ``which="smallest"`` or ``k > n / 5``.
+        ``which="smallest"`` or ``k > n / 5``, no ``key`` for "lanczos" / "lobpcg", a
+        non-symmetric matrix for "dense".
 
     Unconverged pairs emit a ``ConvergenceWarning``; a ``tol`` below 1e-6 in float32 a
     ``PrecisionWarning``.
@@ -242,10 +255,14 @@ def top_eigenpairs(operator, n: int | None, k: int, key: jax.Array, *,
     matvec = operator
     n = check_positive_int("n", n)
     k = check_positive_int("k", k)
-    check_choice("method", method, ["lanczos", "lobpcg"])
+    check_choice("method", method, ["lanczos", "lobpcg", "dense"])
     check_choice("which", which, ["largest", "smallest"])
     if k > n:
         raise ValueError(f"k must be <= n = {n}, got {k}")
+    if method == "dense":
+        return _dense_eigenpairs(operator, n, k, which, tol)
+    if key is None:
+        raise ValueError(f"key (a PRNG key) is required for method={method!r}")
     dtype = dtype or jnp.zeros(()).dtype
     warn_if_float32(tol, where="top_eigenpairs")
     op = as_operator(matvec)
