@@ -159,8 +159,7 @@ def test_bad_inputs():
 def test_predicted_single_draw_compounded_at_depth_one_is_the_exact_ck1_law():
     """``predicted_single_draw(law="compounded")`` at L = 1 must be W1 between one-layer
     random-features samples of the two networks' exact E_W[CK_1] (expected_kernels, an
-    independent computation of the maps), same key: equal to rounding. At L = 3 the
-    compounded prediction exists for every eps and is finite and non-negative."""
+    independent computation of the maps), same key: equal to rounding."""
     from experiments.compression import design_activations, predicted_single_draw
     from ntkcomp.compress import assess
     from ntkcomp.data import gmm_preset
@@ -183,9 +182,21 @@ def test_predicted_single_draw_compounded_at_depth_one_is_the_exact_ck1_law():
         want = float(wasserstein1(rf_c - delta, rf_d)) / float(np.mean(rf_d))
         assert row["ck_w1_rel_predicted_compounded"] == pytest.approx(want, rel=1e-8)
         assert "ck_w1_rel_predicted" in row        # law="both" keeps the one-layer column
+    with pytest.raises(ValueError, match="law"):
+        predicted_single_draw("relu", [d], n=n, p=p, depth=1, law="two_layer")
+
+
+@pytest.mark.slow   # a three-layer design (minutes of solver and map compilations); the
+# compounded prediction at depth 2 is checked in the default suite by
+# tests/test_compress_cli_kurtosis_single_draw.py::
+# test_single_draw_point_compounded_law_equals_predicted_single_draw
+def test_predicted_single_draw_compounded_at_depth_three_is_finite():
+    """At L = 3 the compounded prediction exists for every eps and is finite and
+    non-negative; ``law="compounded"`` drops the one-layer column."""
+    from experiments.compression import predicted_single_draw
+
+    n, p, d, seed = 48, 24, 64, 2
     deep = predicted_single_draw("tanh", [d], n=n, p=p, depth=3, eps_grid=(0.5,), seed=seed,
                                  k_max=3, law="compounded")
     v = deep["rows"][0]["ck_w1_rel_predicted_compounded"]
     assert np.isfinite(v) and v >= 0 and "ck_w1_rel_predicted" not in deep["rows"][0]
-    with pytest.raises(ValueError, match="law"):
-        predicted_single_draw("relu", [d], n=n, p=p, depth=1, law="two_layer")
