@@ -25,6 +25,7 @@ import numpy as np
 import ntkcomp
 from experiments.harness import RunDir, check_out_path
 from experiments.harness.args import Parser, add_run_options, setup_runtime
+from experiments.harness.pipeline import STEP_THRESHOLDS  # noqa: F401 (re-exported to checks)
 from experiments.harness.report import write_markdown_report
 
 ntkcomp.enable_x64()
@@ -34,8 +35,6 @@ FULL_LADDER = (256, 512, 1024, 2048)
 QUICK_LADDER = (256, 512)
 REFERENCE_N = 2048
 
-# thresholds of step activations, in units of the layer's input scale tau_{l-1}
-STEP_THRESHOLDS = {"binary": (-1.5, 0.3), "ternary": (-0.6, 0.8)}
 
 
 def base_parser(description: str, *, quick_help: str = "ladder n <= 512 (fast subset)"

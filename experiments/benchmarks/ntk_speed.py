@@ -264,7 +264,6 @@ def _run_child(argv: list, timeout: float, malloc: str = "default") -> dict:
     env = dict(os.environ)
     env.update(_malloc_env(malloc))
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("JAX_PLATFORMS", "cpu")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               check=False)
@@ -298,8 +297,7 @@ def _run_nt(data: str, impl: int, args) -> dict:
         kb = int(args.nt_mem_gb * 1024 ** 2)
         cmd = ["bash", "-c", f'ulimit -d {kb} && exec "$@"', "nt_time", *cmd]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["JAX_PLATFORMS"] = "cpu"
-    env.update(_malloc_env(args.malloc))
+    env.update(_malloc_env(args.malloc))  # the reference venv is CPU-only jax 0.4.35
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.nt_timeout,
                               env=env, check=False)
@@ -449,7 +447,6 @@ def main(argv=None) -> int:
         ap.error(f"--nt-mem-gb must be >= 0 (0: no cap), got {args.nt_mem_gb}")
 
     if args._child:
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
         res = child_gemm(args) if args._child == "gemm" else child_ntk(args)
         print("RESULT" + json.dumps(res))
         return 0

@@ -10,7 +10,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ntkcomp._validate import check_positive_int
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as a Python int ``>= minimum`` (an integer scalar: Python, NumPy or 0-d
+    integer array; bools and floats are refused); ValueError naming ``name`` otherwise."""
+    ok = not isinstance(value, (bool, np.bool_)) and (
+        isinstance(value, (int, np.integer))
+        or (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu"))
+    if not ok:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"({type(value).__name__})")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value, choices) -> None:
+    """ValueError naming ``name`` and the allowed values unless ``value`` is one of them."""
+    if value not in list(choices):
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 __all__ = [
     "DATA_CHOICES",
@@ -160,8 +179,6 @@ def network_activations(activations, tau0: float, step_thresholds: str = "fixed"
     propagated input scale, so deep step networks stay non-degenerate; smooth activations
     are unchanged). Returns a list of names / ``Activation`` objects (one per layer).
     """
-    from ntkcomp._validate import check_choice
-
     check_choice("step_thresholds", step_thresholds, ["fixed", "scaled"])
     acts = list(activations)
     if step_thresholds == "fixed" or not any(a in STEP_THRESHOLDS for a in acts):
