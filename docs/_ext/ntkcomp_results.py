@@ -362,22 +362,33 @@ def figures_page(root: Path, images_dir: Path) -> str:
              "The committed figures at their default (small) sizes; `--full` runs the "
              "paper's sizes. Each figure is written by one command.", ""]
     for png in sorted((root / FIGURES).glob("fig*.png")):
-        module = root / FIGURES / f"{png.stem}.py"
+        full = png.stem.endswith("_full")
+        stem = png.stem[: -len("_full")] if full else png.stem
+        module = root / FIGURES / f"{stem}.py"
         doc = ""
-        if module.exists():
+        if module.exists() and not full:
             match = re.search(r'^"""(.*?)(\n\s*\n|""")', module.read_text(encoding="utf-8"),
                               re.S)
             doc = " ".join(match.group(1).split()) if match else ""
-        short = png.stem.split("_", 1)[0]
+        short = stem.split("_", 1)[0]
         # the run record: next to the figure, or an experiment's results/<short>.json
         records = [png.with_suffix(".json"),
-                   *sorted(root.glob(f"experiments/*/results/{short}.json"))]
+                   *([] if full else sorted(root.glob(f"experiments/*/results/{short}.json")))]
         record = next((r for r in records if r.exists()), None)
-        meta = _find_meta(json.loads(record.read_text(encoding="utf-8"))) if record else {}
+        data = json.loads(record.read_text(encoding="utf-8")) if record else {}
+        meta = _find_meta(data)
         shutil.copyfile(png, images_dir / png.name)
-        lines += [f"## {short}", "", _neutral(doc), "",
-                  f"Command: `ntkcomp figure {short}` "
-                  f"(equivalently `python -m paper_figures.{png.stem}`)  ",
+        flag = " --full" if full else ""
+        heading = f"{short} at the paper's size" if full else short
+        timing = []
+        if full and isinstance(data.get("timing"), dict):
+            t = data["timing"]
+            timing = [f"Wall time {float(t['wall_s']):.0f} s, CPU time "
+                      f"{float(t['cpu_s']):.0f} s, peak memory {float(t['max_rss_gb']):.1f} GB  "]
+        lines += [f"## {heading}", "", _neutral(doc), "",
+                  f"Command: `ntkcomp figure {short}{flag}` "
+                  f"(equivalently `python -m paper_figures.{stem}{flag}`)  ",
+                  *timing,
                   f"Machine: {_machine(meta)}", "", f"![{png.stem}](img/{png.name})", ""]
     return "\n".join(lines)
 
