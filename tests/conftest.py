@@ -5,7 +5,7 @@ On the CPU (the default) the test process keeps JAX's persistent compilation cac
 another folder, ``NTKCOMP_TESTS_JAX_CACHE=off`` turns it off). Most of the default suite's time
 is XLA compilation of small programs, so a second run of the suite reuses the compiled
 executables (the same programs: results are bitwise those of a fresh compilation). Child
-processes started by tests do not inherit it (only this process's ``jax.config``)."""
+processes started by tests share it through ``NTKCOMP_JAX_CACHE`` unless a test sets its own."""
 import os
 
 # the CPU unless the device check asks for JAX's own choice (``pytest -m gpu`` on an
@@ -32,6 +32,8 @@ def _jax_cache_dir():
 
 
 if not ON_DEVICE and _jax_cache_dir() is not None:
+    # child processes (CLI runs started by tests) share it through the CLI's own variable
+    os.environ.setdefault("NTKCOMP_JAX_CACHE", _jax_cache_dir())
     jax.config.update("jax_compilation_cache_dir", _jax_cache_dir())
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

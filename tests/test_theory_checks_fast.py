@@ -4,6 +4,7 @@ transported to n = 512 along the claimed n^{-1/2} rate (see theory_checks/_commo
 import argparse
 
 import numpy as np
+import pytest
 
 from theory_checks import _common as C
 from theory_checks import finite_width, universality
@@ -95,6 +96,7 @@ def test_bad_max_n_is_a_one_line_usage_error(capsys):
     assert C.parse_args("x", ["--max-n", "256"]).max_n == 256
 
 
+@pytest.mark.slow  # the fast check of the same terms: test_realised_quadratic_depth_two_exact
 def test_quick_kurtosis_realised_even_activation_at_depth(monkeypatch):
     # abs (a1 = 0): THEORY's kappa4 T_diag term vanishes from layer 2 on, so there only the
     # layer-1 mean / variance shifts of kurtosis="realised" carry the weight kurtosis.
