@@ -216,3 +216,33 @@ def test_data_policy_casts_integers_and_refuses_non_finite_and_overflow():
     with pytest.raises(ValueError, match="X has entries up to 1e.200.*overflow float64"):
         check_data("X", np.full((2, 3), 1e200))
     check_data("X", np.full((2, 3), 1e150))
+
+
+def test_entry_points_refuse_nan_and_overflowing_data_and_weights():
+    """NaN/Inf data or weights, and data whose Gram overflows, are refused by name at the
+    public entry points (equivalents, exact and empirical kernels) instead of giving NaN/Inf
+    kernels."""
+    import jax
+    import numpy as np
+    import pytest
+
+    from ntkcomp import data, equivalents, kernels, networks
+
+    s = data.gmm_preset("mixed", 16).sample(jax.random.PRNGKey(0), 24)
+    net = networks.MLP([16, 16], ["relu", "tanh"], tau0=float(s.stats.tau0))
+    X = np.array(s.X)
+    X[3, 2] = np.nan
+    with pytest.raises(ValueError, match="X must be finite"):
+        equivalents.ck_equivalent(net, s, X=X)
+    with pytest.raises(ValueError, match="X must be finite"):
+        equivalents.ntk_equivalent(net, s, X=X)
+    with pytest.raises(ValueError, match="X has entries up to .* overflow"):
+        kernels.expected_kernels(net, np.array(s.X) * 1e200)
+    params = net.init(jax.random.PRNGKey(1), 16)
+    params["w"] = params["w"].at[0].set(np.inf)
+    with pytest.raises(ValueError, match=r"params\['w'\] must be finite"):
+        kernels.empirical_ntk(net, params, s.X)
+    params = net.init(jax.random.PRNGKey(1), 16)
+    params["W"][1] = params["W"][1].at[0, 0].set(np.nan)
+    with pytest.raises(ValueError, match=r"params\['W'\]\[1\] must be finite"):
+        kernels.conjugate_kernels(net, params, s.X)

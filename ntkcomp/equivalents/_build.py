@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkcomp._validate import check_data
 from ntkcomp.activations import moments
 from ntkcomp.equivalents._kernel import EquivalentKernel, small_matrix
 from ntkcomp.equivalents._options import Kurtosis, Variant, as_kurtosis, as_variant, \
@@ -31,8 +32,9 @@ def unpack_sample(sample, X=None):
     """``(X (n, p), stats)`` from a ``GMMSample`` or from statistics plus ``X``.
 
     Raises:
-      ValueError: ``X`` missing for bare statistics, not 2-D, or its ``n`` differs from the
-        statistics' ``J``, ``phi``.
+      ValueError: ``X`` missing for bare statistics, not 2-D, with NaN/Inf entries or
+        entries whose Gram would overflow, or its ``n`` differs from the statistics' ``J``,
+        ``phi``.
     """
     if hasattr(sample, "stats") and hasattr(sample, "X"):
         st = sample.stats
@@ -45,6 +47,7 @@ def unpack_sample(sample, X=None):
     X = jnp.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must have shape (n, p), got {tuple(X.shape)}")
+    check_data("X", X)  # NaN/Inf entries, or entries whose Gram would overflow
     n = X.shape[0]
     if np.shape(st.J)[0] != n or np.shape(st.phi)[0] != n:
         raise ValueError(f"stats (J, phi) describe {np.shape(st.J)[0]} samples but X has n={n}")

@@ -27,7 +27,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from ntkcomp._guards import check_finite
-from ntkcomp._validate import check_finite_array
+from ntkcomp._validate import check_data
 from ntkcomp.activations import bivariate, moments
 from ntkcomp.config import default_float
 from ntkcomp.kernels._memory import check_fits
@@ -38,7 +38,7 @@ __all__ = ["expected_kernels"]
 def _check_X(net, X, name):
     if jnp.ndim(X) != 2:
         raise ValueError(f"{name} must have shape (n, p), got {tuple(jnp.shape(X))}")
-    check_finite_array(name, X)
+    check_data(name, X)  # NaN/Inf entries, or entries whose Gram would overflow
 
 
 def expected_kernels(net, X: Any, X2: Any = None, *, max_bytes: int | None = None) -> dict:

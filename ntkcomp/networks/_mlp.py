@@ -184,7 +184,8 @@ class MLP:
         return {"W": W, "w": w}
 
     def check_params(self, params: dict) -> None:
-        """Raise ValueError unless ``params`` matches this description's shapes."""
+        """Raise ValueError unless ``params`` matches this description's shapes and holds
+        finite weights (NaN/Inf entries are named by their place in ``params``)."""
         if not isinstance(params, dict) or "W" not in params or "w" not in params:
             raise ValueError("params must be a dict {'W': [W_1..W_L], 'w': w} from net.init")
         W = params["W"]
@@ -193,7 +194,9 @@ class MLP:
         for l, Wl in enumerate(W):
             d_in = self.widths[l - 1] if l > 0 else None
             check_shape(f"params['W'][{l}]", Wl, (d_in, self.widths[l]))
+            check_finite_array(f"params['W'][{l}]", Wl)
         check_shape("params['w']", params["w"], (self.widths[-1],))
+        check_finite_array("params['w']", params["w"])
 
     def check_input(self, params: dict, X: Any, name: str = "X") -> None:
         """Raise ValueError unless X is finite with shape ``(n, p)``, p = params' input dim."""
