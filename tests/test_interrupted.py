@@ -334,6 +334,9 @@ KILL_CHILD_SRC = textwrap.dedent("""
     from experiments.cli import _common, main
     from experiments.harness import rundir
     step, sig, argv = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3:]
+    # a test runner's worker may ignore SIGINT, and an ignored signal is inherited: restore
+    # Python's own handler, as in a run started from a terminal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if step == "commit":
         real = os.rename
         def rename(a, b):
