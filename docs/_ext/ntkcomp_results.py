@@ -334,6 +334,9 @@ def result_section(entry: dict, root: Path, images_dir: Path) -> str:
         return "\n".join(lines + ["", "(file missing)", ""])
     data = json.loads(path.read_text(encoding="utf-8"))
     meta = _find_meta(data)
+    sibling = path.with_name("metadata.json")   # a run directory's own record
+    if not meta and sibling.exists() and sibling != path:
+        meta = _find_meta(json.loads(sibling.read_text(encoding="utf-8")))
     revision = meta.get("git_revision", "not recorded")
     lines += [f"Machine: {_machine(meta)}  ", f"Revision: `{revision}`", ""]
     rows = [_flatten(r) for r in _rows(data, entry.get("rows")) if isinstance(r, dict)]
