@@ -251,6 +251,9 @@ def _save_write_up(path: Path, text: str, summary: dict, png: Path) -> None:
     from ntkcomp.io import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode())
+    meta = png.parent / "metadata.json"   # the run's record: versions, machine, device
+    if meta.exists():
+        summary = {**summary, "metadata": json.loads(meta.read_text())}
     atomic_write_bytes(path.with_suffix(".json"),
                        json.dumps(summary, indent=1, sort_keys=True).encode())
     atomic_write_bytes(path.with_suffix(".png"), png.read_bytes())
