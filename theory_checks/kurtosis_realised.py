@@ -5,7 +5,7 @@ cumulant's term ``alpha_diag_l sum_k x_ik^2 x_jk^2`` instead of its class-block 
 ``alpha_diag_l (J T_diag J^T / p)_ij``; the ``kappa4 sum_k x_ik^3 x_jk`` term, which
 the original statement drops and which is the leading one for step activations; and the per-sample
 shifts
-of the layer-1 feature means and variances, ``kappa4 sum_k x_ik^4`` terms; and (session 14)
+of the layer-1 feature means and variances, ``kappa4 sum_k x_ik^4`` terms; and
 the terms of the same order linear in the covariance c_ij = x_i . x_j or in each sample's
 variance deviation, ``covariance_coefficients``, and the slope shifts of the later layers,
 ``deep_slope_terms``; all carried through the later layers) is
@@ -272,7 +272,7 @@ correction and the stated equal the uncorrected equivalent there (ternary, n = 5
 
 The diagonal is left as the stated plus the variance shift (the exact per-sample diagonal is
 `diagonal="exact"`, which does not include the kurtosis).
-Session 14 added the terms of the first Edgeworth order whose entries are of the same
+The terms of the first Edgeworth order whose entries are of the same
 order (p^-3/2) as the x^3 x term (`ntkcomp.equivalents.covariance_coefficients`, with the
 NTK's layer-1 derivative-kernel copies, and `deep_slope_terms`): the slope
 shift kappa4 a1 a5 / 24 (s4_i + s4_j) c_ij, the covariance dependence of E[sigma''
@@ -282,9 +282,9 @@ EFFECTS (sparse minus Gaussian weights) they bring the projection coefficient of
 on the prediction from 0.66 to 1.02 (compressed tanh design, one layer), from 0.85 to 1.01
 (compressed ReLU design), and the ReLU eps = 0.95 effect error from 0.040 to 0.020 of ||K||
 (the Monte Carlo noise: 0.017). The TOTAL error against this check's reference grows for
-ReLU (L = 1, n = 512, eps = 0.95: 0.016 -> 0.039, floor 0.042): the session-13 version
+ReLU (L = 1, n = 512, eps = 0.95: 0.016 -> 0.039, floor 0.042): the earlier form without these terms
 cancelled part of the Gaussian-weight equivalent's own per-sample-variance error (the same
-observation as session 13's per-sample-scale experiment); it now sits at the Gaussian
+observation as a per-sample-scale experiment); it now sits at the Gaussian
 level, which is what the claim asks for. The slope shifts that the layer-1 variance shift
 causes in layers >= 2 (`deep_slope_terms`) bring the depth-3 tanh design's projection from
 0.88 to 0.98; the layer-1 derivative kernel's terms bring a one-layer tanh NTK's from 0.67

@@ -94,7 +94,6 @@ def _neutral(text: str) -> str:
     text = re.sub(r"THEORY(\.md)?'s", "the stated", text)
     text = re.sub(r"\(THEORY(\.md)? (eq\. )?(section|§) ?[\d\-]+\)", "(stated form)", text)
     text = re.sub(r"THEORY(\.md)? (section|sections|§) ?[\d\-, ]+", "the stated theory ", text)
-    text = re.sub(r"\s*\(session \d+\)|,? session \d+", "", text)
     return re.sub(r"THEORY(\.md)?", "stated", text)
 
 

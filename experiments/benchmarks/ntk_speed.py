@@ -18,8 +18,8 @@ their max relative difference to our kernel. Speedup protocol: NT's median of
 completed count) against the median of our calls timed just before AND just after the NT
 runs (the host's speed drifts over the minutes NT takes). ``--malloc tuned`` (default)
 runs every child, ours and NT's alike, with the glibc settings of ``MALLOC_TUNED``: heap
-reuse instead of fresh, page-faulted ``mmap`` blocks per call (~7 % of our n = 2048 call
-in session 6, not reproduced in session 7: see ``MALLOC_TUNED``);
+reuse instead of fresh, page-faulted ``mmap`` blocks per call (a gain that was not
+reproducible: see ``MALLOC_TUNED``);
 ``--malloc default`` reproduces runs 1 and 2 of the README.
 
 FLOP accounting. The Gram products of one b x b tile have inner dimension
@@ -88,8 +88,8 @@ F64_SIZES = [256, 1024, 4096]
 #: blocks up to 32 MB come from the heap and freed memory stays there, instead of fresh
 #: ``mmap`` pages per call that the kernel must fault in and zero. Measured at n = 2048
 #: (widths 1000 x 3): minor page faults per call 6800-7000 -> ~2100, median call time
-#: 0.166-0.189 s -> 0.154-0.171 s (interleaved processes, 3 pairs, session 6). A later
-#: check (session 7, 2 pairs) did not reproduce it: faults 900-11700 per call between
+#: 0.166-0.189 s -> 0.154-0.171 s (interleaved processes, 3 pairs). A repeat check
+#: (2 pairs) did not reproduce it: faults 900-11700 per call between
 #: identical processes, times 0.146-0.152 s either way -- treat the gain as unconfirmed.
 MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 ** 2),
                 "MALLOC_TRIM_THRESHOLD_": str(4 * 1024 ** 3),

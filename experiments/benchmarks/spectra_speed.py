@@ -4,11 +4,10 @@
     python -m experiments.benchmarks.spectra_speed --quick    # small sizes, < 2 min
     python -m experiments.benchmarks.spectra_speed --sizes 8192 --kernels ck
 
-Timed runs must hold the machine-wide benchmark lock and run one size (or one kernel) per
-invocation so that other timing jobs can interleave::
+Timed runs are meaningful on an otherwise idle machine; large sizes can be run one size (or
+one kernel) per invocation::
 
-    flock /work/main/.agents/bench.lock nice -n 0 python -m experiments.benchmarks.spectra_speed \
-        --sizes 16384 --kernels ntk
+    python -m experiments.benchmarks.spectra_speed --sizes 16384 --kernels ntk
 
 Results are *merged* into ``--out`` (atomic rewrite): a row exists per n and holds one entry
 per kernel; an existing (n, kernel) entry is kept and that stage skipped unless ``--force``.
@@ -60,9 +59,8 @@ For every (n, kernel) -- each in its own subprocess, so "peak RSS" is that stage
 * ``rss_GB``: peak resident memory of the stage's worker process (``ru_maxrss``; the
   ``rss_<stage>_GB`` values are cumulative up to the end of that stage) and ``K_GB``, the
   size of the stored kernel.
-* ``loadavg`` / ``loadavg_end``: 1-minute load average at the start / end of the stage. The
-  machine (2 cores) is shared: other jobs run at ``nice 19`` during our locked runs, so wall
-  times are upper bounds; compare CPU seconds.
+* ``loadavg`` / ``loadavg_end``: 1-minute load average at the start / end of the stage. On a
+  loaded machine wall times are upper bounds; compare CPU seconds.
 
 Kernels are built and stored in float32 (the Lanczos/Chebyshev vectors are float64); exact
 eigenvalues are computed from the same float32 kernel.
