@@ -24,6 +24,7 @@ rounding of a kink changes one feature entry of one sample, invisible in a spect
 from __future__ import annotations
 
 import time
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,6 +43,34 @@ class Timer:
         now = time.perf_counter()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.t, 3)
         self.t = now
+
+
+class PaperNetwork(NamedTuple):
+    """The inputs of one paper-size point: the data split, its training sample, the dense
+    network and one float32 draw of its weights (see :func:`paper_network`)."""
+    data: Any
+    sample: Any
+    net: Any
+    params: Any
+    X32: Any
+
+
+def paper_network(cfg: dict) -> PaperNetwork:
+    """Data and network of a point ``cfg`` (keys ``data``, ``n``, ``p``, ``K``, ``seed``,
+    ``widths``, ``activations``): the split of ``experiments.harness.pipeline.load_data``,
+    the dense MLP with ``cfg["activations"]`` in every layer at the sample's ``tau0``, one
+    float32 draw of its weights (key ``cfg["seed"] + 1``) and the float32 inputs ``X32``."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.harness.pipeline import dense_network, load_data
+
+    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
+    s = data.train
+    widths = list(cfg["widths"])
+    net = dense_network(widths, cfg["activations"] * len(widths), float(s.stats.tau0))
+    params = net.init(jax.random.PRNGKey(cfg["seed"] + 1), data.p, dtype=jnp.float32)
+    return PaperNetwork(data, s, net, params, jnp.asarray(s.X, jnp.float32))
 
 
 def measure(K, seed: int, method: str = "slq"):

@@ -98,26 +98,19 @@ def full_point(cfg: dict) -> dict:
     network, densities by SLQ; the result has the keys of
     ``experiments.harness.definitions.spectral_equivalence`` used by :func:`plot`, plus
     ``seconds`` per step."""
-    import jax
     import jax.numpy as jnp
 
-    from experiments.harness.pipeline import dense_network, load_data
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
     from ntkcomp.kernels import ck_operator, expected_kernels, ntk_operator
     from ntkcomp.spectral import wasserstein1
 
     tick = _full_size.Timer()
-    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
-    s = data.train
-    widths = list(cfg["widths"])
-    net = dense_network(widths, cfg["activations"] * len(widths), float(s.stats.tau0))
-    X32 = jnp.asarray(s.X, jnp.float32)
-    params = net.init(jax.random.PRNGKey(cfg["seed"] + 1), data.p, dtype=jnp.float32)
+    data, s, net, params, X32 = _full_size.paper_network(cfg)
     tick("data")
     E = expected_kernels(net, s.X)
     tick("expected_kernels")
     res = {"n": int(s.X.shape[0]), "p": data.p, "tau0": float(s.stats.tau0),
-           "widths": widths, "path": "paper_size"}
+           "widths": list(cfg["widths"]), "path": "paper_size"}
     arrays = {"labels": np.asarray(s.labels)}
     for kind in ("ck", "ntk"):
         K_exp = E["ck"][-1] if kind == "ck" else E["ntk"]

@@ -50,18 +50,12 @@ def full_point(cfg: dict) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from experiments.harness.pipeline import dense_network, load_data
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
     from ntkcomp.kernels import ck_operator, expected_kernels, ntk_operator
     from ntkcomp.spectral import class_alignment, top_eigenpairs
 
     tick = _full_size.Timer()
-    data = load_data(cfg["data"], cfg["n"], cfg["p"], K=cfg["K"], seed=cfg["seed"])
-    s = data.train
-    widths = list(cfg["widths"])
-    net = dense_network(widths, cfg["activations"] * len(widths), float(s.stats.tau0))
-    X32 = jnp.asarray(s.X, jnp.float32)
-    params = net.init(jax.random.PRNGKey(cfg["seed"] + 1), data.p, dtype=jnp.float32)
+    data, s, net, params, X32 = _full_size.paper_network(cfg)
     E = expected_kernels(net, s.X)
     tick("expected_kernels")
     k, key = cfg["top_k"], jax.random.PRNGKey(cfg["seed"] + 13)

@@ -103,31 +103,3 @@ def test_other_argument_validation():
         compress(net, 1.0, target="cka")
     with pytest.raises(ValueError, match="levels"):
         compress(net, 1.0, family="k_level")
-
-
-def test_end_to_end_forward_equals_the_network_coefficients():
-    """The joint design's forward map (closed-form step moments through
-    ``equivalents.layer_step``) against ``equivalents.coefficients`` of the MLP built from
-    the same activations, whose moments come from ``ntkcomp.activations`` (float64: 1e-12)."""
-    from ntkcomp.compress._end_to_end import e2e_forward
-    from ntkcomp.compress._families import decode, to_activation
-    from ntkcomp.equivalents import coefficients
-    from ntkcomp.networks import weight_law
-
-    theta = jnp.asarray([-0.4, np.log(0.9), 0.8, 1.3, -1.1, np.log(1.5), 0.5, 0.7])
-    tau0, eps = 1.1, 0.9
-    kappa4 = 1.0 / (1.0 - eps) - 3.0
-    alpha, tau_sq, alpha_diag, taus = e2e_forward(theta, tau0, ("ternary", "ternary"),
-                                                  (None, None), kappa4)
-    acts, tau = [], tau0
-    for th in (theta[:4], theta[4:]):
-        thr, lev = decode("ternary", th, tau)
-        acts.append(to_activation("ternary", thr, lev))
-        tau = float(taus[len(acts)])
-    net = MLP([16, 16], acts, weights=weight_law("sparse_ternary", eps=eps), tau0=tau0)
-    c = coefficients(net, tau0)
-    np.testing.assert_allclose(np.asarray(alpha), np.asarray(c.alpha[2]), rtol=1e-12,
-                               atol=1e-14)
-    np.testing.assert_allclose(float(tau_sq), float(c.tau[2]) ** 2, rtol=1e-12)
-    np.testing.assert_allclose(float(alpha_diag), float(c.alpha_diag[2]), rtol=1e-10,
-                               atol=1e-14)

@@ -156,14 +156,15 @@ _SHARD_SCRIPT = textwrap.dedent("""
     from ntkcomp.networks import MLP
     from ntkcomp.kernels import ntk_operator, ck_operator
     from ntkcomp.spectral import spectrum, top_eigenpairs, wasserstein1
-    from ntkcomp.spectral._operator import DenseOperator, shard_rows, row_mesh
+    from ntkcomp._mesh import device_mesh
+    from ntkcomp.spectral._operator import DenseOperator, shard_rows
     from ntkcomp.spectral._slq import slq_quadrature
     from ntkcomp.spectral._kpm import kpm_moments
     p, n = 32, 256
     s = gmm_preset("means", p=p).sample(jax.random.PRNGKey(0), n)
     net = MLP([24, 16], "tanh", tau0=float(s.stats.tau0))
     prm = net.init(jax.random.PRNGKey(1), p)
-    mesh = row_mesh()
+    mesh = device_mesh()
     out = {}
     ops = {"ntk_tiled": ntk_operator(net, prm, s.X, method="tiled", block_size=32),
            "ck": ck_operator(net, prm, s.X)}

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     ntkcomp.enable_x64()
     from ntkcomp.kernels import (empirical_ntk, conjugate_kernels, sharded_empirical_ntk,
                                  sharded_conjugate_kernels)
-    from ntkcomp.kernels._sharding import device_mesh
+    from ntkcomp._mesh import device_mesh
     from ntkcomp.networks import MLP
 
     def rel(a, b):

@@ -23,13 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkcomp.compress._families import StepMoments
 from ntkcomp.compress._options import (Family, HiddenScale, SolverOptions, Target, layer_eps,
                                        parse_enum)
 from ntkcomp.compress._solver import solve_fewest_levels, solve_layer
 from ntkcomp.compress._targets import (FLOOR_FRAC, linear_fraction_bound,
                                        ntk_last_layer_target, target_from_activation)
 from ntkcomp._validate import check_positive, check_positive_int
+from ntkcomp.activations import Moments
 from ntkcomp.equivalents import LayerCarry, coefficients, layer_step
 from ntkcomp.networks import MLP, weight_law
 
@@ -73,8 +73,8 @@ def compressed_alpha(layers) -> np.ndarray:
         carry = LayerCarry.initial(jnp.asarray(1.0, jnp.float64))
         for s in layers:
             a = s.achieved
-            m = StepMoments(*(jnp.asarray(a[k], jnp.float64)
-                              for k in ("mean", "var", "a1", "a2", "q")))
+            m = Moments(*(jnp.asarray(a[k], jnp.float64)
+                          for k in ("mean", "var", "a1", "a2", "q")), s=jnp.inf)
             carry = layer_step(carry, m, differentiable=False)
         return np.asarray(carry.alpha)
 

@@ -1,20 +1,12 @@
-"""Quantized activation families and their Gaussian moments in closed form.
+"""Quantized activation families: their parametrisation and Gaussian moments.
 
 A piecewise-constant activation with thresholds ``t_1 < ... < t_{k-1}`` and levels
-``l_0, ..., l_{k-1}`` (``sigma = l_j`` between ``t_j`` and ``t_{j+1}``) has, at input scale
-``tau`` (``z_j = t_j / tau``, ``phi`` the standard normal density, ``Phi`` its CDF,
-``D_j = l_j - l_{j-1}`` the jump at ``t_j``; Stein's lemma, see the theory page
-``docs/theory/compression.md`` (section Families))::
-
-    mean = sum_j l_j (Phi(z_{j+1}) - Phi(z_j))
-    var  = sum_j (l_j - mean)^2 (Phi(z_{j+1}) - Phi(z_j))          (= tau_out^2)
-    a1   = E[sigma']  = (1/tau)   sum_j D_j phi(z_j)
-    a2   = E[sigma''] = (1/tau^2) sum_j D_j z_j phi(z_j)
-    q    = E[((sigma-mean)^2)''] = (1/tau^2) sum_j D'_j z_j phi(z_j),
-           D'_j = (l_j - mean)^2 - (l_{j-1} - mean)^2
-    s    = E[sigma'^2] = +inf  (sigma' is a sum of Dirac masses)
-
-Families (the solver works on an unconstrained vector ``theta``):
+``l_0, ..., l_{k-1}`` is the ``k_level`` activation of :mod:`ntkcomp.activations`; its
+Gaussian moments (mean, var, a1, a2, q; ``s = +inf``) come from that activation's closed
+forms (:func:`step_moments`; the formulas are on the theory page ``docs/theory/moments.md``,
+section Non-smooth activations). This module adds the parametrisation the solver works on:
+each family as a function of an unconstrained vector ``theta`` (theory page
+``docs/theory/compression.md``, section Families):
 
 ``binary``   b (1{t < s1} + 1{t > s2}): two levels on three intervals, 3 unknowns
              (theta = (z1, log(z2 - z1), b)).
@@ -27,54 +19,28 @@ Everything is pure JAX (jit / vmap / jacfwd-able).
 """
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
-
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import ndtr
 
-from ntkcomp.activations import get
+from ntkcomp.activations import Moments, get
 
 FAMILIES = ("binary", "ternary", "k_level")
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class StepMoments(NamedTuple):
-    """Gaussian moments of a piecewise-constant activation at one input scale."""
-    mean: jnp.ndarray
-    var: jnp.ndarray
-    a1: jnp.ndarray
-    a2: jnp.ndarray
-    q: jnp.ndarray
+@jax.jit
+def step_moments(thresholds, levels, tau) -> Moments:
+    """Gaussian moments of the step function with ``thresholds (k-1,)`` and ``levels (k,)``
+    at input scale ``tau``: the closed forms of the ``k_level`` activation
+    (:meth:`ntkcomp.activations.Activation.exact_moments`).
 
-
-def _phi(z):
-    return _INV_SQRT_2PI * jnp.exp(-0.5 * z * z)
-
-
-def step_moments(thresholds, levels, tau) -> StepMoments:
-    """Closed-form moments of ``sigma`` with ``thresholds (k-1,)`` and ``levels (k,)`` at ``tau``.
-
-    ``thresholds`` are in the activation's own units (not divided by tau). Exact up to
-    rounding (erf and exp only); ``s`` is not returned because it is infinite.
+    ``thresholds`` are in the activation's own units (not divided by tau). Compiled, so the
+    parameters are always traced: a non-finite value gives non-finite moments (which the
+    solver's residuals reject) instead of the activation's ValueError. Differentiable in all
+    three arguments (``jax.jacfwd`` of the solver's residual).
     """
-    thresholds = jnp.asarray(thresholds)
-    levels = jnp.asarray(levels)
-    z = thresholds / tau
-    cdf = ndtr(z)
-    probs = jnp.diff(jnp.concatenate([jnp.zeros((1,), cdf.dtype), cdf,
-                                      jnp.ones((1,), cdf.dtype)]))
-    mean = jnp.sum(levels * probs)
-    centred = levels - mean
-    var = jnp.sum(centred * centred * probs)
-    jumps = jnp.diff(levels)
-    jumps_sq = jnp.diff(centred * centred)
-    dens = _phi(z)
-    a1 = jnp.sum(jumps * dens) / tau
-    a2 = jnp.sum(jumps * z * dens) / tau ** 2
-    q = jnp.sum(jumps_sq * z * dens) / tau ** 2
-    return StepMoments(mean, var, a1, a2, q)
+    act = get("k_level", thresholds=thresholds, levels=levels)
+    return act.exact_moments(jnp.asarray(tau))
 
 
 def n_unknowns(family: str, k: int | None = None) -> int:
@@ -117,7 +83,7 @@ def decode(family: str, theta, tau, k: int | None = None):
     return tau * z, lev
 
 
-def family_moments(family: str, theta, tau, k: int | None = None) -> StepMoments:
+def family_moments(family: str, theta, tau, k: int | None = None) -> Moments:
     """Moments of the family member ``theta`` at input scale ``tau``."""
     thr, lev = decode(family, theta, tau, k)
     return step_moments(thr, lev, tau)

@@ -21,7 +21,6 @@ but JAX's own runtime moves data.
 from __future__ import annotations
 
 from functools import partial
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -30,23 +29,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ntkcomp._mesh import device_mesh
 from ntkcomp._validate import check_positive_int
 from ntkcomp.kernels._memory import check_fits
 from ntkcomp.kernels._signals import Arch, prepare
 from ntkcomp.kernels._tiles import ck_jit, ntk_jit
 
-__all__ = ["cyclic_offsets", "device_mesh", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
-
-AXIS = "rows"
-
-
-def device_mesh(devices: Sequence | None = None, axis_name: str = AXIS) -> Mesh:
-    """A 1-D mesh over ``devices`` (default ``jax.devices()``: every device of every
-    process) with one named axis."""
-    devices = list(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must be a non-empty list of jax devices")
-    return Mesh(np.array(devices), (axis_name,))
+__all__ = ["cyclic_offsets", "sharded_conjugate_kernels", "sharded_empirical_ntk"]
 
 
 def _shard_map(f, mesh, in_specs, out_specs):

@@ -15,7 +15,7 @@ never baked into a compiled program; any other callable becomes static data of t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import jax
@@ -25,6 +25,8 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.tree_util import Partial, register_pytree_node_class
+
+from ntkcomp._mesh import ROW_AXIS, device_mesh
 
 __all__ = ["DenseOperator", "LinearOperator", "as_operator", "dense_of", "is_matrix",
            "operator_size", "shard_rows"]
@@ -169,7 +171,7 @@ def dense_of(obj: Any, n: int, dtype=None) -> np.ndarray:
     return np.asarray(cols, dtype=np.float64)
 
 
-def shard_rows(op, mesh: Mesh | None = None, axis_name: str = "rows", *, n: int | None = None):
+def shard_rows(op, mesh: Mesh | None = None, axis_name: str = ROW_AXIS, *, n: int | None = None):
     """``op`` with every array whose leading axis is ``n`` sharded by rows over ``mesh``.
 
     Args:
@@ -182,7 +184,7 @@ def shard_rows(op, mesh: Mesh | None = None, axis_name: str = "rows", *, n: int 
     Raises:
       ValueError: a mesh with several axes, or ``n`` not divisible by the number of devices.
     """
-    mesh = row_mesh(axis_name=axis_name) if mesh is None else mesh
+    mesh = device_mesh(axis_name=axis_name) if mesh is None else mesh
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must be 1-D, got axes {mesh.axis_names}")
     axis = mesh.axis_names[0]
@@ -203,11 +205,3 @@ def shard_rows(op, mesh: Mesh | None = None, axis_name: str = "rows", *, n: int 
 
     leaves, treedef = jax.tree_util.tree_flatten(op)
     return jax.tree_util.tree_unflatten(treedef, [place(x) for x in leaves])
-
-
-def row_mesh(devices: Sequence | None = None, axis_name: str = "rows") -> Mesh:
-    """1-D mesh over ``devices`` (default every device of every process)."""
-    devices = list(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must be a non-empty list of jax devices")
-    return Mesh(np.array(devices), (axis_name,))
