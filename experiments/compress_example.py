@@ -39,24 +39,34 @@ sweep (``OUT/single_draw/``: manifest + one atomic file per finished point; reru
 command to resume) and writes ``OUT/single_draw_vs_width.{json,md}``; the table is also
 appended to ``OUT/summary.md`` under "## Single-draw agreement vs width". Results and their discussion:
 experiments/results/compress_example/README.md.
+
+OUT is a result folder shared by the modes above (and by
+``experiments/single_draw_compounded_law.py``): every run is written through
+:class:`experiments.harness.RunDir` with ``keep_previous=True``, i.e. into a staging copy of
+the previous OUT beside it, where it adds or replaces its own files; OUT is replaced whole
+when the run completes and left as it was when the run fails or is interrupted (the
+finished points of ``OUT/single_draw`` are kept for the next run). A second run into the
+same OUT while one is writing is refused (exit status 2).
 """
 from __future__ import annotations
 
-import argparse
+import io
 import resource
+import sys
 import time
 from pathlib import Path
 
 import jax
 
 import ntkcomp
-from experiments.harness.compression import headline_rel_diffs
 from experiments.compression import (lossless_frontier, predicted_single_draw,
                                      single_draw_point, single_draw_table, spectral_report)
-from experiments.harness.sweep import run_sweep
+from experiments.harness import RunDir, check_out_path, read_json, run_main, run_sweep
+from experiments.harness.args import Parser
+from experiments.harness.compression import headline_rel_diffs
 from ntkcomp.compress import HiddenScale, KurtosisBudget, SolverOptions, compress
 from ntkcomp.data import gmm_preset
-from ntkcomp.io import atomic_write_json, atomic_write_bytes, run_metadata
+from ntkcomp.io import run_metadata
 from ntkcomp.networks import MLP
 
 ntkcomp.enable_x64()
@@ -163,23 +173,30 @@ def frontier_table(res: dict) -> str:
 
 SINGLE_DRAW_MARKER = "\n## Single-draw agreement vs width"
 
+#: subdirectories of a result folder that hold the finished points of resumable sweeps
+#: (``--single-draw-widths`` here, ``experiments/single_draw_compounded_law.py``): a run
+#: into the folder that fails keeps them for the next run (:class:`RunDir`'s ``resume``)
+RESUME_DIRS = ("single_draw", "single_draw_compounded")
 
-def write_summary(out: Path, table: str) -> None:
+
+def write_summary(run: RunDir, table: str) -> None:
     """``summary.md`` = ``table`` + the single-draw section (kept across rewrites)."""
     sec = ""
-    f = out / "summary.md"
+    f = run.file("summary.md")
     if f.exists():
         old = f.read_text()
         i = old.find(SINGLE_DRAW_MARKER)
         if i >= 0:
             sec = old[i:]
-    atomic_write_bytes(f, table.rstrip("\n") + "\n" + sec)
+    run.write_text("summary.md", table.rstrip("\n") + "\n" + sec)
 
 
-def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int, *,
+def single_draw_sweep(run: RunDir, activations, widths, n: int, p: int, depth: int, *,
                       family: str, k_max: int, seed: int, tol: float,
-                      law: str = "one_layer") -> list:
-    """Resumable single-draw-vs-width sweep (see module docstring); returns the points."""
+                      law: str = "one_layer", out_label: str | None = None) -> list:
+    """Resumable single-draw-vs-width sweep (see module docstring) in ``run``'s
+    ``single_draw/``; returns the points. ``out_label``: the ``--out`` shown in the
+    regenerate command of ``summary.md`` (default: the run's final directory)."""
     # widths outer, activations inner: a sweep cut short loses the widest (dearest) points
     points = [{"activation": act, "width": int(d), "n": n, "p": p, "depth": depth,
                "eps_grid": [0.0, 0.5, 0.9], "family": family, "k_max": k_max, "seed": seed,
@@ -197,40 +214,42 @@ def single_draw_sweep(out: Path, activations, widths, n: int, p: int, depth: int
               flush=True)
         return r
 
-    res = run_sweep(fn, points, out / "single_draw", name="single_draw_vs_width",
+    res = run_sweep(fn, points, run.file("single_draw"), name="single_draw_vs_width",
                     on_error="record", progress=False)
     done = [r for r in res.results if r is not None]
     table = single_draw_table(done, tol=tol)
-    atomic_write_json(out / "single_draw_vs_width.json",
-                      {"points": done, "tol": tol,
-                       **run_metadata({"activations": list(activations),
-                                       "widths": list(widths), "n": n, "p": p,
-                                       "depth": depth, "family": family, "k_max": k_max},
-                                      {"seed": seed})})
-    atomic_write_bytes(out / "single_draw_vs_width.md", table)
-    pred = out / "single_draw_predicted.md"
+    run.write_json("single_draw_vs_width.json",
+                   {"points": done, "tol": tol,
+                    **run_metadata({"activations": list(activations),
+                                    "widths": list(widths), "n": n, "p": p,
+                                    "depth": depth, "family": family, "k_max": k_max},
+                                   {"seed": seed})})
+    run.write_text("single_draw_vs_width.md", table)
+    pred = run.file("single_draw_predicted.md")
     if pred.exists():   # written by --single-draw-predict-widths
         table += ("\nRandom-features-law prediction only (no network drawn), widths beyond "
                   "the measured ones: `single_draw_predicted.md`\n\n" + pred.read_text())
-    f = out / "summary.md"
+    f = run.file("summary.md")
     old = f.read_text() if f.exists() else ""
     i = old.find(SINGLE_DRAW_MARKER)
     head = old if i < 0 else old[:i]
     cmd = (f"nice -n 19 python experiments/compress_example.py --single-draw-widths "
-           f"{' '.join(str(d) for d in sorted(widths))} --n {n} --out {out}")
-    atomic_write_bytes(f, head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
-                      f" (n = {n}, p = {p}, depth {depth}, one draw each)\n\n"
-                      f"Regenerate / resume: `{cmd}`. Columns: "
-                      "`experiments.compression.frontier.single_draw_point`; details in "
-                      "`single_draw_vs_width.md` and the README one level up.\n\n" + table)
+           f"{' '.join(str(d) for d in sorted(widths))} --n {n} "
+           f"--out {out_label or run.final}")
+    run.write_text("summary.md", head.rstrip("\n") + "\n" + SINGLE_DRAW_MARKER +
+                   f" (n = {n}, p = {p}, depth {depth}, one draw each)\n\n"
+                   f"Regenerate / resume: `{cmd}`. Columns: "
+                   "`experiments.compression.frontier.single_draw_point`; details in "
+                   "`single_draw_vs_width.md` and the README one level up.\n\n" + table)
     return done
 
 
-def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: int, *,
+def single_draw_predict(run: RunDir, activations, widths, n: int, p: int, depth: int, *,
                         family: str, k_max: int, seed: int) -> dict:
     """RF-law predictions of the single-draw CK_L W1 at large widths (eps 0 and 0.9 for
-    ReLU; eps 0 only for tanh/erf, whose layer-1 kurtosis term is 0, a2 = 0)."""
-    res = {}
+    ReLU; eps 0 only for tanh/erf, whose layer-1 kurtosis term is 0, a2 = 0), written to
+    ``run``'s ``single_draw_predicted.{json,md}``."""
+    res, lines = {}, []
     for act in activations:
         eps = (0.0, 0.9) if act == "relu" else (0.0,)
         res[act] = predicted_single_draw(act, widths, n=n, p=p, depth=depth, eps_grid=eps,
@@ -243,17 +262,20 @@ def single_draw_predict(out: Path, activations, widths, n: int, p: int, depth: i
                              f"{row['eps']} | {row['ck_w1_rel_predicted']:.3f} |")
                 if a == act:
                     print(lines[-1], flush=True)
-        atomic_write_json(out / "single_draw_predicted.json",
-                          {"results": res, **run_metadata({"widths": list(widths), "n": n,
-                                                           "p": p, "depth": depth},
-                                                          {"seed": seed})})
-        atomic_write_bytes(out / "single_draw_predicted.md", "\n".join(lines) + "\n")
+    run.write_json("single_draw_predicted.json",
+                   {"results": res, **run_metadata({"widths": list(widths), "n": n,
+                                                    "p": p, "depth": depth},
+                                                   {"seed": seed})})
+    run.write_text("single_draw_predicted.md", "\n".join(lines) + "\n")
     return res
 
 
 def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str, k_max: int,
-            hidden_tau, exact: bool, single_draw: bool, seed: int, out_dir: Path | None,
-            target: str = "ck", kurtosis_tol: float | None = None):
+            hidden_tau, exact: bool, single_draw: bool, seed: int, run: RunDir | None = None,
+            where: str = "", target: str = "ck", kurtosis_tol: float | None = None):
+    """Compress one dense network and report its kernels; ``(summary row, full report)``.
+    With ``run``: writes ``report.json`` and ``spectra.png`` into its folder ``where``
+    (``""``: the run directory itself)."""
     sample = gmm_preset("mixed", p).sample(jax.random.PRNGKey(seed), n)
     tau0 = float(sample.stats.tau0)
     net = MLP(widths, activation, tau0=tau0)
@@ -266,7 +288,7 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     t0 = time.time()
     rep = spectral_report(net, res.compressed, sample, coefficients=res.coefficients,
                           exact=exact, single_draw=single_draw, seed=seed,
-                          figure=out_dir is not None)
+                          figure=run is not None)
     t_report = time.time() - t0
     d = rep.to_json()
     summary = {
@@ -295,16 +317,23 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
                             "exact": exact, "target": target,
                             "kurtosis_tol": kurtosis_tol},
                            {"seed": seed})}
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / "report.json", full)
+    if run is not None:
+        prefix = f"{where}/" if where else ""
+        run.write_json(prefix + "report.json", full)
         if rep.figure is not None:
-            rep.figure.savefig(out_dir / "spectra.png", dpi=110)
+            import matplotlib.pyplot as plt
+
+            buf = io.BytesIO()
+            rep.figure.savefig(buf, format="png", dpi=110)
+            plt.close(rep.figure)
+            run.write_bytes(prefix + "spectra.png", buf.getvalue())
     return summary, full
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser() -> Parser:
+    """The command-line options (``--help``)."""
+    ap = Parser(prog="python -m experiments.compress_example",
+                description=__doc__.split("\n")[0])
     ap.add_argument("--activation", default="relu", choices=["relu", "tanh", "erf"])
     ap.add_argument("--eps", type=float, nargs="+", default=[0.9],
                     help="one value, or one per layer (e.g. 0.6667 0.9 0.9: kappa4 = 0 at "
@@ -353,64 +382,69 @@ def main(argv=None):
     ap.add_argument("--depth", type=int, default=3, help="depth of --single-draw-widths")
     ap.add_argument("--tol", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="experiments/results/compress_example")
-    a = ap.parse_args(argv)
+    ap.add_argument("--out", default="experiments/results/compress_example",
+                    help="result folder, shared by the modes of this command: a run adds or "
+                         "replaces its own files and keeps the others; the folder is replaced "
+                         "whole when the run completes and left as it was if it fails or is "
+                         "interrupted (a second run into the same folder is refused)")
+    return ap
+
+
+def main(argv=None) -> int:
+    """Run the command (``--help`` for the options); returns the exit status (2: bad input,
+    or another run is writing into ``--out``)."""
+    return run_main("python -m experiments.compress_example", _main, argv)
+
+
+def _main(argv) -> int:
+    a = parser().parse_args(argv)
+    check_out_path(a.out)
+    with RunDir(a.out, keep_previous=True, resume=RESUME_DIRS) as rd:
+        _run(a, rd)
+    print(f"[compress_example] wrote {rd.final}/", file=sys.stderr)
+    return 0
+
+
+def _run(a, rd: RunDir) -> None:
     p = a.p or a.n // 2
     widths = a.widths or [a.n // 2, a.n // 2, a.n // 4]
     ht = HiddenScale.parse(a.hidden_tau)
-    out = Path(a.out)
     kw = dict(family=a.family, k_max=a.k_max, hidden_tau=ht, exact=not a.no_exact,
               single_draw=not a.no_single_draw, seed=a.seed, target=a.target,
               kurtosis_tol=a.kurtosis_tol)
     if a.single_draw_predict_widths:
-        single_draw_predict(out, a.activations, a.single_draw_predict_widths, a.n, p,
+        single_draw_predict(rd, a.activations, a.single_draw_predict_widths, a.n, p,
                             a.depth, family=a.family, k_max=a.k_max, seed=a.seed)
         if not a.single_draw_widths:
             return
     if a.single_draw_widths:
-        single_draw_sweep(out, a.activations, a.single_draw_widths, a.n, p, a.depth,
+        single_draw_sweep(rd, a.activations, a.single_draw_widths, a.n, p, a.depth,
                           family=a.family, k_max=a.k_max, seed=a.seed, tol=a.tol,
-                          law=a.single_draw_law)
+                          law=a.single_draw_law, out_label=str(Path(a.out)))
         return
     if a.frontier:
-
-        res = {}
-        for act in a.activations:
-            fr = lossless_frontier(n=a.n, p=p, depth=len(widths), activation=act, tol=a.tol,
-                                   widths=a.frontier_widths, eps_grid=(0.0, 0.5, 0.9),
-                                   family=a.family, k_max=a.k_max, seed=a.seed)
-            res[act] = fr
-            print(f"{act}: smallest width agreeing at eps=0: "
-                  f"{fr['smallest_width_agreeing_at_eps0']} (predicted "
-                  f"{fr.get('predicted_smallest_width_at_eps0')}); largest eps per width: "
-                  f"{fr['largest_eps_agreeing_per_width']}")
-            for r in fr["rows"]:
-                print(f"   d={r['width']:5d} eps={r['eps']:.1f} w1_rel={r['w1_rel']:.4f} "
-                      f"predicted={r.get('predicted_w1_rel', float('nan')):.4f} "
-                      f"align d/c={r['alignment_dense']:.3f}/{r['alignment_compressed']:.3f}",
-                      flush=True)
-            atomic_write_json(out / "frontier.json", {"results": res,
-                                                      **run_metadata(vars(a))})
-            atomic_write_bytes(out / "frontier.md", frontier_table(res))
+        _frontier(a, rd, p, widths)
         return
     if not a.sweep:
         eps = a.eps[0] if len(a.eps) == 1 else list(a.eps)
         tag = "-".join(f"{e:g}" for e in a.eps)
         tag += "" if a.target == "ck" else f"_{a.target}"
         tag += "" if a.kurtosis_tol is None else f"_ktol{a.kurtosis_tol:g}"
-        run_dir = out / f"{a.activation}_eps{tag}" if a.append_to_sweep else out
-        s, _ = run_one(a.activation, eps, a.n, p, widths, out_dir=run_dir, **kw)
+        where = f"{a.activation}_eps{tag}" if a.append_to_sweep else ""
+        if a.append_to_sweep and not rd.file("sweep.json").exists():
+            raise ValueError(f"append-to-sweep: {a.out}/sweep.json not found (run --sweep "
+                             "into that folder first)")
+        s, _ = run_one(a.activation, eps, a.n, p, widths, run=rd, where=where, **kw)
         print({k: v for k, v in s.items() if k != "layers"})
         if a.append_to_sweep:
-            import json
-            prev = json.loads((out / "sweep.json").read_text())
+            prev = read_json(rd.file("sweep.json"))
             rows = [r for r in prev["rows"] if not (
                 r["activation"] == a.activation and r["eps"] == eps
                 and r.get("target", "ck") == a.target
                 and r.get("kurtosis_tol") == a.kurtosis_tol)]
             rows.append({k: v for k, v in s.items() if k != "layers"})
-            atomic_write_json(out / "sweep.json", {**prev, "rows": rows})
-            write_summary(out, summary_table(rows))
+            rd.write_json("sweep.json", {**prev, "rows": rows})
+            write_summary(rd, summary_table(rows))
         return
     rows = []
     for act in a.activations:
@@ -418,7 +452,7 @@ def main(argv=None):
             # the exact E_W kernels (Gaussian limit) do not depend on eps; they are
             # recomputed per eps (cheap) and their spectra come from spectral_report's cache
             sub = f"{act}_eps{eps}" + ("" if a.target == "ck" else f"_{a.target}")
-            s, _ = run_one(act, eps, a.n, p, widths, out_dir=out / sub, **kw)
+            s, _ = run_one(act, eps, a.n, p, widths, run=rd, where=sub, **kw)
             rows.append({k: v for k, v in s.items() if k != "layers"})
             print(f"{act:5s} eps={eps:.1f} feasible={s['feasible']} "
                   f"hidden resid={s['hidden_max_residual']:.1e} "
@@ -427,8 +461,30 @@ def main(argv=None):
                   f"exact+kurt={s.get('ck_rel_diff_exact_kurtosis', float('nan')):.4f} "
                   f"ntk_rel_diff={s['ntk_rel_diff']:.4f} memory x{s['memory_factor']:.1f} "
                   f"cpu {s['cpu_seconds']:.0f}s", flush=True)
-            atomic_write_json(out / "sweep.json", {"rows": rows, **run_metadata(vars(a))})
-            write_summary(out, summary_table(rows))
+    rd.write_json("sweep.json", {"rows": rows, **run_metadata(vars(a))})
+    write_summary(rd, summary_table(rows))
+
+
+def _frontier(a, rd: RunDir, p: int, widths) -> None:
+    """``--frontier``: ``lossless_frontier`` per activation -> frontier.{json,md}."""
+    res = {}
+    for act in a.activations:
+        fr = lossless_frontier(n=a.n, p=p, depth=len(widths), activation=act, tol=a.tol,
+                               widths=a.frontier_widths, eps_grid=(0.0, 0.5, 0.9),
+                               family=a.family, k_max=a.k_max, seed=a.seed)
+        res[act] = fr
+        print(f"{act}: smallest width agreeing at eps=0: "
+              f"{fr['smallest_width_agreeing_at_eps0']} (predicted "
+              f"{fr.get('predicted_smallest_width_at_eps0')}); largest eps per width: "
+              f"{fr['largest_eps_agreeing_per_width']}")
+        for r in fr["rows"]:
+            print(f"   d={r['width']:5d} eps={r['eps']:.1f} w1_rel={r['w1_rel']:.4f} "
+                  f"predicted={r.get('predicted_w1_rel', float('nan')):.4f} "
+                  f"align d/c={r['alignment_dense']:.3f}/{r['alignment_compressed']:.3f}",
+                  flush=True)
+    rd.write_json("frontier.json", {"results": res, **run_metadata(vars(a))})
+    rd.write_text("frontier.md", frontier_table(res))
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

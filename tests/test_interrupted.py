@@ -437,8 +437,8 @@ def test_run_after_interruption_replaces_whole(tmp_path, old_run):
 
     out = tmp_path / "run"
     rd = RunDir(out, {"seed": 9})
-    rd.write_json("stale.json", {"x": 1})           # an interrupted run's leftovers
-    rd.abort()
+    rd.write_json("stale.json", {"x": 1})           # a killed run's leftovers: its staging
+    rd._release_lock()                              # directory stays, its lock is gone
     assert not out.exists() and (tmp_path / ".run.partial" / "stale.json").exists()
     assert main(["compress", *COMPRESS_ARGS, "--seed", "1", "--out", str(out)]) == 0
     assert _assert_old_or_new(out, None) == "new"

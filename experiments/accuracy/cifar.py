@@ -35,7 +35,7 @@ import optax
 
 from experiments.accuracy import plots, sweep
 from ntkcomp.data import estimate_stats, load_cifar10
-from ntkcomp.io import atomic_write_json, versions
+from ntkcomp.io import versions
 from ntkcomp.networks import MLP
 
 __all__ = ["Trunk", "main", "normalise_features", "train_trunk", "trunk_features",
@@ -286,8 +286,7 @@ def main(argv=None) -> int:
               "tasks": {"cifar10": {"rows": rows, "summary": sweep.summarise(rows)}},
               "seconds": time.perf_counter() - t0, "device": str(jax.devices()[0]),
               "versions": versions()}
-    atomic_write_json(args.out, result)
-    plots.save(plots.accuracy_memory(result, title=f"CIFAR-10 trunk features, widths {widths}"),
-               args.out.with_suffix(".png"))
+    plots.write_result(args.out, result, plots.accuracy_memory(
+        result, title=f"CIFAR-10 trunk features, widths {widths}"))
     print(f"wrote {args.out} ({result['seconds']:.0f} s)")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from experiments.accuracy import plots, sweep
 from ntkcomp.data import mnist_subset
-from ntkcomp.io import atomic_write_json, versions
+from ntkcomp.io import versions
 from ntkcomp.networks import MLP
 
 __all__ = ["TASKS", "main", "run_task"]
@@ -100,8 +100,7 @@ def main(argv=None) -> int:
                                       log=lambda m: print(m, flush=True))
     result["seconds"] = time.perf_counter() - t0
     result["versions"] = versions()
-    atomic_write_json(out, result)
-    plots.save(plots.accuracy_memory(result, title=f"MNIST, widths {cfg['widths']}"),
-               out.with_suffix(".png"))
+    plots.write_result(out, result,
+                       plots.accuracy_memory(result, title=f"MNIST, widths {cfg['widths']}"))
     print(f"wrote {out} and {out.with_suffix('.png')} ({result['seconds']:.0f} s)")
     return 0

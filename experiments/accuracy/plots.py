@@ -1,6 +1,7 @@
 """Accuracy against memory: one panel per (readout, task), error bars over seeds."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -8,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["LABELS", "accuracy_memory", "save"]
+from ntkcomp.io import atomic_write_bytes, atomic_write_json  # noqa: E402
+
+__all__ = ["LABELS", "accuracy_memory", "png_bytes", "save", "write_result"]
 
 LABELS = {"dense": "dense (float32)", "ntk_lc": "NTK-LC (real packed bits)",
           "magnitude": "magnitude pruning", "random": "random sparsification"}
@@ -66,13 +69,39 @@ def accuracy_memory(result: dict, title: str = ""):
     return fig
 
 
-def save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` (PNG, 130 dpi) and close it.
+def png_bytes(fig) -> bytes:
+    """``fig`` rendered as PNG (130 dpi); the figure is closed.
 
     Args:
         fig: a matplotlib figure.
-        path: output file.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130)
     plt.close(fig)
+    return buf.getvalue()
+
+
+def save(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` (PNG, 130 dpi) atomically and close it.
+
+    Args:
+        fig: a matplotlib figure.
+        path: output file (missing parent folders are created).
+    """
+    atomic_write_bytes(path, png_bytes(fig))
+
+
+def write_result(path: Path, result: dict, fig) -> None:
+    """Write ``result`` as ``path`` (JSON) and ``fig`` beside it (same name, ``.png``).
+
+    The figure is rendered before anything is written; then the two files are replaced
+    atomically one after the other, so a failed run leaves both previous files.
+
+    Args:
+        path: the result file (``.json``).
+        result: JSON-able result.
+        fig: its matplotlib figure (closed).
+    """
+    png = png_bytes(fig)
+    atomic_write_json(path, result)
+    atomic_write_bytes(Path(path).with_suffix(".png"), png)

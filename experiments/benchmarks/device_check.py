@@ -133,7 +133,7 @@ def run_all(out: Path, stages: list, args) -> int:
     report["elapsed_s"] = time.time() - t0
     write_json(out / "device_check.json", report)
     text = summary(report)
-    (out / "summary.txt").write_text(text)
+    write_text(out / "summary.txt", text)
     print(text)
     ok = all(s["status"] == "ok" for s in report["stages"].values())
     return 0 if ok else 1
@@ -316,8 +316,13 @@ def summary(report: dict) -> str:
 
 
 def write_json(path: Path, obj: dict) -> None:
+    write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` atomically (temporary file + rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

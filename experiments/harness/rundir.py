@@ -24,9 +24,19 @@ How a run is written:
    a killed process is restored by the next run, so ``out`` always holds either the old
    complete run or the new complete run.
 
-A run that fails or is interrupted before :meth:`~RunDir.commit` leaves ``out`` untouched;
-its staging directory keeps only ``points/`` (finished sweep points, reused by the next
-run with the same points) and is otherwise cleared when the next run starts.
+A run that fails or is interrupted before :meth:`~RunDir.commit` leaves ``out`` untouched.
+:meth:`RunDir.abort` (called when the ``with`` block raises) removes the staging directory
+except the finished points of a resumable sweep: the subdirectories named in ``resume``
+(default ``points/``) that hold files ``out`` lacks, which the next run into the same ``out``
+reuses. A staging directory left by a killed process is cleared, but for its ``resume``
+subdirectories, when the next run starts.
+
+A result folder that collects the outputs of several commands (each adding or replacing its
+own files, e.g. ``experiments/results/compress_example/n2048``) is written with
+``keep_previous=True``: the staging directory starts as a copy of the previous complete
+``out``, the run adds or replaces its files there, and the commit replaces ``out`` whole
+with the result. The files of the other commands are carried over unchanged; a failed run
+changes nothing.
 """
 from __future__ import annotations
 
@@ -127,6 +137,11 @@ class RunDir:
         with versions / git revision / seeds / device, to ``metadata.json``.
       seeds: dict of named integer seeds used by the run.
       name: the option named in error messages (default ``out``).
+      keep_previous: start the staging directory as a copy of the previous complete
+        ``path`` (a result folder shared by several commands); default: start empty.
+      resume: names of the subdirectories that hold the finished points of resumable
+        sweeps (:func:`~experiments.harness.run_sweep`): kept from a failed or killed run's
+        staging directory and, when missing there, copied from the previous complete run.
 
     Raises:
       ValueError: a bad path or a parent that cannot be created or written.
@@ -134,9 +149,12 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike, config: dict | None = None,
-                 seeds: dict | None = None, *, name: str = "out"):
+                 seeds: dict | None = None, *, name: str = "out", keep_previous: bool = False,
+                 resume: tuple[str, ...] | list[str] = ("points",)):
         self.final = check_out_path(path, name)
         check_writable_dir(self.final.parent, name)
+        self.keep_previous = bool(keep_previous)
+        self.resume = tuple(resume)
         self._lock_fd = self._acquire_lock(name)
         self._restore_backup()
         self.staging = _beside(self.final, "partial")
@@ -186,17 +204,36 @@ class RunDir:
         st = self.staging
         if st.is_dir():            # left by an interrupted run: keep finished sweep points
             for f in st.iterdir():
-                if f.name == "points" and f.is_dir():
-                    continue
-                if f.is_dir():
-                    shutil.rmtree(f)
-                else:
-                    f.unlink()
+                if not (f.name in self.resume and _is_dir(f)):
+                    _remove(f)
         else:
             st.mkdir()
-        prev = self.final / "points"
-        if prev.is_dir() and not (st / "points").exists():
-            shutil.copytree(prev, st / "points")   # resume from the previous complete run
+        if not _is_dir(self.final):
+            return
+        # resume from the previous complete run; with keep_previous, start from all of it
+        names = sorted(f.name for f in self.final.iterdir()) if self.keep_previous \
+            else [n for n in self.resume if _is_dir(self.final / n)]
+        for n in names:
+            src, dst = self.final / n, st / n
+            if dst.exists() or dst.is_symlink():
+                continue
+            if _is_dir(src):
+                shutil.copytree(src, dst, symlinks=True)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+
+    def _discard_staging(self) -> None:
+        """Remove the staging directory, except the ``resume`` subdirectories that hold
+        files the previous complete run lacks (finished points of this run)."""
+        st = self.staging
+        if not _is_dir(st):
+            return
+        for f in st.iterdir():
+            if f.name in self.resume and _is_dir(f) and _has_new_files(f, self.final / f.name):
+                continue
+            _remove(f)
+        with contextlib.suppress(OSError):
+            st.rmdir()             # fails (and is meant to) when finished points are kept
 
     def commit(self) -> Path:
         """Move the staging directory into place (replacing the previous run whole).
@@ -220,8 +257,13 @@ class RunDir:
         return self.final
 
     def abort(self) -> None:
-        """Give up the run: ``out`` stays as it was; the lock is released."""
-        self._release_lock()
+        """Give up the run: ``out`` stays as it was, the staging directory is removed (except
+        finished sweep points, see ``resume``) and the lock released."""
+        try:
+            if not self.committed and self._lock_fd is not None:
+                self._discard_staging()
+        finally:
+            self._release_lock()
 
     def __enter__(self) -> RunDir:
         return self
@@ -274,8 +316,13 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> Path:
         """Write ``text`` as ``name`` (atomically)."""
+        return self.write_bytes(name, text.encode())
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """Write ``data`` as ``name`` (atomically; ``name`` may name a subfolder,
+        ``"relu_eps0.9/spectra.png"``, created as needed)."""
         self.note(name)
-        return atomic_write_bytes(self.file(name), text.encode())
+        return atomic_write_bytes(self.file(name), data)
 
     def save_figure(self, fig, name: str, *, formats=("png", "pdf"), dpi: int = 130,
                     close: bool = True) -> list[Path]:
@@ -342,6 +389,25 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _is_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _remove(path: Path) -> None:
+    if _is_dir(path):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _has_new_files(folder: Path, previous: Path) -> bool:
+    """Whether ``folder`` holds a file whose relative path is missing under ``previous``
+    (a sweep's ``manifest.json``, the list of its points, holds no result and is not
+    counted)."""
+    return any(f.is_file() and f.relative_to(folder) != Path("manifest.json")
+               and not (previous / f.relative_to(folder)).exists() for f in folder.rglob("*"))
 
 
 def read_json(path: str | os.PathLike) -> Any:
