@@ -182,7 +182,7 @@ def setup_runtime(platform: str | None = None, *, float64: bool = True,
         except OSError:
             return                      # an unwritable cache is no reason to fail a run
         jax.config.update("jax_compilation_cache_dir", str(where))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 

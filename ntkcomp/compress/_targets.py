@@ -179,7 +179,7 @@ def linear_fraction_bound(alpha_L1: float, tau0: float, tau_L: float, depth: int
                              "max_linear_fraction_network": f1 ** depth}
         if min_k is None and f1 ** depth >= F:
             min_k = k
-            if k > 8:
-                break
+        if min_k is not None and k >= 8:
+            break                       # the table (k <= 8) and min_levels are both known
     return {"dense_linear_fraction": F, "bound_by_levels": table,
             "min_levels_necessary": min_k}

@@ -125,29 +125,17 @@ class WeightLaw:
             dtype = jnp.zeros(()).dtype
         shape = tuple(int(s) for s in shape)
         size = math.prod(shape)
-        flat = _sample_flat(self, key, _bucket(size), jnp.dtype(dtype))
-        return flat[:size].reshape(shape)
-
-    def _sample(self, key: jax.Array, shape: tuple, dtype: Any) -> jax.Array:
-        if self.name == "gaussian":
-            return jax.random.normal(key, shape, dtype)
-        if self.name == "rademacher":
-            return jax.random.rademacher(key, shape, dtype)
+        if (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                and str(jax.random.key_impl(key)) == jax.config.jax_default_prng_impl):
+            key = jax.random.key_data(key)      # one compiled sampler for both key styles
+        keep, scale = 1.0, 1.0
         if self.name in ("sparse_ternary", "sparse_gaussian"):
-            eps = self.param("eps")
-            k_mask, k_val = jax.random.split(key)
-            keep = jax.random.bernoulli(k_mask, 1.0 - eps, shape)
-            if self.name == "sparse_ternary":
-                val = jax.random.rademacher(k_val, shape, dtype)
-            else:
-                val = jax.random.normal(k_val, shape, dtype)
-            return jnp.where(keep, val / jnp.asarray(math.sqrt(1.0 - eps), dtype),
-                             jnp.zeros((), dtype))
-        if self.name == "student_t":
-            nu = self.param("nu")
-            t = jax.random.t(key, nu, shape, dtype)
-            return t * jnp.asarray(math.sqrt((nu - 2.0) / nu), dtype)
-        raise AssertionError(self.name)  # pragma: no cover
+            keep, scale = 1.0 - self.param("eps"), math.sqrt(1.0 - self.param("eps"))
+        elif self.name == "student_t":
+            scale = math.sqrt((self.param("nu") - 2.0) / self.param("nu"))
+        nu = self.param("nu") if self.name == "student_t" else None
+        flat = _sample_flat(self.name, nu, key, _bucket(size), jnp.dtype(dtype), keep, scale)
+        return flat[:size].reshape(shape)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params)
@@ -164,9 +152,28 @@ def _bucket(size: int) -> int:
     return max(256, 1 << max(0, size - 1).bit_length())
 
 
-@partial(jax.jit, static_argnums=(0, 2, 3))
-def _sample_flat(law: WeightLaw, key: jax.Array, size: int, dtype: Any) -> jax.Array:
-    return law._sample(key, (size,), dtype)
+@partial(jax.jit, static_argnums=(0, 1, 3, 4))
+def _sample_flat(name: str, nu: float | None, key: jax.Array, size: int, dtype: Any,
+                 keep: float, scale: float) -> jax.Array:
+    """``size`` i.i.d. draws of the law ``name``: ``keep`` (the probability of a non-zero
+    entry, 1 - eps) and ``scale`` (the standardising factor) are traced, so one compiled
+    program serves every eps of a sparse law."""
+    shape = (size,)
+    if name == "gaussian":
+        return jax.random.normal(key, shape, dtype)
+    if name == "rademacher":
+        return jax.random.rademacher(key, shape, dtype)
+    if name in ("sparse_ternary", "sparse_gaussian"):
+        k_mask, k_val = jax.random.split(key)
+        mask = jax.random.bernoulli(k_mask, keep, shape)
+        if name == "sparse_ternary":
+            val = jax.random.rademacher(k_val, shape, dtype)
+        else:
+            val = jax.random.normal(k_val, shape, dtype)
+        return jnp.where(mask, val / scale.astype(dtype), jnp.zeros((), dtype))
+    if name == "student_t":
+        return jax.random.t(key, nu, shape, dtype) * scale.astype(dtype)
+    raise AssertionError(name)  # pragma: no cover
 
 
 def weight_law(name: str | WeightLaw, **params: float) -> WeightLaw:
