@@ -179,7 +179,7 @@ def solve_layer(target: MomentTarget, tau_c: float, *, family: str = "binary",
             f"{sol.lm_rel_gradient:.2g}; increase iters)")
         raise InfeasibleError(
             f"no {family} activation (k={k}) matches {list(sol.matched)} to tol={tol}: best "
-            f"relative residuals {sol.residuals}{hint}")
+            f"relative residuals {_fmt(sol.residuals)}{hint}")
     return sol
 
 
@@ -314,3 +314,10 @@ def solve_fewest_levels(target: MomentTarget, tau_c: float, *, match_tau: bool =
             best = sol
     best.search = search
     return best
+
+
+def _fmt(residuals: dict) -> str:
+    """``{name: residual}`` with 3 significant digits (rounding-level values read as 0)."""
+    return "{" + ", ".join(f"{k!r}: {0.0 if abs(v) < 1e-12 else v:.3g}"
+                           for k, v in residuals.items()) + "}"
+
