@@ -30,8 +30,9 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
     ``--dry-run``, size overrides ``--n/--p/--widths/--draws``."""
     p = Parser(prog=f"ntkcomp figure {name}", description=description)
     p.add_argument("--full", action="store_true",
-                   help="the paper's sizes (n = 8000, p = 4000, widths 2000,2000,1000, many "
-                        "draws): hours on 2 cores, minutes on a GPU")
+                   help="the paper's sizes (spectra: n = 8000, p = 4000, widths "
+                        "2000,2000,1000; accuracy: widths 2000,2000,1100): 4-24 minutes "
+                        "each on 2 cores (--dry-run states the size and cost)")
     p.add_argument("--out", default=None, help="run directory (default ntkcomp_runs/figure/"
                    "NAME under the current directory, NAME_full with --full, NAME_custom "
                    "with any option that changes the content, e.g. --n or --seed); "

@@ -198,6 +198,24 @@ def test_pruning_keeps_exact_fraction(eps):
             assert a[m].min() >= a[~m].max()
 
 
+def test_random_sparsify_subset_is_uniform():
+    """Every position is kept with probability k / size: over 3000 keys the keep count of
+    each of 20 positions (k = 5) is Binomial(3000, 1/4), mean 750, sd 23.7; 5 sd bounds
+    fail with probability < 1e-5 for the 20 positions together. Distinct keys give
+    distinct subsets."""
+    params = {"W": [jnp.ones((4, 5))], "w": jnp.ones(5)}
+    counts = np.zeros(20)
+    subsets = set()
+    for i in range(3000):
+        _, masks = random_sparsify(jax.random.PRNGKey(i), params, 0.75)
+        m = np.asarray(masks["W"][0]).ravel().astype(bool)
+        assert m.sum() == 5
+        counts += m
+        subsets.add(tuple(np.flatnonzero(m)))
+    assert np.all(np.abs(counts - 750.0) < 5 * np.sqrt(3000 * 0.25 * 0.75)), counts
+    assert len(subsets) > 1000          # 15504 possible subsets, 3000 draws
+
+
 def test_pruning_ties_and_bad_eps():
     params = {"W": [jnp.ones((4, 5))], "w": jnp.ones(5)}
     pruned, masks = magnitude_prune(params, 0.5)
