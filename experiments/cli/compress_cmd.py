@@ -39,7 +39,7 @@ What happens, step by step:
               reported identity shift (a last layer that cannot be matched exactly shifts
               the equivalent by delta * I: reported, never hidden), W1 between spectra;
   6. write    config.json, metadata.json, report.json, results.json/.npz,
-              compressed_network.npz and report.png/.pdf into --out.
+              compressed_network.npz and report.png into --out.
 
 Read report.json: memory_factor, identity_shift, ck_rel_diff, ntk_rel_diff and per-layer
 family / parameters / residuals / feasible; kurtosis_predicted_loss (and _per_layer),

@@ -3,16 +3,16 @@
 :func:`compression_point` (config -> JSON-able result; used by sweeps) and
 :func:`compression_run` (the same plus files in a :class:`RunDir`; used by
 ``ntkcomp compress``). Uses ``ntkcomp.compress`` (``compress``, ``pack``/``save``,
-``spectral_report``) and, always, a cheap equivalent-level comparison computed here:
+``spectral_report``); from the spectral report:
 
     ck_rel_diff / ntk_rel_diff = ||K_c - delta I - K_d|| / ||K_d|| for the weight-averaged
-        CK_L / NTK (spectral report; see :func:`headline_rel_diffs`), *_raw without
-        removing the identity shift delta
+        CK_L / NTK (see :func:`headline_rel_diffs`), *_raw without removing the identity
+        shift delta
     ck_rel_diff_equiv  = ||K~_c - K~_d|| / ||K~_d||             (CK_L equivalents)
     ck_rel_diff_equiv_shifted = ||K~_c - delta I - K~_d|| / ||K~_d||
-    ntk_rel_diff_equiv (same for the NTK equivalents)
+    ntk_rel_diff_equiv (same for the NTK equivalents; :func:`equivalent_rel_diffs`)
 
-and the spectra of one finite-width draw of each network's CK_L.
+and the spectra of the equivalents and of one finite-width draw of each network's CK_L.
 
 The data sample is always passed to ``compress`` (``data=sample``), so the report carries
 the predicted layer-1 weight-kurtosis loss of docs/theory/universality.md
@@ -25,6 +25,7 @@ the report (see :func:`kurtosis_fields`): ``kurtosis_predicted_loss``,
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -33,7 +34,6 @@ from ntkcomp.compress import Family, HiddenScale, KurtosisBudget, Target, layer_
 
 from .pipeline import (
     dense_network,
-    eig,
     load_data,
     parse_activations,
     resolve_widths,
@@ -106,27 +106,16 @@ def kurtosis_fields(kurt: dict | None, eps_requested, eps_used, depth: int) -> d
             "eps1_chosen": used[0] if abs(used[0] - req[0]) > 0.0 else None}
 
 
-def _rel(A, B) -> float:
-    from ntkcomp.spectral import operator_norm
-
-    return operator_norm(np.asarray(A) - np.asarray(B)) / operator_norm(np.asarray(B))
-
-
-def equivalent_comparison(dense, compressed, sample, delta_ck: float, delta_ntk: float) -> dict:
-    """Relative operator-norm differences of the CK_L / NTK equivalents (dense vs compressed),
-    raw and after removing the identity shifts; and both spectra (arrays)."""
-    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
-
-    out, arrays = {}, {}
-    for kind, fn, delta in (("ck", ck_equivalent, delta_ck), ("ntk", ntk_equivalent, delta_ntk)):
-        Kd = np.asarray(fn(dense, sample))
-        Kc = np.asarray(fn(compressed, sample))
-        n = Kd.shape[0]
-        out[f"{kind}_rel_diff_equiv"] = _rel(Kc, Kd)
-        out[f"{kind}_rel_diff_equiv_shifted"] = _rel(Kc - delta * np.eye(n), Kd)
-        arrays[f"{kind}_equiv_dense"] = eig(Kd)
-        arrays[f"{kind}_equiv_compressed"] = eig(Kc)
-    return out, arrays
+def equivalent_rel_diffs(rj: dict) -> dict:
+    """``ck_rel_diff_equiv`` / ``ntk_rel_diff_equiv`` = ||K~_c - K~_d|| / ||K~_d|| of the
+    CK_L / NTK equivalents (dense ``K~_d``, compressed ``K~_c``) and ``*_shifted``, the same
+    after removing the identity shift, from a spectral report's JSON ``rj``."""
+    eq = rj["equivalent"]
+    out = {}
+    for kind, sub in (("ck", f"ck_{rj['depth']}"), ("ntk", "ntk")):
+        out[f"{kind}_rel_diff_equiv"] = float(eq[sub]["rel_op_diff"])
+        out[f"{kind}_rel_diff_equiv_shifted"] = float(eq[sub]["rel_op_diff_shift_removed"])
+    return out
 
 
 def headline_rel_diffs(rj: dict) -> dict:
@@ -164,17 +153,24 @@ def headline_rel_diffs(rj: dict) -> dict:
     return {k: (float(v) if not isinstance(v, str) else v) for k, v in out.items()}
 
 
-def single_draw_spectra(dense, compressed, sample, p, seed) -> dict:
-    """CK_L eigenvalues of one finite-width draw of each network (same data)."""
+def warm_dense_verification(dense, sample, *, seed: int, single_draw: bool) -> None:
+    """Run the dense network's share of :func:`spectral_report` once and discard it: its
+    exact weight-averaged kernels, its equivalents and its single draw's CK_L. Called in a
+    worker thread while the design is solved, so that the verification's programs for the
+    dense network are compiled (and its kernels computed once) concurrently with the solver;
+    the report then finds them in JAX's compilation cache."""
     import jax
 
-    from ntkcomp.kernels import conjugate_kernels
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+    from ntkcomp.kernels import conjugate_kernels, expected_kernels
 
-    arrays = {}
-    for name, net, s in (("dense", dense, seed + 2), ("compressed", compressed, seed + 3)):
-        params = net.init(jax.random.PRNGKey(s), p)
-        arrays[f"ck_single_{name}"] = eig(conjugate_kernels(net, params, sample.X)[-1])
-    return arrays
+    X = np.asarray(sample.X)
+    out = [expected_kernels(dense, X)["ntk"], ntk_equivalent(dense, sample)]
+    out += [ck_equivalent(dense, sample, l) for l in range(1, dense.depth + 1)]
+    if single_draw:
+        params = dense.init(jax.random.PRNGKey(seed), X.shape[1])
+        out.append(conjugate_kernels(dense, params, X)[-1])
+    jax.block_until_ready(out)
 
 
 def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
@@ -195,14 +191,19 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
     tick("data")
     dense = dense_network(cfg["widths"], cfg["activations"], tau0)
     tick("dense")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(1) as pool:
         warnings.simplefilter("always")
+        warm = pool.submit(warm_dense_verification, dense, sample, seed=cfg["seed"],
+                           single_draw=bool(cfg.get("single_draw", True))) \
+            if cfg["report"] else None
         kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
                          levels=cfg["levels"], target=cfg["target"],
                          solver=C.SolverOptions(seed=cfg["seed"]), p=data.p, data=sample,
                          kurtosis=C.KurtosisBudget(cfg["kurtosis_tol"], cfg["kurtosis_model"]),
                          **kw)
+        if warm is not None:
+            warm.result()
     tick("match")
     compressed = res.compressed
     report = res.to_json()
@@ -221,28 +222,18 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         packing.save(run_dir.file("compressed_network.npz"), packed)
         run_dir._note("compressed_network.npz")
     tick("pack")
-    coef = report.get("coefficients", {})
-    delta_ck = float(np.asarray(coef.get("delta_ck", [0.0]))[-1]) if coef else 0.0
-    delta_ntk = float(coef.get("delta_ntk", 0.0)) if coef else 0.0
     fig = None
     if cfg["report"]:
-        eq, eq_arrays = equivalent_comparison(dense, compressed, sample, delta_ck, delta_ntk)
-        report.update(eq)
-        arrays.update(eq_arrays)
-        if cfg.get("single_draw", True):
-            arrays.update(single_draw_spectra(dense, compressed, sample, data.p, cfg["seed"]))
-        rep = spectral_report(dense, compressed, sample,
+        rep = spectral_report(dense, compressed, sample, seed=cfg["seed"],
+                              single_draw=bool(cfg.get("single_draw", True)),
                               kurtosis="realised" if cfg["kurtosis_model"] == "realised"
                               else True)
         rj = rep.to_json()
+        report.update(equivalent_rel_diffs(rj))
+        arrays.update(rep.arrays)
         report["spectral_report"] = rj
         report.update(headline_rel_diffs(rj))
         fig = getattr(rep, "figure", None)
-        for key in ("ck", "ntk"):   # no spectral report: the equivalent-level comparison
-            if f"{key}_rel_diff" not in report:
-                report[f"{key}_rel_diff"] = report[f"{key}_rel_diff_equiv_shifted"]
-                report[f"{key}_rel_diff_raw"] = report[f"{key}_rel_diff_equiv"]
-                report[f"{key}_rel_diff_source"] = "equivalent (no spectral report)"
         tick("verify")
     report["config"] = cfg
     report["_arrays"] = arrays
@@ -334,7 +325,7 @@ def summary(report: dict) -> str:
 
 
 def compression_run(cfg: dict, run_dir, *, progress=None) -> dict:
-    """:func:`compression_point` + files: report.json, results.json/.npz, report.png/.pdf."""
+    """:func:`compression_point` + files: report.json, results.json/.npz, report.png."""
     tick = progress or (lambda name: None)
     report = compression_point(cfg, progress=tick, run_dir=run_dir)
     arrays = report.pop("_arrays")
@@ -342,7 +333,7 @@ def compression_run(cfg: dict, run_dir, *, progress=None) -> dict:
     if fig is None and cfg.get("report", True):
         fig = compression_figure({**report, "_arrays": arrays})
     if fig is not None:
-        run_dir.save_figure(fig, "report")
+        run_dir.save_figure(fig, "report", formats=("png",))
     report["timings_s"] = dict(getattr(progress, "times", {}))
     run_dir.write_json("report.json", report)
     run_dir.write_results(report, arrays)

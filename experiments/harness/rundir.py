@@ -334,7 +334,7 @@ class RunDir:
             fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
             paths.append(atomic_write_bytes(self.file(f"{name}.{fmt}"), buf.getvalue()))
             self.note(f"{name}.{fmt}")
-        if close:
+        if close and getattr(fig, "number", None) is not None:   # a pyplot-managed figure
             import matplotlib.pyplot as plt
 
             plt.close(fig)

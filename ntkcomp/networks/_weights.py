@@ -124,7 +124,6 @@ class WeightLaw:
         if dtype is None:
             dtype = jnp.zeros(()).dtype
         shape = tuple(int(s) for s in shape)
-        size = math.prod(shape)
         if (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
                 and str(jax.random.key_impl(key)) == jax.config.jax_default_prng_impl):
             key = jax.random.key_data(key)      # one compiled sampler for both key styles
@@ -134,8 +133,7 @@ class WeightLaw:
         elif self.name == "student_t":
             scale = math.sqrt((self.param("nu") - 2.0) / self.param("nu"))
         nu = self.param("nu") if self.name == "student_t" else None
-        flat = _sample_flat(self.name, nu, key, _bucket(size), jnp.dtype(dtype), keep, scale)
-        return flat[:size].reshape(shape)
+        return _sample(self.name, nu, key, shape, jnp.dtype(dtype), keep, scale)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params)
@@ -153,11 +151,21 @@ def _bucket(size: int) -> int:
 
 
 @partial(jax.jit, static_argnums=(0, 1, 3, 4))
+def _sample(name: str, nu: float | None, key: jax.Array, shape: tuple, dtype: Any,
+            keep: float, scale: float) -> jax.Array:
+    """An array of ``shape`` of i.i.d. draws of the law ``name``: the first
+    ``prod(shape)`` of ``_bucket(prod(shape))`` flat draws, so a stream depends on the
+    size only through its bucket. ``keep`` (the probability of a non-zero entry, 1 - eps)
+    and ``scale`` (the standardising factor) are traced: one compiled program serves every
+    eps of a sparse law."""
+    size = math.prod(shape)
+    flat = _sample_flat(name, nu, key, _bucket(size), dtype, keep, scale)
+    return flat[:size].reshape(shape)
+
+
 def _sample_flat(name: str, nu: float | None, key: jax.Array, size: int, dtype: Any,
-                 keep: float, scale: float) -> jax.Array:
-    """``size`` i.i.d. draws of the law ``name``: ``keep`` (the probability of a non-zero
-    entry, 1 - eps) and ``scale`` (the standardising factor) are traced, so one compiled
-    program serves every eps of a sparse law."""
+                 keep, scale) -> jax.Array:
+    """``size`` flat i.i.d. draws of the law ``name`` (traced inside :func:`_sample`)."""
     shape = (size,)
     if name == "gaussian":
         return jax.random.normal(key, shape, dtype)

@@ -50,7 +50,8 @@ def eigenvalues(K, *, symmetrize: bool = False) -> np.ndarray:
             raise ValueError(f"K must be symmetric: max|K - K^T| = {asym:.3g} exceeds "
                              f"{SYMMETRY_RTOL:g} * max|K| = {SYMMETRY_RTOL * scale:.3g}; pass "
                              "symmetrize=True for the eigenvalues of (K + K^T)/2")
-    return scipy.linalg.eigh(S, eigvals_only=True, check_finite=False)
+    # divide and conquer (LAPACK syevd): all eigenvalues, faster than the default MRRR here
+    return scipy.linalg.eigh(S, eigvals_only=True, check_finite=False, driver="evd")
 
 
 def eigh_top(K, k: int, which: str = "largest"):

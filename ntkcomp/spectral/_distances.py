@@ -118,7 +118,7 @@ def operator_norm(A, n: int | None = None, *, dense_max: int = DENSE_NORM_MAX) -
             raise ValueError("A must be finite (NaN/Inf entries)")
         K = 0.5 * (K + K.T)
         if size <= dense_max:
-            return float(np.max(np.abs(scipy.linalg.eigh(K, eigvals_only=True))))
+            return float(np.max(np.abs(scipy.linalg.eigh(K, eigvals_only=True, driver="evd"))))
         v = scipy.sparse.linalg.eigsh(K, k=1, which="LM", return_eigenvectors=False, tol=1e-10)
         return float(np.abs(v[0]))
     if size <= dense_max:
