@@ -24,7 +24,7 @@ from paper_figures import _common
 
 NAME = "fig4_accuracy_memory"
 EPS = [0.5, 0.9, 0.99]
-DEFAULT_COST = "about 20 CPU minutes on 2 busy cores (3 tasks x 3 seeds x 10 networks)"
+DEFAULT_COST = "about 1 minute wall, 1.5 CPU minutes on 2 cores (3 tasks x 3 seeds x 10 networks)"
 FULL_COST = ("about 4 minutes wall, 6.5 CPU minutes on 2 cores (widths 2000,2000,1100, "
              "5 eps values, 3 tasks x 3 seeds x 16 networks; measured, see "
              "paper_figures/fig4_accuracy_memory_full.json)")

