@@ -145,24 +145,21 @@ def mc_ck(net, X, key, draws: int, *, chunk: int = 4):
 
 
 def relative_error(K, K_ref) -> float:
-    """``||K - K_ref||_2 / ||K_ref||_2`` of two symmetric ``(n, n)`` matrices, float64, the
-    products on the device (ARPACK ``eigsh``, largest magnitude, tolerance 1e-10, driving
-    one compiled matrix-vector product; the matrices never travel to the host)."""
+    """``||K - K_ref||_2 / ||K_ref||_2`` of two symmetric ``(n, n)`` matrices, float64:
+    :func:`ntkcomp.spectral.operator_norm` driven by one compiled matrix-vector product on
+    the device (ARPACK from products only), so the matrices never travel to the host."""
     import jax
     import jax.numpy as jnp
-    import scipy.sparse.linalg as sla
+
+    from ntkcomp.spectral import operator_norm
 
     R = jnp.asarray(K_ref, jnp.float64)
     D = jnp.asarray(K, jnp.float64) - R
     mv = jax.jit(lambda M, v: jnp.matmul(M, v, precision=jax.lax.Precision.HIGHEST))
+    n = R.shape[0]
 
     def norm(M) -> float:
-        n = M.shape[0]
-        op = sla.LinearOperator((n, n), dtype=np.float64,
-                                matvec=lambda v: np.asarray(mv(M, jnp.asarray(np.ravel(v))),
-                                                            np.float64))
-        return float(abs(sla.eigsh(op, k=1, which="LM", return_eigenvectors=False,
-                                   tol=1e-10)[0]))
+        return operator_norm(lambda v: mv(M, jnp.asarray(v, jnp.float64)), n, dense_max=0)
 
     return norm(0.5 * (D + D.T)) / norm(0.5 * (R + R.T))
 
