@@ -172,3 +172,39 @@ def test_compare_kernels_matches_dense_linear_algebra():
         np.testing.assert_allclose(r["top_eigvec_overlap"],
                                    np.abs(np.sum(Vd[:, ::-1][:, :2] * Vc[:, ::-1][:, :2], 0)),
                                    rtol=1e-6)
+
+
+def test_compression_point_same_with_or_without_warm_up_and_arrays_are_spectra(monkeypatch):
+    """The dense verification compiled in a worker thread while the design is solved changes
+    no number: the report and its arrays are bitwise those of a run without it. The arrays
+    are the eigenvalues of the equivalents (independent ``numpy.linalg.eigvalsh``, 1e-10
+    absolute on O(1) eigenvalues)."""
+    from experiments.harness import compression as H
+    from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
+
+    cfg = {"n": 48, "p": 24, "widths": [32, 32, 16], "eps": 0.5, "seed": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warm = H.compression_point(cfg)
+        monkeypatch.setattr(H, "WARM_MAX_N", 0)
+        cold = H.compression_point(cfg)
+    a_w, a_c = warm.pop("_arrays"), cold.pop("_arrays")
+    warm.pop("_figure"), cold.pop("_figure")
+    assert json.dumps(warm, sort_keys=True, default=str) == \
+        json.dumps(cold, sort_keys=True, default=str)
+    assert a_w.keys() == a_c.keys()
+    for k in a_w:
+        np.testing.assert_array_equal(a_w[k], a_c[k])
+    assert {"ck_equiv_dense", "ntk_equiv_compressed", "ck_single_dense"} <= set(a_w)
+    # the arrays and headline numbers against an independent computation
+    from experiments.harness.pipeline import dense_network, load_data
+
+    data = load_data("mixed", 48, 24, K=2, seed=1)
+    s = data.train
+    dense = dense_network([32, 32, 16], ["relu"] * 3, float(s.stats.tau0))
+    Kd = np.asarray(ck_equivalent(dense, s))
+    np.testing.assert_allclose(a_w["ck_equiv_dense"], np.linalg.eigvalsh(0.5 * (Kd + Kd.T)),
+                               atol=1e-10)
+    Nd = np.asarray(ntk_equivalent(dense, s))
+    np.testing.assert_allclose(a_w["ntk_equiv_dense"], np.linalg.eigvalsh(0.5 * (Nd + Nd.T)),
+                               atol=1e-10)

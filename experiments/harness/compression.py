@@ -153,12 +153,18 @@ def headline_rel_diffs(rj: dict) -> dict:
     return {k: (float(v) if not isinstance(v, str) else v) for k, v in out.items()}
 
 
+#: largest n at which the dense network's verification is compiled in a worker thread while
+#: the design is solved (above it compilation is a small share of the run, and the extra
+#: n x n kernels would only cost memory)
+WARM_MAX_N = 2048
+
+
 def warm_dense_verification(dense, sample, *, seed: int, single_draw: bool) -> None:
     """Run the dense network's share of :func:`spectral_report` once and discard it: its
     exact weight-averaged kernels, its equivalents and its single draw's CK_L. Called in a
-    worker thread while the design is solved, so that the verification's programs for the
-    dense network are compiled (and its kernels computed once) concurrently with the solver;
-    the report then finds them in JAX's compilation cache."""
+    worker thread while the design is solved (for ``n <= WARM_MAX_N``), so that the
+    verification's programs for the dense network are compiled concurrently with the
+    solver; the report then finds them in JAX's compilation cache."""
     import jax
 
     from ntkcomp.equivalents import ck_equivalent, ntk_equivalent
@@ -195,7 +201,7 @@ def compression_point(cfg: dict, *, progress=None, run_dir=None) -> dict:
         warnings.simplefilter("always")
         warm = pool.submit(warm_dense_verification, dense, sample, seed=cfg["seed"],
                            single_draw=bool(cfg.get("single_draw", True))) \
-            if cfg["report"] else None
+            if cfg["report"] and sample.X.shape[0] <= WARM_MAX_N else None
         kw = {} if cfg["hidden_tau"] is None else {"hidden_tau": cfg["hidden_tau"]}
         res = C.compress(dense, tau0, eps=cfg["eps"], family=cfg["family"],
                          levels=cfg["levels"], target=cfg["target"],
