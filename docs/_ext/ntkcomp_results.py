@@ -361,8 +361,9 @@ def figures_page(root: Path, images_dir: Path) -> str:
         The page's markdown.
     """
     lines = ["# Paper figures", "",
-             "The committed figures at their default (small) sizes; `--full` runs the "
-             "paper's sizes. Each figure is written by one command.", ""]
+             "The committed figures at their default (small) sizes and, from `--full`, at "
+             "the paper's sizes with their measured time. Each figure is written by one "
+             "command.", ""]
     for png in sorted((root / FIGURES).glob("fig*.png")):
         full = png.stem.endswith("_full")
         stem = png.stem[: -len("_full")] if full else png.stem
