@@ -320,12 +320,9 @@ def run_one(activation: str, eps: float, n: int, p: int, widths, *, family: str,
     if run is not None:
         prefix = f"{where}/" if where else ""
         run.write_json(prefix + "report.json", full)
-        if rep.figure is not None:
-            import matplotlib.pyplot as plt
-
+        if rep.figure is not None:        # a matplotlib Figure, outside pyplot's state
             buf = io.BytesIO()
             rep.figure.savefig(buf, format="png", dpi=110)
-            plt.close(rep.figure)
             run.write_bytes(prefix + "spectra.png", buf.getvalue())
     return summary, full
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ntkcomp.io import atomic_write_bytes, atomic_write_json  # noqa: E402
 
-__all__ = ["LABELS", "accuracy_memory", "png_bytes", "save", "write_result"]
+__all__ = ["LABELS", "accuracy_memory", "png_bytes", "write_result"]
 
 LABELS = {"dense": "dense (float32)", "ntk_lc": "NTK-LC (real packed bits)",
           "magnitude": "magnitude pruning", "random": "random sparsification"}
@@ -79,16 +79,6 @@ def png_bytes(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=130)
     plt.close(fig)
     return buf.getvalue()
-
-
-def save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` (PNG, 130 dpi) atomically and close it.
-
-    Args:
-        fig: a matplotlib figure.
-        path: output file (missing parent folders are created).
-    """
-    atomic_write_bytes(path, png_bytes(fig))
 
 
 def write_result(path: Path, result: dict, fig) -> None:

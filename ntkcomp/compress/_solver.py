@@ -320,4 +320,3 @@ def _fmt(residuals: dict) -> str:
     """``{name: residual}`` with 3 significant digits (rounding-level values read as 0)."""
     return "{" + ", ".join(f"{k!r}: {0.0 if abs(v) < 1e-12 else v:.3g}"
                            for k, v in residuals.items()) + "}"
-

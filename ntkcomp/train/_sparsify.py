@@ -106,9 +106,10 @@ def magnitude_prune(params: dict, eps, *, rescale: bool = True) -> tuple[dict, d
 
 
 def _random_subset(key: jax.Array, size: int, k: int) -> np.ndarray:
-    """Indices of a uniformly random ``k``-subset of ``range(size)``: the ``k`` smallest of
-    ``size`` i.i.d. 32-bit draws (linear-time selection; a tie, probability ~ size^2 / 2^33,
-    goes to the earlier-drawn index). Its first ``k`` entries are the subset."""
+    """The ``k`` indices of a uniformly random ``k``-subset of ``range(size)``: the ``k``
+    smallest of ``size`` i.i.d. 32-bit draws (linear-time selection). A tie at the k-th value
+    (probability about ``size^2 / 2^33``) is broken by numpy's selection, the same for the
+    same draws."""
     if k >= size:
         return np.arange(size)
     bits = np.asarray(jax.random.bits(key, (size,), jnp.uint32))
